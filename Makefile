@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-agent-mpy bench fuzz clean
+
+setup: $(STAMP)
+	@$(PY) -m host_tools.mpy_runtime ensure
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.9+"; exit 1; }
+	@echo "setup: creating virtualenv $(VENV) and installing pinned dependencies"
+	@$(PYTHON) -m venv $(VENV) || { echo "setup: python3 -m venv failed: apt-get install python3-venv"; exit 1; }
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+demo: setup
+	@$(PY) -m host_tools.demo
+
+test: setup
+	@$(PY) -m pytest -q
+
+bench: setup
+	@$(PY) -m host_tools.bench
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -1,0 +1,170 @@
+"""The MicroPython device runtime: find it, or fetch Debian's 32-bit build into a project folder.
+
+A 32-bit build matters: it has an ESP32's object sizes and 31-bit small ints, and
+`-X heapsize` makes its heap a hard cap. The fetch never touches the system's apt
+set-up: it uses a private sources list and lists folder (see docs/runtimes.md).
+"""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Pinned: the Debian "trixie" package of the MicroPython Unix port.
+MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
+DEBIAN_SUITE_LINE = "deb http://deb.debian.org/debian trixie main"
+RUNTIME_LIBS = ("libc6", "libffi8", "libmbedcrypto16", "libmbedtls21", "libmbedx509-7")
+DEFAULT_HEAP = "110k"
+
+# host machine -> (Debian arch, multiarch triplet, loader)
+_ARCHES = {
+    "x86_64": ("i386", "i386-linux-gnu", "ld-linux.so.2"),
+    "i686": ("i386", "i386-linux-gnu", "ld-linux.so.2"),
+    "aarch64": ("armhf", "arm-linux-gnueabihf", "ld-linux-armhf.so.3"),
+    "armv7l": ("armhf", "arm-linux-gnueabihf", "ld-linux-armhf.so.3"),
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class RuntimeMissing(RuntimeError):
+    """The device runtime is not here and could not be fetched; the message says why."""
+
+
+def cache_dir():
+    env = os.environ.get("DMAGENT_CACHE")
+    if env:
+        return Path(env)
+    if (REPO_ROOT / "Makefile").exists():
+        return REPO_ROOT / ".cache"
+    return Path.home() / ".cache" / "dmagent"
+
+
+def _local_root():
+    return cache_dir() / ("micropython-" + MICROPYTHON_DEB_VERSION)
+
+
+def _arch():
+    machine = platform.machine()
+    if machine not in _ARCHES:
+        raise RuntimeMissing("no 32-bit MicroPython build known for machine %r" % machine)
+    return _ARCHES[machine]
+
+
+def _local_command(root):
+    _, triplet, loader = _arch()
+    libdir = root / "usr" / "lib" / triplet
+    return [str(libdir / loader), "--library-path", str(libdir), str(root / "usr" / "bin" / "micropython")]
+
+
+def command():
+    """The argv prefix that starts the device runtime; raises RuntimeMissing."""
+    env = os.environ.get("DMAGENT_MICROPYTHON")
+    if env:
+        return env.split()
+    root = _local_root()
+    if (root / ".complete").exists():
+        return _local_command(root)
+    host = shutil.which("micropython")
+    if host:
+        return [host]
+    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m host_tools.mpy_runtime ensure`)")
+
+
+def ensure(log=print):
+    """Make sure the runtime is there: the host's own, or Debian's fetched into the cache."""
+    env = os.environ.get("DMAGENT_MICROPYTHON")
+    if env:
+        log("device runtime: %s (from DMAGENT_MICROPYTHON)" % env)
+        return env.split()
+    root = _local_root()
+    if (root / ".complete").exists():
+        return _local_command(root)
+    if shutil.which("micropython"):
+        log("device runtime: host micropython at %s" % shutil.which("micropython"))
+        return [shutil.which("micropython")]
+    _fetch(root, log)
+    return _local_command(root)
+
+
+def _fetch(root, log):
+    for tool in ("apt-get", "dpkg"):
+        if not shutil.which(tool):
+            raise RuntimeMissing("cannot fetch the MicroPython device runtime: %s is not on this machine" % tool)
+    arch, _, _ = _arch()
+    log("fetching Debian micropython %s (%s) into %s" % (MICROPYTHON_DEB_VERSION, arch, root))
+    work = root.with_name(root.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "lists" / "partial").mkdir(parents=True)
+    (work / "debs").mkdir()
+    (work / "cache" / "archives" / "partial").mkdir(parents=True)
+    sources = work / "sources.list"
+    sources.write_text(DEBIAN_SUITE_LINE + "\n")
+    opts = [
+        "-o", "Dir::Etc::SourceList=%s" % sources,
+        "-o", "Dir::Etc::SourceParts=/dev/null",
+        "-o", "Dir::State::Lists=%s" % (work / "lists"),
+        "-o", "Dir::Cache=%s" % (work / "cache"),
+        "-o", "APT::Architecture=%s" % arch,
+        "-o", "APT::Architectures=%s" % arch,
+        "-o", "APT::Sandbox::User=root",
+    ]
+    _run(["apt-get", "-q"] + opts + ["update"], work, "apt-get update (private lists)")
+    pkgs = ["micropython=" + MICROPYTHON_DEB_VERSION] + list(RUNTIME_LIBS)
+    _run(["apt-get", "-q"] + opts + ["download"] + pkgs, work / "debs", "apt-get download")
+    tree = work / "root"
+    for deb in sorted((work / "debs").glob("*.deb")):
+        _run(["dpkg", "-x", str(deb), str(tree)], work, "dpkg -x %s" % deb.name)
+    shutil.rmtree(root, ignore_errors=True)
+    tree.rename(root)
+    shutil.rmtree(work, ignore_errors=True)
+    probe = subprocess.run(_local_command(root) + ["-c", "import sys; print(sys.implementation.version)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise RuntimeMissing("fetched MicroPython does not start: %s" % probe.stderr.strip())
+    (root / ".complete").write_text(MICROPYTHON_DEB_VERSION + "\n")
+    log("device runtime ready: MicroPython %s" % probe.stdout.strip())
+
+
+def _run(argv, cwd, what):
+    proc = subprocess.run(argv, cwd=str(cwd), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeMissing("%s failed: %s" % (what, " | ".join(tail)))
+
+
+def env_for(paths=()):
+    """Environment for the runtime: agent/ (the repo root) importable, plus extra paths."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([".frozen"] + [str(p) for p in paths] + [str(REPO_ROOT)])
+    return env
+
+
+def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), **popen_kw):
+    """Run a Python file under the device runtime; returns subprocess.CompletedProcess."""
+    argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
+    return subprocess.run(argv, env=env_for(paths), **popen_kw)
+
+
+def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), **popen_kw):
+    argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
+    return subprocess.Popen(argv, env=env_for(paths), **popen_kw)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ensure"]:
+        try:
+            ensure()
+        except RuntimeMissing as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 1
+        return 0
+    print("usage: python -m host_tools.mpy_runtime ensure", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
