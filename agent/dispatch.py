@@ -1,0 +1,249 @@
+"""Request -> tree operation -> response: one decoded request map in, one response map out.
+
+Every mutating request is one tree transaction whose journal records are on flash before
+the response is built; if the write fails the tree is rolled back, so an acknowledged
+change is never lost and an unacknowledged one never lingers. Access control lives in the
+tree; this layer only decides which ops an unauthenticated link may reach at all.
+"""
+
+from agent import proto as P
+from agent.errors import DMError
+
+_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE)
+_ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
+
+
+def _is_text(value):
+    return isinstance(value, str)
+
+
+class Dispatcher:
+    def __init__(self, tree, store=None, encode=None, info=None, open_reads=()):
+        self.tree = tree
+        self.store = store
+        self._encode = encode  # cbor.dumps, for journal records and snapshots
+        self.info = info or {}
+        self.open_reads = tuple(_canonical(u) for u in open_reads)
+
+    # --- entry point -----------------------------------------------------
+    def handle(self, session, request):
+        """Answer one request map; never raises."""
+        if not isinstance(request, dict):
+            return {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "request must be a CBOR map"}
+        rid = request.get(P.K_ID)
+        response = {P.K_ID: rid} if rid is not None else {}
+        try:
+            op = request.get(P.K_OP)
+            if not isinstance(op, int) or isinstance(op, bool):
+                raise DMError(P.S_BAD_REQUEST, "op missing or not an integer")
+            self._admit(session, op, request)
+            status = self._run(session, op, request, response)
+        except DMError as exc:
+            if self.tree.in_transaction():
+                self.tree.rollback()
+            response[P.K_STATUS] = exc.status
+            if exc.msg:
+                response[P.K_MSG] = exc.msg
+            return response
+        except Exception as exc:  # a bug: answer 500, keep serving, leave the tree as it was
+            if self.tree.in_transaction():
+                self.tree.rollback()
+            response[P.K_STATUS] = P.S_FAILED
+            response[P.K_MSG] = "internal error: %s" % type(exc).__name__
+            return response
+        response[P.K_STATUS] = status
+        return response
+
+    def _admit(self, session, op, request):
+        if session.principal is not None or op in (P.OP_HELLO, P.OP_INFO):
+            return
+        if op in _ANONYMOUS_READS and self._is_open_read(request.get(P.K_URI)):
+            return
+        raise DMError(P.S_UNAUTHORIZED, "not authenticated")
+
+    def _is_open_read(self, uri):
+        if not _is_text(uri):
+            return False
+        path = _canonical(uri.split("?", 1)[0])
+        for root in self.open_reads:
+            if path == root or path.startswith(root + "/"):
+                return True
+        return False
+
+    # --- ops ---------------------------------------------------------------
+    def _run(self, session, op, req, resp):
+        if op == P.OP_HELLO:
+            session.hello(req.get(P.K_SERVER))
+            resp[P.K_VALUE] = self._info(session)
+            return P.S_OK
+        if op == P.OP_INFO:
+            resp[P.K_VALUE] = self._info(session)
+            return P.S_OK
+        if op in _MUTATING:
+            return self._mutate(session, op, req, resp)
+        principal = session.principal
+        uri = _uri(req)
+        if op == P.OP_GET:
+            if "?list=" in uri:
+                entries, nxt = self.tree.list(principal, uri, _opt_text(req, P.K_CURSOR), _opt_limit(req))
+                resp[P.K_VALUE] = entries
+                if nxt is not None:
+                    resp[P.K_NEXT] = nxt
+                return P.S_OK
+            value, fmt = self.tree.get(principal, uri)
+            resp[P.K_VALUE] = value
+            resp[P.K_FORMAT] = fmt
+            return P.S_OK
+        if op == P.OP_ACL:
+            own, effective, source = self.tree.acl_info(principal, uri)
+            resp[P.K_ACL] = own
+            resp[P.K_EFFECTIVE] = effective
+            resp[P.K_FROM] = source
+            return P.S_OK
+        if op == P.OP_CHECK:
+            server = req.get(P.K_SERVER)
+            cmd = req.get(P.K_CMD)
+            if not _is_text(server) or not server:
+                raise DMError(P.S_BAD_REQUEST, "check needs a server id")
+            if cmd not in P.COMMANDS:
+                raise DMError(P.S_BAD_REQUEST, "check needs a command: Add Delete Exec Get Replace")
+            allowed, source = self.tree.check(principal, server, cmd, uri)
+            resp[P.K_ALLOWED] = allowed
+            resp[P.K_FROM] = source
+            return P.S_OK
+        raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
+
+    def _mutate(self, session, op, req, resp):
+        tree = self.tree
+        tree.begin()
+        if op == P.OP_ATOMIC:
+            status = self._atomic(session, req, resp)
+            if status != P.S_OK:
+                return status  # _atomic rolled back already
+        else:
+            status = self._apply_one(session.principal, op, req, resp)
+        records = tree.pending()
+        if records:
+            self._persist(records)  # rolls the tree back and raises if the write fails
+        tree.commit()
+        if records:
+            self._maybe_compact()
+        return status
+
+    def _apply_one(self, principal, op, req, resp):
+        uri = _uri(req)
+        tree = self.tree
+        if op == P.OP_ADD:
+            tree.add(principal, uri, req.get(P.K_VALUE), _opt_text(req, P.K_FORMAT), _opt_text(req, P.K_TYPE))
+            return P.S_OK
+        if op == P.OP_REPLACE:
+            if P.K_VALUE not in req:
+                raise DMError(P.S_BAD_REQUEST, "replace needs a value")
+            tree.replace(principal, uri, req[P.K_VALUE], _opt_text(req, P.K_FORMAT))
+            return P.S_OK
+        if op == P.OP_DELETE:
+            tree.delete(principal, uri)
+            return P.S_OK
+        # OP_EXEC
+        status, result = tree.execute(principal, uri, req.get(P.K_VALUE))
+        if result is not None:
+            resp[P.K_VALUE] = result
+        return status
+
+    def _atomic(self, session, req, resp):
+        """All or nothing: on the first failure, undo what went before (216) and skip the rest (215)."""
+        items = req.get(P.K_ITEMS)
+        if not isinstance(items, list) or not items:
+            raise DMError(P.S_BAD_REQUEST, "atomic needs a non-empty list of items")
+        results = []
+        failed_at = -1
+        for i, item in enumerate(items):
+            sub = {}
+            try:
+                if not isinstance(item, dict):
+                    raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
+                op = item.get(P.K_OP)
+                if op not in _ATOMIC_OPS:
+                    raise DMError(P.S_NOT_SUPPORTED, "only Add, Replace and Delete may be atomic")
+                sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)
+            except DMError as exc:
+                sub[P.K_STATUS] = exc.status
+                if exc.msg:
+                    sub[P.K_MSG] = exc.msg
+                failed_at = i
+                results.append(sub)
+                break
+            results.append(sub)
+        if failed_at < 0:
+            resp[P.K_ITEMS] = results
+            return P.S_OK
+        rolled_back = P.S_ROLLED_BACK
+        try:
+            self.tree.rollback()
+        except Exception:  # the undo itself failed: say so, as OMA DM does
+            rolled_back = P.S_ROLLBACK_FAILED
+        for sub in results[:failed_at]:
+            sub[P.K_STATUS] = rolled_back
+        for _ in range(failed_at + 1, len(items)):
+            results.append({P.K_STATUS: P.S_NOT_EXECUTED})
+        resp[P.K_ITEMS] = results
+        resp[P.K_MSG] = "item %d failed" % failed_at
+        return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
+
+    def _persist(self, records):
+        store = self.store
+        if store is None:
+            return
+        try:
+            store.append(self._encode(records))
+        except Exception as exc:
+            # Not on flash, so not acknowledged: the caller's except clause rolls the tree back.
+            if getattr(exc, "errno", None) == 28 or type(exc).__name__ == "StoreFull":
+                raise DMError(P.S_DEVICE_FULL, "storage full")
+            raise DMError(P.S_FAILED, "storage write failed")
+
+    def _maybe_compact(self):
+        store = self.store
+        if store is not None and store.should_compact():
+            try:
+                store.compact(self._encode(self.tree.dump()))
+            except Exception:
+                pass  # the journal still holds everything; compaction is retried next time
+
+    def _info(self, session):
+        info = dict(self.info)
+        info["principal"] = session.principal
+        info["link"] = session.link_name
+        return info
+
+
+def _canonical(uri):
+    if uri.startswith("./"):
+        return uri
+    if uri == ".":
+        return uri
+    return "./" + uri
+
+
+def _uri(req):
+    uri = req.get(P.K_URI)
+    if not _is_text(uri) or not uri:
+        raise DMError(P.S_BAD_REQUEST, "uri missing or not text")
+    return uri
+
+
+def _opt_text(req, key):
+    value = req.get(key)
+    if value is None or _is_text(value):
+        return value
+    raise DMError(P.S_BAD_REQUEST, "field %d must be text" % key)
+
+
+def _opt_limit(req):
+    value = req.get(P.K_LIMIT)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise DMError(P.S_BAD_REQUEST, "limit must be a positive integer")
+    return value

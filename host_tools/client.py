@@ -1,0 +1,206 @@
+"""`Device`: every op of the protocol as a method, over any transport, with safe retries.
+
+A retry resends the very same frame with the same request id, so the agent answers from
+its reply cache instead of executing twice. Request ids start at a random point because
+a serial link outlives one client process and its cache with it.
+"""
+
+import random
+
+from agent import proto as P
+from host_tools import wire
+from host_tools.transport import LinkError, open_url
+
+__all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
+
+
+def status_text(status):
+    return P.STATUS_TEXT.get(status, "unknown status")
+
+
+class DeviceError(Exception):
+    """The device answered with a non-2xx status."""
+
+    def __init__(self, status, message="", response=None):
+        self.status = status
+        self.message = message or ""
+        self.response = response or {}
+        text = "%d %s" % (status, status_text(status))
+        if self.message:
+            text += ": " + self.message
+        Exception.__init__(self, text)
+
+
+class DeviceTimeout(LinkError):
+    """No answer after every retry."""
+
+
+class Device:
+    def __init__(self, transport, timeout=2.0, retries=2):
+        self.transport = transport
+        self.timeout = timeout
+        self.retries = retries
+        self.reader = wire.FrameReader()
+        self._next_id = random.getrandbits(30)
+        self.last_request_bytes = 0
+        self.last_response_bytes = 0
+        self.server_info = None
+
+    @classmethod
+    def open(cls, url, timeout=2.0, retries=2, principal=None):
+        """Connect to url; with a principal, open the session with hello naming it."""
+        dev = cls(open_url(url), timeout, retries)
+        try:
+            if principal is not None:
+                dev.hello(principal)
+        except Exception:
+            dev.close()
+            raise
+        return dev
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- request/response -------------------------------------------------
+    def request(self, op, fields=None, check=True):
+        """Send one request, return the response map; raise DeviceError on non-2xx if check."""
+        rid = self._next_id
+        self._next_id = (self._next_id + 1) & 0x3FFFFFFF
+        message = {P.K_ID: rid, P.K_OP: op}
+        if fields:
+            message.update(fields)
+        data = wire.encode_message(message)
+        self.last_request_bytes = len(data)
+        for _attempt in range(self.retries + 1):
+            self.transport.write(data)
+            response = self._await(rid)
+            if response is not None:
+                break
+        else:
+            raise DeviceTimeout("no answer from the device after %d tries (%.1fs each)"
+                                % (self.retries + 1, self.timeout))
+        status = response.get(P.K_STATUS)
+        if check and not (isinstance(status, int) and 200 <= status < 300):
+            raise DeviceError(status, response.get(P.K_MSG, ""), response)
+        return response
+
+    def _await(self, rid):
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            chunk = self.transport.read(left)
+            if not chunk:
+                continue
+            for kind, body in self.reader.feed(chunk):
+                if kind != P.KIND_PLAIN:
+                    continue
+                try:
+                    response = wire.decode_message(body)
+                except Exception:
+                    continue
+                if not isinstance(response, dict):
+                    continue
+                # Replies without an id answer a request the agent could not parse at all.
+                if response.get(P.K_ID) in (rid, None):
+                    self.last_response_bytes = len(wire.encode_frame(kind, body))
+                    return response
+
+    # --- ops ----------------------------------------------------------------
+    def hello(self, principal=None):
+        fields = {P.K_SERVER: principal} if principal is not None else None
+        self.server_info = self.request(P.OP_HELLO, fields)[P.K_VALUE]
+        return self.server_info
+
+    def info(self):
+        return self.request(P.OP_INFO)[P.K_VALUE]
+
+    def get(self, uri, prop=None):
+        """The value of a leaf, the child names of an interior node, or a property."""
+        return self.get_with_format(uri, prop)[0]
+
+    def get_with_format(self, uri, prop=None):
+        resp = self.request(P.OP_GET, {P.K_URI: _with_prop(uri, prop)})
+        return resp.get(P.K_VALUE), resp.get(P.K_FORMAT)
+
+    def add(self, uri, value=None, fmt=None, mime=None, interior=False):
+        fields = {P.K_URI: uri}
+        if interior:
+            fmt = "node"
+        if value is not None:
+            fields[P.K_VALUE] = value
+        if fmt is not None:
+            fields[P.K_FORMAT] = fmt
+        if mime is not None:
+            fields[P.K_TYPE] = mime
+        self.request(P.OP_ADD, fields)
+
+    def replace(self, uri, value, fmt=None, prop=None):
+        fields = {P.K_URI: _with_prop(uri, prop), P.K_VALUE: value}
+        if fmt is not None:
+            fields[P.K_FORMAT] = fmt
+        self.request(P.OP_REPLACE, fields)
+
+    def delete(self, uri):
+        self.request(P.OP_DELETE, {P.K_URI: uri})
+
+    def exec(self, uri, data=None):
+        """Returns (status, result): 200 done or 202 started."""
+        fields = {P.K_URI: uri}
+        if data is not None:
+            fields[P.K_VALUE] = data
+        resp = self.request(P.OP_EXEC, fields)
+        return resp[P.K_STATUS], resp.get(P.K_VALUE)
+
+    def acl(self, uri):
+        """(own ACL, effective ACL, URI of the node the effective ACL comes from)."""
+        resp = self.request(P.OP_ACL, {P.K_URI: uri})
+        return resp[P.K_ACL], resp[P.K_EFFECTIVE], resp[P.K_FROM]
+
+    def set_acl(self, uri, acl):
+        self.replace(uri, acl, prop="ACL")
+
+    def check(self, uri, server, cmd):
+        """(allowed, URI of the node whose ACL decided)."""
+        resp = self.request(P.OP_CHECK, {P.K_URI: uri, P.K_SERVER: server, P.K_CMD: cmd})
+        return resp[P.K_ALLOWED], resp[P.K_FROM]
+
+    def list(self, uri, data=False, page=50):
+        """Every node at and below uri the requester may Get, page by page (a generator).
+
+        Yields URIs, or (uri, value) pairs with data=True.
+        """
+        query = uri + ("?list=StructData" if data else "?list=Struct")
+        cursor = None
+        while True:
+            fields = {P.K_URI: query, P.K_LIMIT: page}
+            if cursor is not None:
+                fields[P.K_CURSOR] = cursor
+            resp = self.request(P.OP_GET, fields)
+            for entry in resp.get(P.K_VALUE) or []:
+                yield tuple(entry) if data else entry
+            cursor = resp.get(P.K_NEXT)
+            if cursor is None:
+                return
+
+    def atomic(self, items):
+        """items: [(op, fields), ...] -> list of per-item response maps; raises DeviceError (507) on failure."""
+        payload = []
+        for op, fields in items:
+            item = {P.K_OP: op}
+            item.update(fields)
+            payload.append(item)
+        return self.request(P.OP_ATOMIC, {P.K_ITEMS: payload})[P.K_ITEMS]
+
+
+def _with_prop(uri, prop):
+    return uri if prop is None else "%s?prop=%s" % (uri, prop)
