@@ -1,0 +1,95 @@
+"""Start real `dmagent serve` processes for tests: CPython or MicroPython, TCP or a pty.
+
+No mocks: each agent is a separate process on a loopback port or a pseudo-terminal,
+exactly as a user would start it.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ROOT / "boards" / "unix" / "demo-config.json"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dmagent_argv(*args):
+    return [sys.executable, "-m", "host_tools.cli"] + list(args)
+
+
+class RunningAgent:
+    def __init__(self, proc, urls, log_path):
+        self.proc = proc
+        self.urls = urls
+        self.log_path = log_path
+
+    @property
+    def url(self):
+        return self.urls[0]
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, config=None,
+                insecure=True, heap="110k", extra=()):
+    """Start `dmagent serve` and wait until it announces every link."""
+    args = ["serve", "--runtime", runtime]
+    if tcp:
+        port = 0 if runtime == "cpython" else free_port()
+        args += ["--tcp", "127.0.0.1:%d" % port]
+    if pty:
+        args.append("--pty")
+    if state:
+        args += ["--state", str(tmp_path / "state")]
+    if config is None:
+        config = DEMO_CONFIG
+    if isinstance(config, dict):
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        config = path
+    args += ["--config", str(config)]
+    if insecure:
+        args.append("--insecure")
+    if runtime == "micropython":
+        args += ["--heap", heap]
+    args += list(extra)
+    log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
+    log = open(log_path, "w")
+    proc = subprocess.Popen(dmagent_argv(*args), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=log,
+                            text=True, start_new_session=True)
+    wanted = int(bool(tcp)) + int(bool(pty))
+    urls = []
+    deadline = time.monotonic() + 60
+    while len(urls) < wanted:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("agent exited (%s):\n%s" % (proc.wait(), log_path.read_text()))
+        if line.startswith("serving "):
+            urls.append(line.split(None, 1)[1].strip())
+        if time.monotonic() > deadline:
+            raise RuntimeError("agent did not announce its links:\n" + log_path.read_text())
+    return RunningAgent(proc, urls, log_path)
