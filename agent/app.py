@@ -11,7 +11,7 @@ from agent import cbor
 from agent import frame
 from agent import proto as P
 from agent.dispatch import Dispatcher
-from agent.mo import install_standard
+from agent import mo
 from agent.session import Session
 from agent.tree import Tree
 
@@ -52,7 +52,8 @@ class App:
         if self.store is not None:
             snapshot, records = self.store.load()
         if snapshot is None and not records:
-            install_standard(tree, self.config)
+            mo.seed(tree, self.config)
+            mo.bind(tree)
             if self.store is not None:
                 self.store.compact(cbor.dumps(tree.dump()))
             return
@@ -61,11 +62,12 @@ class App:
         for payload in records:
             for record in cbor.loads(payload, 64):
                 tree.apply(record)
+        mo.bind(tree)
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), len(records)))
 
     def _info(self):
         try:
-            devid = self.tree.get(None, "./DevInfo/DevId")[0]
+            devid = self.tree.value("./DevInfo/DevId")
         except Exception:
             devid = None
         return {

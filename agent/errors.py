@@ -7,6 +7,6 @@ to send back; any other exception reaching dispatch is a bug and answers 500.
 
 class DMError(Exception):
     def __init__(self, status, msg=""):
-        Exception.__init__(self, status, msg)
+        super().__init__(status, msg)
         self.status = status
         self.msg = msg

@@ -297,12 +297,14 @@ def mpy():
 @mpy.command(name="run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--heap", default="110k", show_default=True, help="heap size, as for micropython -X heapsize")
-def mpy_run(file, heap):
-    """Run FILE under the device runtime with agent/ importable."""
+@click.option("--source", is_flag=True, help="import agent/ from its .py files, not the .mpy build")
+@click.argument("args", nargs=-1)
+def mpy_run(file, heap, source, args):
+    """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
     from host_tools import mpy_runtime
 
     try:
-        proc = mpy_runtime.run_file(file, heap=heap)
+        proc = mpy_runtime.run_file(file, heap=heap, args=args, compiled=not source)
     except mpy_runtime.RuntimeMissing as exc:
         err_console.print("[red]error:[/] %s" % exc)
         sys.exit(EXIT_USAGE)

@@ -62,8 +62,14 @@ def session(dev):
 
     step("add ./Sensors (interior) as ServerA, who has no Replace on the root")
     dev.add("./Sensors", interior=True)
+    allowed, source = dev.check("./Sensors", "ServerA", "Replace")
+    answer("creator rule: ServerA may Replace ./Sensors: %s (own ACL of %s); it has no Get yet"
+           % (allowed, source))
+
+    step("acl ./Sensors --set 'Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA'")
+    dev.set_acl("./Sensors", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA")
     own, effective, source = dev.acl("./Sensors")
-    answer("creator rule: the new node's own ACL is %r" % own)
+    answer("own ACL now %r" % own)
 
     step("add ./Sensors/Temp = 21 (int); its ACL is empty, so it inherits")
     dev.add("./Sensors/Temp", 21, "int")
@@ -100,7 +106,14 @@ def session(dev):
     except DeviceError as exc:
         answer("refused: %s" % exc)
 
-    step("delete ./Sensors")
+    step("delete ./Sensors: needs Delete on every node below, and Temp's own ACL has none")
+    try:
+        dev.delete("./Sensors")
+    except DeviceError as exc:
+        answer("refused: %s" % exc)
+
+    step("acl ./Sensors/Temp --set 'Delete=ServerA&Get=*&Replace=ServerA+ServerB', delete again")
+    dev.set_acl("./Sensors/Temp", "Delete=ServerA&Get=*&Replace=ServerA+ServerB")
     dev.delete("./Sensors")
     try:
         dev.get("./Sensors")

@@ -135,22 +135,31 @@ def _run(argv, cwd, what):
         raise RuntimeMissing("%s failed: %s" % (what, " | ".join(tail)))
 
 
-def env_for(paths=()):
-    """Environment for the runtime: agent/ (the repo root) importable, plus extra paths."""
+def env_for(paths=(), compiled=True):
+    """Environment for the runtime: agent/ importable (as .mpy, like a board, unless
+    compiled is False; the sources stay on the path behind it), plus extra paths."""
+    front = [".frozen"] + [str(p) for p in paths]
+    if compiled:
+        from firmware_build.mpy import BuildError, agent_mpy
+
+        try:
+            front.append(str(agent_mpy()))
+        except BuildError as exc:
+            raise RuntimeMissing(str(exc)) from None
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([".frozen"] + [str(p) for p in paths] + [str(REPO_ROOT)])
+    env["MICROPYPATH"] = ":".join(front + [str(REPO_ROOT)])
     return env
 
 
-def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), **popen_kw):
+def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
     """Run a Python file under the device runtime; returns subprocess.CompletedProcess."""
     argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
-    return subprocess.run(argv, env=env_for(paths), **popen_kw)
+    return subprocess.run(argv, env=env_for(paths, compiled), **popen_kw)
 
 
-def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), **popen_kw):
+def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
     argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
-    return subprocess.Popen(argv, env=env_for(paths), **popen_kw)
+    return subprocess.Popen(argv, env=env_for(paths, compiled), **popen_kw)
 
 
 def main(argv=None):

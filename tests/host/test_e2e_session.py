@@ -23,19 +23,29 @@ def run_session(dev):
     assert dev.get("./DevInfo/DevId").startswith("urn:")
     # Rule: the creator of an interior node without Replace on the parent may manage it.
     dev.add("./Apps", interior=True)
+    # That ACL (Add, Delete, Replace) has no Get: ServerA asks about itself, which needs none.
+    assert dev.check("./Apps", "ServerA", "Replace") == (True, "./Apps")
+    assert dev.check("./Apps", "ServerA", "Get") == (False, "./Apps")
+    dev.set_acl("./Apps", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA")
     own, effective, source = dev.acl("./Apps")
-    assert own == "Add=ServerA&Delete=ServerA&Replace=ServerA" and source == "./Apps"
+    assert own == "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA" and source == "./Apps"
     dev.add("./Apps/Temp", 21, "int")
     assert dev.get_with_format("./Apps/Temp") == (21, "int")
     dev.replace("./Apps/Temp", 22)
     assert dev.get("./Apps/Temp") == 22
     # A leaf with an empty ACL inherits its parent's, all or nothing.
-    assert dev.acl("./Apps/Temp") == ("", "Add=ServerA&Delete=ServerA&Replace=ServerA", "./Apps")
+    assert dev.acl("./Apps/Temp") == ("", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA", "./Apps")
     assert dev.check("./Apps/Temp", "ServerB", "Replace") == (False, "./Apps")
     dev.set_acl("./Apps/Temp", "Get=*&Replace=ServerA+ServerB")
     assert dev.check("./Apps/Temp", "ServerB", "Replace") == (True, "./Apps/Temp")
     assert sorted(dev.get("./Apps")) == ["Temp"]
     assert "./Apps/Temp" in list(dev.list("./Apps"))
+    # Rule (Decision): Delete needs Delete on every node below too; Temp's own ACL has none.
+    with pytest.raises(DeviceError) as err:
+        dev.delete("./Apps")
+    assert err.value.status == P.S_PERMISSION_DENIED and "./Apps/Temp" in err.value.message
+    assert dev.check("./Apps", "ServerA", "Delete") == (False, "./Apps/Temp")
+    dev.set_acl("./Apps/Temp", "Delete=ServerA&Get=*&Replace=ServerA+ServerB")
     dev.delete("./Apps")
     with pytest.raises(DeviceError) as err:
         dev.get("./Apps/Temp")

@@ -1,0 +1,109 @@
+"""OMA DM ACL strings: parse to canonical form, and answer "does this ACL grant cmd to P?".
+
+An ACL is kept as its canonical string and grants() scans that string: no structure is
+built per check. An empty ACL grants nothing by itself: it means "inherit", which the tree
+resolves. Matching is by whole identifier: `Get=ServerAB` does not grant ServerA.
+"""
+
+from agent import proto as P
+from agent.errors import DMError
+
+# Canonical form: commands in this (alphabetical) order, ids in the order given, no repeats.
+_PREFIX = {}
+for _cmd in P.COMMANDS:
+    _PREFIX[_cmd] = _cmd + "="
+
+
+def is_identifier(text):
+    """A ServerID that an ACL can name: printable ASCII except = & * + and white space."""
+    if type(text) is not str or not text:
+        return False
+    for c in text:
+        if c < "!" or c > "~" or c in "=&*+":
+            return False
+    return True
+
+
+def parse(text):
+    """-> the canonical form of ACL text; DMError 400 if malformed."""
+    if type(text) is not str:
+        raise DMError(P.S_BAD_FORMAT, "ACL must be text")
+    if not text:
+        return ""
+    found = {}
+    for entry in text.split("&"):
+        eq = entry.find("=")
+        cmd = entry[:eq]
+        if eq < 0 or cmd not in _PREFIX:
+            raise DMError(P.S_BAD_REQUEST, "ACL entry must be Add|Delete|Exec|Get|Replace=ids")
+        if cmd in found:
+            raise DMError(P.S_BAD_REQUEST, "ACL names %s twice" % cmd)
+        ids = []
+        for ident in entry[eq + 1 :].split("+"):
+            if ident != "*" and not is_identifier(ident):
+                raise DMError(P.S_BAD_REQUEST, "bad identifier in ACL entry for %s" % cmd)
+            if ident not in ids:
+                ids.append(ident)
+        if "*" in ids and len(ids) > 1:
+            raise DMError(P.S_BAD_REQUEST, "'*' must stand alone")
+        found[cmd] = "+".join(ids)
+    return "&".join([_PREFIX[c] + found[c] for c in P.COMMANDS if c in found])
+
+
+def ids(acl, cmd):
+    """The ids text of cmd's entry in a canonical ACL ("A+B", "*"), or None."""
+    prefix = _PREFIX[cmd]
+    i = acl.find(prefix)
+    while i > 0 and acl[i - 1] != "&":
+        i = acl.find(prefix, i + 1)
+    if i < 0:
+        return None
+    start = i + len(prefix)
+    end = acl.find("&", start)
+    return acl[start:] if end < 0 else acl[start:end]
+
+
+def grants(acl, cmd, principal):
+    """True if canonical `acl` itself grants cmd to principal (None: unauthenticated, only '*')."""
+    prefix = _PREFIX[cmd]
+    i = acl.find(prefix)
+    while i > 0 and acl[i - 1] != "&":
+        i = acl.find(prefix, i + 1)
+    if i < 0:
+        return False
+    start = i + len(prefix)
+    end = acl.find("&", start)
+    if end < 0:
+        end = len(acl)
+    if end == start + 1 and acl[start] == "*":
+        return True
+    # A principal holding '+' could straddle two ids; one that is empty matches nothing.
+    if not principal or "+" in principal:
+        return False
+    n = len(principal)
+    j = acl.find(principal, start, end)
+    while j >= 0 and j + n <= end:
+        if (j == start or acl[j - 1] == "+") and (j + n == end or acl[j + n] == "+"):
+            return True
+        j = acl.find(principal, j + 1, end)
+    return False
+
+
+def remove_id(acl, ident, star_if_emptied=False):
+    """acl without ident; a command left with no id is dropped, or becomes '*' (the root's rule)."""
+    if ident not in acl:
+        return acl
+    out = []
+    for entry in acl.split("&"):
+        eq = entry.find("=")
+        kept = [i for i in entry[eq + 1 :].split("+") if i != ident]
+        if kept:
+            out.append(entry[: eq + 1] + "+".join(kept))
+        elif star_if_emptied:
+            out.append(entry[: eq + 1] + "*")
+    return "&".join(out)
+
+
+def creator(ident):
+    """The ACL an interior node gets when its creator has no Replace on the parent."""
+    return "Add=%s&Delete=%s&Replace=%s" % (ident, ident, ident)

@@ -1,0 +1,248 @@
+"""Byte-stream framing: COBS(kind || body || CRC-32 LE), then one 0x00 (docs/protocol.md s.2).
+
+FrameDecoder.feed() is a generator whose bodies are memoryviews into the decoder's one
+buffer: each is valid only until the loop asks for the next frame, so copy what you keep.
+"""
+
+import binascii
+
+from agent import proto
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+_BLOCK = const(254)  # most data bytes one COBS code byte covers
+_MIN_CONTENT = const(5)  # kind + CRC-32: a frame may have an empty body
+_CRC_RESIDUE = const(0x2144DF1C)  # crc32(x || crc32(x) as 4 bytes LE), for every x
+
+
+def encoded_bound(max_frame):
+    """Most COBS bytes (delimiter not counted) that `max_frame` decoded bytes can take."""
+    return max_frame + max_frame // _BLOCK + 1
+
+
+def _findable(data):
+    # bytes.find does the zero scanning in C; memoryview has no find (nor, on some
+    # ports, bytearray), so those pay for one copy rather than a Python loop per byte.
+    if type(data) is bytes:  # the common case, without getattr's bound-method allocation
+        return data
+    if getattr(data, "find", None) is None:
+        return bytes(data)
+    return data
+
+
+def _encode_into(data, out, o):
+    """COBS-encode data into out starting at o; returns the end index. data must have find()."""
+    mv = memoryview(data)
+    n = len(data)
+    i = 0
+    while True:
+        lim = i + _BLOCK
+        if lim > n:
+            lim = n
+        z = data.find(b"\x00", i, lim)
+        if z >= 0:  # block ends in a zero, which the code byte stands for
+            k = z - i
+            out[o] = k + 1
+            out[o + 1 : o + 1 + k] = mv[i:z]
+            o += 1 + k
+            i = z + 1
+            continue
+        k = lim - i
+        if k == _BLOCK:  # full block, no implied zero
+            out[o] = 0xFF
+            out[o + 1 : o + 1 + k] = mv[i:lim]
+            o += 1 + k
+            i = lim
+            if i == n:  # the data ends here: no trailing 01 block (Cheshire & Baker)
+                return o
+            continue
+        out[o] = k + 1  # last block
+        out[o + 1 : o + 1 + k] = mv[i:n]
+        return o + 1 + k
+
+
+def cobs_encode(data):
+    """Standard COBS: the result holds no 0x00 and has no delimiter."""
+    data = _findable(data)
+    out = bytearray(encoded_bound(len(data)))
+    end = _encode_into(data, out, 0)
+    return bytes(memoryview(out)[:end])
+
+
+def cobs_decode(data):
+    """Inverse of cobs_encode (input without delimiter); ValueError if malformed. Accepts one
+    non-canonical form: a final 01 after a full FF block, which means the same data."""
+    data = _findable(data)
+    n = len(data)
+    if n == 0:
+        raise ValueError("COBS: empty input (the encoding of nothing is 01)")
+    z = data.find(b"\x00")
+    if z >= 0:
+        raise ValueError("COBS: zero byte at offset %d" % z)
+    mv = memoryview(data)
+    out = bytearray(n)  # decoded is always shorter than encoded
+    i = o = 0
+    while i < n:
+        code = data[i]
+        k = code - 1
+        if i + 1 + k > n:
+            raise ValueError("COBS: code byte %d at offset %d runs past the end" % (code, i))
+        out[o : o + k] = mv[i + 1 : i + 1 + k]
+        o += k
+        i += 1 + k
+        if code != 0xFF and i < n:
+            out[o] = 0
+            o += 1
+    return bytes(memoryview(out)[:o])
+
+
+def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
+    """Wire bytes of one frame, trailing 0x00 included. ValueError if the content
+    (kind + body + CRC) would exceed max_frame: the peer would drop it."""
+    if not 0 <= kind <= 255:
+        raise ValueError("frame kind %r is not a byte" % (kind,))
+    nb = len(body)
+    n = nb + _MIN_CONTENT
+    if n > max_frame:
+        raise ValueError("frame content %d bytes > max_frame %d" % (n, max_frame))
+    content = bytearray(n)
+    content[0] = kind
+    content[1 : 1 + nb] = body
+    crc = binascii.crc32(memoryview(content)[: 1 + nb])
+    for j in range(4):
+        content[1 + nb + j] = (crc >> (8 * j)) & 0xFF
+    content = _findable(content)
+    out = bytearray(encoded_bound(n) + 1)
+    end = _encode_into(content, out, 0)
+    out[end] = 0  # already zero; the delimiter, spelled out
+    return bytes(memoryview(out)[: end + 1])
+
+
+class FrameDecoder:
+    """Streaming receiver: feed() any chunks, iterate the (kind, body) frames they complete.
+
+    COBS is undone as bytes arrive, straight into one preallocated buffer of max_frame
+    bytes, so nothing grows whatever the line carries. Counters: frames (good), bad_crc,
+    bad_cobs (malformed COBS, or content shorter than kind + CRC), oversized (decoded
+    content would pass max_frame, which also caps the encoded run at encoded_bound();
+    the rest is skipped up to the next 0x00, unbuffered).
+    """
+
+    def __init__(self, max_frame=proto.MAX_FRAME):
+        if max_frame < _MIN_CONTENT:
+            raise ValueError("max_frame < %d" % _MIN_CONTENT)
+        self.max_frame = max_frame
+        self._buf = bytearray(max_frame)
+        self._mv = memoryview(self._buf)
+        self.frames = 0
+        self.bad_crc = 0
+        self.bad_cobs = 0
+        self.oversized = 0
+        self._skip = False  # dropping an oversized frame up to its 0x00
+        self._done = False  # _scan completed a good frame of _last content bytes
+        self._last = 0
+        self._reset()
+
+    def _reset(self):
+        self._n = 0  # decoded bytes in _buf
+        self._left = 0  # data bytes still due in this COBS block; 0: a code byte is next
+        self._zero = False  # the next code byte stands for a zero first (previous code < FF)
+        self._open = False  # a code byte of this frame was seen: 0x00 now ends a frame
+
+    def _overflow(self):
+        self.oversized += 1
+        self._reset()
+        self._skip = True
+
+    def buffered(self):
+        """Decoded bytes of the frame in progress (never more than max_frame)."""
+        return self._n
+
+    def feed(self, data):
+        """Yield (kind, body) for each good frame that data completes; body is a memoryview
+        into the decoder's buffer, valid until the next iteration. Iterate to the end: bytes
+        after the point where a loop stops are lost. One feed at a time per decoder."""
+        # The generator keeps few locals (its state is heap-allocated on each call);
+        # _scan, an ordinary call, does the work.
+        data = _findable(data)
+        mv = memoryview(data)
+        i = 0
+        end = len(data)
+        while i < end:
+            i = self._scan(data, mv, i, end)
+            if self._done:
+                self._done = False
+                yield self._buf[0], self._mv[1 : self._last - 4]
+
+    def _scan(self, data, mv, i, end):
+        """Take data from i on until a good frame is complete (sets _done) or data ends;
+        returns where it stopped."""
+        buf = self._buf
+        while i < end:
+            if self._skip:
+                z = data.find(b"\x00", i)
+                if z < 0:
+                    return end
+                self._skip = False
+                i = z + 1
+                continue
+            left = self._left
+            if left:
+                k = end - i
+                if k > left:
+                    k = left
+                z = data.find(b"\x00", i, i + k)
+                if z >= 0:  # the frame ended inside a block: truncated, resync here
+                    self.bad_cobs += 1
+                    self._reset()
+                    i = z + 1
+                    continue
+                n = self._n
+                if n + k > len(buf):
+                    self._overflow()
+                    i += k
+                    continue
+                buf[n : n + k] = mv[i : i + k]
+                self._n = n + k
+                self._left = left - k
+                i += k
+                continue
+            b = data[i]
+            i += 1
+            if b == 0:
+                if self._open and self._finish():
+                    return i
+                continue  # else an empty frame (a sender's flush) or a dropped one
+            if self._zero:
+                n = self._n
+                if n >= len(buf):
+                    self._overflow()
+                    continue
+                buf[n] = 0
+                self._n = n + 1
+            self._open = True
+            self._zero = b != 0xFF
+            self._left = b - 1
+        return i
+
+    def _finish(self):
+        n = self._n
+        self._reset()
+        if n < _MIN_CONTENT:
+            self.bad_cobs += 1
+            return False
+        # The CRC-32 of content that ends in its own CRC (LE) is a fixed residue: one pass,
+        # and no big ints on a 32-bit port (the residue is a small int).
+        if binascii.crc32(self._mv[:n]) != _CRC_RESIDUE:
+            self.bad_crc += 1
+            return False
+        self.frames += 1
+        self._last = n
+        self._done = True
+        return True

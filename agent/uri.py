@@ -1,0 +1,104 @@
+"""Tree URIs: parse and check them against the published limits, and format them back.
+
+A decoded `%2F` belongs to the segment name (it is not a separator), so names may hold `/`;
+format() escapes `%`, `/` and `?` again. Limits count the canonical form `./A/B`, whatever
+spelling was sent (`A/B`, `./A/B`, `%41/B` are one URI).
+"""
+
+from agent import proto as P
+from agent.errors import DMError
+
+LISTINGS = ("Struct", "StructData")
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _bad(msg):
+    return DMError(P.S_BAD_REQUEST, msg)
+
+
+def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
+    """-> (segments, prop, listing). segments: decoded names, [] for the root; prop: the
+    NAME of `?prop=NAME` (not checked against the known ones: that is a 406 decided after
+    existence); listing: "Struct" or "StructData" for `?list=`. Limits of 0 are unlimited."""
+    if type(text) is not str or not text:
+        raise _bad("URI must be non-empty text")
+    prop = listing = None
+    q = text.find("?")
+    if q >= 0:
+        query = text[q + 1 :]
+        text = text[:q]
+        if query.startswith("prop="):
+            prop = query[5:]
+            if not prop.isalpha():
+                raise _bad("bad ?prop= name")
+        elif query[:5] == "list=" and query[5:] in LISTINGS:
+            listing = query[5:]
+        else:
+            raise _bad("query must be ?prop=NAME or ?list=Struct|StructData")
+    if text == ".":
+        segs = []
+    else:
+        if text.startswith("./"):
+            text = text[2:]
+        segs = text.split("/")
+        for i in range(len(segs)):
+            seg = segs[i]
+            if "%" in seg:
+                segs[i] = seg = _unescape(seg)
+            if not seg or seg == "." or seg == "..":
+                raise _bad("empty, '.' or '..' segment in URI")
+    if max_depth and len(segs) > max_depth:
+        raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
+    if max_seg_len:
+        for seg in segs:
+            if len(seg) > max_seg_len:
+                raise DMError(P.S_URI_TOO_LONG, "segment longer than %d" % max_seg_len)
+    if max_tot_len and length(segs) > max_tot_len:
+        raise DMError(P.S_URI_TOO_LONG, "URI longer than %d" % max_tot_len)
+    return segs, prop, listing
+
+
+def _unescape(seg):
+    out = bytearray()
+    i = 0
+    n = len(seg)
+    while i < n:
+        c = seg[i]
+        if c == "%":
+            h = seg[i + 1 : i + 3]
+            if len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
+                raise _bad("bad %XX escape in URI")
+            out.append(int(h, 16))
+            i += 3
+        else:
+            out.extend(c.encode())
+            i += 1
+    try:
+        return bytes(out).decode()
+    except UnicodeError:
+        raise _bad("%XX escapes are not UTF-8")
+
+
+def escape(name):
+    if "%" in name or "/" in name or "?" in name:
+        return name.replace("%", "%25").replace("/", "%2F").replace("?", "%3F")
+    return name
+
+
+def length(segs):
+    """Length of the canonical URI of segs, without building it."""
+    n = 1  # "."
+    for seg in segs:
+        n += 1 + len(seg) + 2 * (seg.count("%") + seg.count("/") + seg.count("?"))
+    return n
+
+
+def format(segs):
+    if not segs:
+        return "."
+    return "./" + "/".join([escape(s) for s in segs])
+
+
+def join(uri, name):
+    """URI of child `name` of the node at canonical `uri`."""
+    return ("./" if uri == "." else uri + "/") + escape(name)

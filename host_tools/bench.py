@@ -1,0 +1,99 @@
+"""`make bench`: the numbers the project reports, measured, never asserted as timings.
+
+- bytes on the wire for a Get of ./DevDetail/FwV (request + response frames);
+- MicroPython heap (device runtime, gc.mem_alloc) after importing the agent, and with N leaves;
+- round trips per second over loopback TCP with one client, per runtime.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from host_tools import mpy_runtime
+from host_tools.client import Device
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "boards" / "unix" / "demo-config.json"
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_agent(runtime, heap="110k"):
+    port = _free_port()
+    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime,
+            "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure"]
+    if runtime == "micropython":
+        argv += ["--heap", heap]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("serving "):
+        raise SystemExit("agent did not start: exit %s" % proc.wait())
+    return proc, line.split()[1]
+
+
+def wire_bytes(url):
+    with Device.open(url, principal="ServerA") as dev:
+        dev.get("./DevDetail/FwV")
+        return dev.last_request_bytes, dev.last_response_bytes
+
+
+def round_trips(url, count):
+    with Device.open(url, principal="ServerA") as dev:
+        dev.get("./DevDetail/FwV")
+        start = time.perf_counter()
+        for _ in range(count):
+            dev.get("./DevDetail/FwV")
+        elapsed = time.perf_counter() - start
+    return count / elapsed
+
+
+def heap(leaves, heap_size):
+    proc = mpy_runtime.run_file(ROOT / "tools" / "heap_probe.py", heap=heap_size, args=[str(leaves)],
+                                capture_output=True, text=True, cwd=str(ROOT))
+    if proc.returncode != 0:
+        return {"error": (proc.stdout + proc.stderr).strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(count, leaves, heap_size="110k"):
+    results = {"heap_device_runtime": heap(leaves, heap_size), "heap_size": heap_size}
+    for runtime in ("cpython", "micropython"):
+        proc, url = start_agent(runtime, heap_size)
+        try:
+            req, resp = wire_bytes(url)
+            results[runtime] = {
+                "get_fwv_request_bytes": req,
+                "get_fwv_response_bytes": resp,
+                "round_trips_per_s": round(round_trips(url, count), 1),
+                "requests": count,
+            }
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--leaves", type=int, default=1000)
+    parser.add_argument("--heap", default="110k")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory():
+        results = run(args.requests, args.leaves, args.heap)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
