@@ -80,7 +80,7 @@ def bad_input_gets_a_status_and_changes_nothing(url):
         for message, status in [
             ({P.K_ID: 7, P.K_OP: 99}, P.S_NOT_SUPPORTED),
             ({P.K_ID: 8, P.K_OP: P.OP_GET, P.K_URI: "./a//b"}, P.S_BAD_REQUEST),
-            ({P.K_ID: 9, P.K_OP: P.OP_REPLACE, P.K_URI: ".?prop=ACL", P.K_VALUE: "Get="}, P.S_BAD_REQUEST),
+            ({P.K_ID: 9, P.K_OP: P.OP_REPLACE, P.K_URI: "./DMAcc/ServerA?prop=ACL", P.K_VALUE: "Get="}, P.S_BAD_REQUEST),
             ({P.K_ID: 10, P.K_OP: P.OP_ADD, P.K_URI: "./X", P.K_VALUE: "abc", P.K_FORMAT: "int"}, P.S_BAD_FORMAT),
             ({P.K_ID: 11, P.K_OP: P.OP_GET}, P.S_BAD_REQUEST),
         ]:
@@ -147,12 +147,14 @@ def test_cli_session(agent, link):
     assert ok("info")["value"]["principal"] == "ServerA"
     assert ok("get", "./DevInfo/DevId")["value"].startswith("urn:")
     ok("add", "./Cli", "--interior")
+    # The creator's ACL (Add, Delete, Replace) has no Get: ServerA grants itself one.
+    ok("acl", "./Cli", "--set", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA")
     ok("add", "./Cli/Level", "--value", "3", "--format", "int")
     ok("replace", "./Cli/Level", "--value", "4")
     assert ok("get", "./Cli/Level") == {"status": 200, "value": 4, "format": "int"}
     acl = ok("acl", "./Cli/Level")
     assert acl["acl"] == "" and acl["from"] == "./Cli"
-    ok("acl", "./Cli/Level", "--set", "Get=*&Replace=ServerB")
+    ok("acl", "./Cli/Level", "--set", "Delete=ServerA&Get=*&Replace=ServerB")
     assert ok("check", "./Cli/Level", "--server", "ServerB", "--cmd", "Replace")["allowed"] is True
     assert ok("check", "./Cli/Level", "--server", "ServerC", "--cmd", "Replace")["allowed"] is False
     tree = dmagent(url, "--as", "ServerA", "tree", "./Cli")

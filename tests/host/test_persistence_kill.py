@@ -3,13 +3,17 @@ of a write sequence; after a restart on the same state folder the tree holds eve
 acknowledged write, plus at most the one write in flight when the kill came.
 """
 
+import json
 import random
 import threading
 
 import pytest
 
 from host_tools.client import Device, DeviceError, LinkError
-from tests.host.agents import start_agent
+from tests.host.agents import DEMO_CONFIG, start_agent
+
+# ServerA may do anything below the root here: the test is about durability, not ACLs.
+CONFIG = dict(json.loads(DEMO_CONFIG.read_text()), acls={".": "Add=*&Delete=ServerA&Get=*&Replace=ServerA"})
 
 
 def _writes(rng, n):
@@ -53,7 +57,7 @@ def test_kill_during_writes_keeps_every_acknowledged_write(tmp_path, runtime, ro
     ops = _writes(rng, 400)
     pos = 0
     for round_no in range(rounds):
-        agent = start_agent(tmp_path, runtime=runtime, tcp=True)
+        agent = start_agent(tmp_path, runtime=runtime, tcp=True, config=CONFIG)
         dev = Device.open(agent.url, timeout=1.0, retries=0, principal="ServerA")
         if round_no:
             assert _read_state(dev) in _acceptable(acked, in_flight)
@@ -79,7 +83,7 @@ def test_kill_during_writes_keeps_every_acknowledged_write(tmp_path, runtime, ro
         agent.kill()
         if in_flight is not None:
             pos += 1  # carry on after it, whether or not it landed
-    agent = start_agent(tmp_path, runtime=runtime, tcp=True)
+    agent = start_agent(tmp_path, runtime=runtime, tcp=True, config=CONFIG)
     with Device.open(agent.url, principal="ServerA") as dev:
         assert _read_state(dev) in _acceptable(acked, in_flight)
     agent.stop()
