@@ -73,6 +73,8 @@ class Dispatcher:
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):
+        if op not in P.OP_NAMES:
+            raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
         if op == P.OP_HELLO:
             session.hello(req.get(P.K_SERVER))
             resp[P.K_VALUE] = self._info(session)

@@ -65,6 +65,31 @@ K_ITEMS = const(14)  # OP_ATOMIC: list of request maps / response maps
 K_CURSOR = const(15)  # paging: where a ?list= listing continues
 K_LIMIT = const(16)  # paging: most entries wanted in one response
 K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
+K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
+
+# --- security layer (docs/protocol.md section 7) ---------------------------
+SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
+SUITE_HMAC = const(4)  # COSE alg 4, HMAC 256/64: integrity only
+HS_ERR = const(0)
+HS1 = const(1)
+HS2 = const(2)
+HS3 = const(3)
+HS4 = const(4)
+HS_NONCE_LEN = const(16)
+HS_MAC_LEN = const(32)
+HS_LABEL2 = b"dmagent hs2"
+HS_LABEL3 = b"dmagent hs3"
+CLIENT_SENDER_ID = b"\x00"
+AGENT_SENDER_ID = b"\x01"
+IV_LEN = const(13)
+TAG_LEN = const(8)
+SEQ_LEN = const(4)
+SEQ_MAX = const(0x3FFFFFFF)  # 2^30 - 1: still a small int on a 32-bit board
+REPLAY_WINDOW = const(32)  # serial links; TCP is strictly increasing
+HS_PENDING_MAX = const(4)
+HS_TIMEOUT_MS = const(10000)
+BACKOFF_BASE_MS = const(250)
+BACKOFF_MAX_MS = const(60000)
 
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)

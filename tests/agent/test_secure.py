@@ -1,0 +1,211 @@
+"""The agent's security layer (agent/secure.py) against a client written here from the spec
+(docs/protocol.md section 7). The host's independent client (cryptography) is checked
+against the agent in tests/host/test_secure_interop.py; this runs on MicroPython too."""
+
+from agent import cbor, crypto, hal
+from agent import proto as P
+from agent.secure import Channel, Guard
+
+KEY_A = b"\x11" * 16
+KEY_GW = b"\x22" * 32
+
+
+class Client:
+    def __init__(self, principal, key, suites=(P.SUITE_CCM,)):
+        self.principal, self.key, self.suites = principal, key, list(suites)
+        self.seq = 0
+
+    def hs1(self):
+        self.nonce_c = hal.random_bytes(16)
+        self.hs1_body = cbor.dumps([P.HS1, self.principal, self.nonce_c, self.suites])
+        return self.hs1_body
+
+    def hs3(self, hs2_body):
+        msg = cbor.loads(hs2_body)
+        assert msg[0] == P.HS2, msg
+        _, nonce_d, suite, mac_d = msg
+        expect = crypto.hmac_sha256(self.key, P.HS_LABEL2 + self.hs1_body + cbor.dumps([P.HS2, nonce_d, suite]))
+        self.server_proved = crypto.equal(mac_d, expect)
+        self.suite = suite
+        key_len = 16 if suite == P.SUITE_CCM else 32
+        self.send, self.recv, self.iv = crypto.derive(
+            self.key, self.nonce_c + nonce_d, P.CLIENT_SENDER_ID, P.AGENT_SENDER_ID,
+            self.principal.encode(), suite, key_len, P.IV_LEN)
+        return cbor.dumps([P.HS3, crypto.hmac_sha256(self.key, P.HS_LABEL3 + self.hs1_body + hs2_body)])
+
+    def kind(self):
+        return P.KIND_SEALED if self.suite == P.SUITE_CCM else P.KIND_SIGNED
+
+    def seal(self, message, seq=None):
+        seq = self.seq if seq is None else seq
+        self.seq = max(self.seq, seq + 1)
+        piv = _piv(seq)
+        aad = _aad(self.suite, piv, bytes([self.kind()]))
+        plain = cbor.dumps(message)
+        head = seq.to_bytes(4, "big")
+        if self.suite == P.SUITE_CCM:
+            nonce = crypto.nonce(self.iv, P.CLIENT_SENDER_ID, piv)
+            return head + crypto.ccm_encrypt(hal.aes_block(self.send), nonce, aad, plain, 8), piv
+        return head + plain + crypto.hmac_sha256(self.send, aad + head + plain)[:8], piv
+
+    def open(self, body, piv, request_id):
+        seq = int.from_bytes(body[:4], "big")
+        aad = _aad(self.suite, piv, bytes([self.kind()]) + cbor.dumps(request_id))
+        if self.suite == P.SUITE_CCM:
+            nonce = crypto.nonce(self.iv, P.AGENT_SENDER_ID, _piv(seq))
+            plain = crypto.ccm_decrypt(hal.aes_block(self.recv), nonce, aad, body[4:], 8)
+        else:
+            plain = body[4:-8]
+            tag = crypto.hmac_sha256(self.recv, aad + body[:4] + plain)[:8]
+            assert crypto.equal(tag, body[-8:])
+        return cbor.loads(plain)
+
+
+def _piv(seq):
+    n = 1
+    while seq >> (8 * n):
+        n += 1
+    return seq.to_bytes(n, "big")
+
+
+def _aad(alg, piv, options):
+    return cbor.dumps(["Encrypt0", b"", cbor.dumps([1, [alg], b"\x00", piv, options])])
+
+
+def _guard(**policy):
+    return Guard({"ServerA": KEY_A, "GW1": KEY_GW}, policy)
+
+
+def _connect(guard=None, principal="ServerA", key=KEY_A, strict=True, suites=(P.SUITE_CCM,)):
+    ch = Channel(guard or _guard(), strict)
+    client = Client(principal, key, suites)
+    hs4 = ch.handshake(client.hs3(ch.handshake(client.hs1())))
+    return ch, client, cbor.loads(hs4)
+
+
+def test_handshake_proves_both_sides_and_derives_the_same_keys():
+    ch, client, hs4 = _connect()
+    assert client.server_proved and hs4 == [P.HS4, 200]
+    assert ch.established and ch.principal == "ServerA" and ch.suite == P.SUITE_CCM
+    body, piv = client.seal({0: 5, 1: P.OP_INFO})
+    plain, got_piv = ch.open(P.KIND_SEALED, body)
+    assert cbor.loads(plain) == {0: 5, 1: P.OP_INFO} and got_piv == piv
+    reply = ch.seal(cbor.dumps({0: 5, 2: 200}), piv, 5)
+    assert client.open(reply, piv, 5) == {0: 5, 2: 200}
+
+
+def test_wrong_key_fails_at_hs3_with_401_and_the_client_sees_a_bad_mac_d():
+    ch, client, hs4 = _connect(key=b"\x99" * 16)
+    assert not client.server_proved
+    assert hs4[:2] == [P.HS_ERR, P.S_UNAUTHORIZED] and not ch.established
+
+
+def test_unknown_principal_fails_exactly_like_a_wrong_key():
+    ch, client, hs4 = _connect(principal="Nobody", key=KEY_A)
+    assert hs4 == [P.HS_ERR, P.S_UNAUTHORIZED, "handshake failed"]
+    assert not client.server_proved and not ch.established
+
+
+def test_one_flipped_bit_anywhere_in_a_sealed_frame_is_dropped_and_counted():
+    ch, client, _ = _connect()
+    body, piv = client.seal({0: 1, 1: P.OP_INFO})
+    for i in range(0, len(body), 3):
+        bad = bytearray(body)
+        bad[i] ^= 0x10
+        assert ch.open(P.KIND_SEALED, bytes(bad)) is None
+    assert ch.guard.rejected == len(range(0, len(body), 3))
+    assert ch.open(P.KIND_SEALED, body) is not None  # the good one still opens: seq not burnt
+    assert ch.open(P.KIND_SIGNED, body) is None  # the kind is bound too
+
+
+def test_truncated_tag_is_dropped():
+    ch, client, _ = _connect()
+    body, _ = client.seal({0: 1, 1: P.OP_INFO})
+    assert ch.open(P.KIND_SEALED, body[:-1]) is None
+    assert ch.open(P.KIND_SEALED, body[:5]) is None
+
+
+def test_replay_refused_and_tcp_refuses_reordering():
+    ch, client, _ = _connect(strict=True)
+    first, _ = client.seal({0: 1, 1: P.OP_INFO})
+    second, _ = client.seal({0: 2, 1: P.OP_INFO})
+    assert ch.open(P.KIND_SEALED, second) is not None
+    assert ch.open(P.KIND_SEALED, first) is None  # older than the highest: TCP never reorders
+    assert ch.open(P.KIND_SEALED, second) is None  # replay
+
+
+def test_serial_window_accepts_reordered_frames_once():
+    ch, client, _ = _connect(strict=False)
+    frames = [client.seal({0: i, 1: P.OP_INFO})[0] for i in range(40)]
+    assert ch.open(P.KIND_SEALED, frames[35]) is not None
+    assert ch.open(P.KIND_SEALED, frames[10]) is not None  # 25 below: inside the window
+    assert ch.open(P.KIND_SEALED, frames[10]) is None  # once
+    assert ch.open(P.KIND_SEALED, frames[3]) is None  # 32 below: outside
+    assert ch.open(P.KIND_SEALED, frames[39]) is not None
+
+
+def test_response_is_bound_to_its_request():
+    ch, client, _ = _connect()
+    body, piv = client.seal({0: 7, 1: P.OP_INFO})
+    ch.open(P.KIND_SEALED, body)
+    reply = ch.seal(cbor.dumps({0: 7, 2: 200}), piv, 7)
+    other_piv = _piv(client.seq)
+    failed = False
+    try:
+        client.open(reply, other_piv, 7)
+    except Exception:
+        failed = True
+    assert failed or client.open(reply, other_piv, 7) is None
+
+
+def test_integrity_only_needs_policy():
+    refused = cbor.loads(Channel(_guard(), True).handshake(Client("ServerA", KEY_A, (P.SUITE_HMAC,)).hs1()))
+    assert refused[:2] == [P.HS_ERR, P.S_FORBIDDEN]
+    ch, client, hs4 = _connect(_guard(integrity_only=["GW1"]), "GW1", KEY_GW, suites=(P.SUITE_HMAC,))
+    assert hs4 == [P.HS4, 200] and ch.suite == P.SUITE_HMAC
+    body, piv = client.seal({0: 1, 1: P.OP_INFO})
+    assert body[4:].startswith(cbor.dumps({0: 1, 1: P.OP_INFO}))  # plaintext on the wire
+    assert cbor.loads(ch.open(P.KIND_SIGNED, body)[0]) == {0: 1, 1: P.OP_INFO}
+    bad = bytearray(body)
+    bad[6] ^= 1
+    assert ch.open(P.KIND_SIGNED, bytes(bad)) is None
+
+
+def test_confidential_policy_covers_subtree_and_structdata_of_ancestors():
+    g = _guard(confidential=["./DMAcc"])
+    assert g.needs_confidential("./DMAcc/ServerA/Name") and g.needs_confidential("DMAcc")
+    assert g.needs_confidential(".?list=StructData") and g.needs_confidential("./DMAcc?list=Struct")
+    assert not g.needs_confidential("./DevInfo/DevId") and not g.needs_confidential(".?list=Struct")
+    assert not g.needs_confidential("./DMAccX")
+
+
+def test_proxy_only_for_listed_servers():
+    g = _guard(gateways={"GW1": ["ServerA"]})
+    assert g.may_act_for("GW1", "ServerA") and not g.may_act_for("GW1", "ServerB")
+    assert not g.may_act_for("ServerA", "ServerA")
+
+
+def test_failed_handshakes_back_off_per_principal_and_link():
+    g = _guard()
+    ch, _, hs4 = _connect(g, key=b"\x01" * 16)
+    assert hs4[1] == P.S_UNAUTHORIZED
+    again = cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))
+    assert again[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "retry after" in again[2]
+    other_link = Channel(g, True)  # the principal is backing off on every link
+    assert cbor.loads(other_link.handshake(Client("ServerA", KEY_A).hs1()))[1] == P.S_FORBIDDEN
+
+
+def test_pending_handshakes_are_bounded():
+    g = _guard()
+    links = [Channel(g, True) for _ in range(P.HS_PENDING_MAX + 1)]
+    answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] for ch in links]
+    assert answers[:-1] == [P.HS2] * P.HS_PENDING_MAX and answers[-1] == P.HS_ERR
+    links[0].close()
+    assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+
+
+def test_malformed_handshakes_get_400():
+    ch = Channel(_guard(), True)
+    for body in (b"\xff", cbor.dumps([1]), cbor.dumps([1, "A", b"short", [10]]), cbor.dumps({1: 2}),
+                 cbor.dumps([3, b"x" * 32])):
+        assert cbor.loads(ch.handshake(body))[:2] in ([P.HS_ERR, P.S_BAD_REQUEST],), body
