@@ -1,0 +1,488 @@
+"""The virtual board: MicroPython (the pinned WebAssembly build) behind a pseudo-terminal.
+
+A Node.js program (host_tools/vboard_js/board.mjs) runs the interpreter and speaks a
+board's console protocol on its stdin/stdout: friendly and raw REPL, raw-paste, Ctrl-C,
+Ctrl-D soft reset then boot.py and main.py, a file system kept in a host folder. This module
+puts a pseudo-terminal in front of it and carries the bytes between the two, like the wire
+between a board and a USB-serial adapter: at an optional baud rate, with optional line
+faults (bytes dropped, corrupted or inserted at given rates, seeded). pyserial, mpremote and
+the host tools open the pty's path as they would a real port.
+
+Library: ``with VirtualBoard(folder, baud=None, faults=None) as board: ... board.port ...``;
+``board.restart()`` is a power cycle (the Node process is killed and started again; the
+folder is the flash and keeps everything written before the cut).
+CLI: ``dmagent vboard [--dir DIR] [--baud N] [--faults SPEC]`` prints the port's path on
+its first line and runs until killed.
+
+Setup: ``ensure_node_runtime()`` runs ``npm ci`` in host_tools/vboard_js when its
+node_modules is missing or older than its package-lock.json.
+"""
+
+import hashlib
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+
+import click
+
+JS_DIR = Path(__file__).resolve().parent / "vboard_js"
+BOARD_JS = JS_DIR / "board.mjs"
+RUNTIME_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+STAMP = JS_DIR / "node_modules" / ".dmagent-npm-ci"
+MIN_NODE = 18
+DEFAULT_HEAP = 110 * 1024  # the first heap chunk; the build grows it on demand (no cap)
+
+
+class VboardError(RuntimeError):
+    """The virtual board could not be set up or started; the message says why."""
+
+
+# --- setup -----------------------------------------------------------------------------------
+def _lock_digest():
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        h.update((JS_DIR / name).read_bytes())
+    return h.hexdigest()
+
+
+def node_path():
+    """The `node` to run the board with (DMAGENT_NODE overrides); raises VboardError."""
+    node = os.environ.get("DMAGENT_NODE") or shutil.which("node")
+    if not node:
+        raise VboardError(
+            "Node.js not found: the virtual board needs Node.js %d+ and npm "
+            "(Debian/Ubuntu: apt-get install nodejs npm)" % MIN_NODE
+        )
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout
+        major = int(out.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.SubprocessError):
+        raise VboardError("cannot run %s --version" % node) from None
+    if major < MIN_NODE:
+        raise VboardError("Node.js %s is too old: the virtual board needs %d+" % (out.strip(), MIN_NODE))
+    return node
+
+
+def ensure_node_runtime(log=print):
+    """Install the board's pinned npm packages unless they are there already (idempotent).
+
+    Runs ``npm ci`` in host_tools/vboard_js when node_modules is missing or was installed
+    from another package-lock.json (a stamp file in node_modules records which).
+    Raises VboardError with a readable message when node or npm are missing or npm fails.
+    """
+    node_path()
+    digest = _lock_digest()
+    installed = JS_DIR / "node_modules" / RUNTIME_PACKAGE / "micropython.mjs"
+    try:
+        if installed.exists() and STAMP.read_text().strip() == digest:
+            return False
+    except OSError:
+        pass
+    npm = shutil.which("npm")
+    if not npm:
+        raise VboardError("npm not found: the virtual board needs it once, to install its pinned "
+                          "packages (Debian/Ubuntu: apt-get install npm)")
+    log("setup: installing the virtual board's pinned Node.js packages (npm ci in %s)" % JS_DIR)
+    proc = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=str(JS_DIR), capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise VboardError("npm ci failed in %s:\n%s" % (JS_DIR, (proc.stderr or proc.stdout).strip()))
+    STAMP.write_text(digest + "\n")
+    return True
+
+
+def default_dir():
+    from host_tools.mpy_runtime import cache_dir
+
+    return cache_dir() / "vboard"
+
+
+# --- the line: baud rate and faults -----------------------------------------------------------
+class Faults:
+    """Line faults: each byte is dropped, corrupted, and/or followed by an inserted byte
+    with the given probabilities, from a seeded generator (the same seed and the same bytes
+    give the same faults). ``direction``: "both", "in" (host to board) or "out"."""
+
+    KEYS = ("drop", "corrupt", "insert", "seed", "dir")
+
+    def __init__(self, drop=0.0, corrupt=0.0, insert=0.0, seed=0, direction="both"):
+        for name, p in (("drop", drop), ("corrupt", corrupt), ("insert", insert)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError("%s rate must be between 0 and 1, got %r" % (name, p))
+        if direction not in ("both", "in", "out"):
+            raise ValueError("dir must be both, in or out, got %r" % direction)
+        self.drop, self.corrupt, self.insert = float(drop), float(corrupt), float(insert)
+        self.seed = seed
+        self.direction = direction
+
+    @classmethod
+    def parse(cls, spec):
+        """'drop=0.001,corrupt=0.001,insert=0.0005,seed=1[,dir=in|out|both]' -> Faults."""
+        if isinstance(spec, Faults) or spec is None:
+            return spec
+        kw = {}
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or key not in cls.KEYS:
+                raise ValueError("bad fault %r: use drop=P,corrupt=P,insert=P,seed=N,dir=both|in|out" % part)
+            try:
+                if key == "seed":
+                    kw["seed"] = int(value)
+                elif key == "dir":
+                    kw["direction"] = value.strip()
+                else:
+                    kw[key] = float(value)
+            except ValueError:
+                raise ValueError("bad value in %r" % part) from None
+        return cls(**kw)
+
+    def applies_to(self, direction):
+        return self.direction in ("both", direction) and (self.drop or self.corrupt or self.insert)
+
+    def __repr__(self):
+        return "Faults(drop=%g, corrupt=%g, insert=%g, seed=%r, direction=%r)" % (
+            self.drop, self.corrupt, self.insert, self.seed, self.direction)
+
+
+class _FaultyLine:
+    """Applies Faults to one direction's byte stream; counts what it did."""
+
+    def __init__(self, faults, direction):
+        self.f = faults
+        self.rng = random.Random("%s/%s" % (faults.seed, direction))
+        self.stats = {"bytes": 0, "dropped": 0, "corrupted": 0, "inserted": 0}
+
+    def apply(self, data):
+        f, rnd, st = self.f, self.rng.random, self.stats
+        out = bytearray()
+        for b in data:
+            # three draws per byte whatever happens, so faults depend only on position
+            d, c, i = rnd(), rnd(), rnd()
+            st["bytes"] += 1
+            if d < f.drop:
+                st["dropped"] += 1
+            else:
+                if c < f.corrupt:
+                    b ^= self.rng.randrange(1, 256)
+                    st["corrupted"] += 1
+                out.append(b)
+            if i < f.insert:
+                out.append(self.rng.randrange(256))
+                st["inserted"] += 1
+        return bytes(out)
+
+
+class _Pump(threading.Thread):
+    """Carries one direction: read src, apply faults, pace to the baud rate, write dst."""
+
+    def __init__(self, name, src, dst, baud, faults, stop, is_master_dst=False, is_master_src=False):
+        super().__init__(name=name, daemon=True)
+        self.src, self.dst = src, dst
+        self.stop_event = stop
+        self.bps = baud / 10.0 if baud else None  # 8N1: ten bit times per byte
+        self.faulty = faults
+        self.master_dst = is_master_dst
+        self.master_src = is_master_src
+        self.moved = 0
+        self.discarded = 0
+
+    def _listener(self):
+        """False while nobody has the pty's slave open: a board's output then goes nowhere."""
+        p = select.poll()
+        p.register(self.dst, select.POLLOUT)
+        return not any(ev & select.POLLHUP for _, ev in p.poll(0))
+
+    def _write(self, data):
+        view = memoryview(data)
+        while view and not self.stop_event.is_set():
+            if self.master_dst and not self._listener():
+                self.discarded += len(view)
+                return
+            try:
+                n = os.write(self.dst, view)
+                view = view[n:]
+            except BlockingIOError:
+                select.select([], [self.dst], [], 0.05)
+            except OSError:
+                return
+
+    def run(self):
+        slice_size = max(1, int(self.bps * 0.005)) if self.bps else 65536
+        t_next = time.monotonic()
+        poller = select.poll()
+        poller.register(self.src, select.POLLIN)
+        while not self.stop_event.is_set():
+            events = poller.poll(100)
+            if not events:
+                continue
+            if not any(ev & select.POLLIN for _, ev in events):
+                if self.master_src:  # no client has the port open
+                    time.sleep(0.02)
+                    continue
+                return  # the board's side closed
+            try:
+                data = os.read(self.src, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                if self.master_src:
+                    time.sleep(0.02)
+                    continue
+                return
+            if not data:
+                return
+            if self.faulty is not None:
+                data = self.faulty.apply(data)
+            if self.bps is None:
+                self._write(data)
+                self.moved += len(data)
+                continue
+            for i in range(0, len(data), slice_size):
+                piece = data[i:i + slice_size]
+                now = time.monotonic()
+                if t_next > now:
+                    time.sleep(t_next - now)
+                else:
+                    t_next = now  # an idle line saves up no credit
+                self._write(piece)
+                self.moved += len(piece)
+                t_next += len(piece) / self.bps
+
+
+# --- the board ---------------------------------------------------------------------------------
+class VirtualBoard:
+    """A MicroPython board on a pseudo-terminal. ``port`` is the path clients open.
+
+    dir: the board's flash (a host folder; created if missing). baud: bytes are carried at
+    most at this rate (8N1), in each direction; None: as fast as they come. faults: a Faults
+    or a SPEC string. log: called with each status line the board prints on stderr.
+    """
+
+    def __init__(self, dir, baud=None, faults=None, heap=DEFAULT_HEAP, log=None, node=None):
+        self.dir = Path(dir).resolve()
+        self.baud = baud
+        self.faults = Faults.parse(faults)
+        self.heap = heap
+        self.log = log
+        self.node = node
+        self.port = None
+        self._master = None
+        self._proc = None
+        self._stop = None
+        self._pumps = []
+        self._lines = {}
+        self._cond = threading.Condition()
+        self._events = []  # status lines seen from the current Node process
+        self._stderr_tail = []
+
+    # lifecycle
+    def start(self, wait_ready=True, timeout=30):
+        """Opens the pty and powers the board on. wait_ready: return once the REPL is up
+        (boot.py and main.py ran); False: once the interpreter runs (before boot.py)."""
+        if self._master is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self.port = os.ttyname(slave)
+            os.close(slave)  # clients open the path; the pty keeps its settings
+            os.set_blocking(master, False)
+            self._master = master
+            if self.faults is not None:
+                self._lines = {d: _FaultyLine(self.faults, d) for d in ("in", "out") if self.faults.applies_to(d)}
+        self._power_on(wait_ready, timeout)
+        return self
+
+    def _power_on(self, wait_ready, timeout):
+        node = self.node or node_path()
+        if not (JS_DIR / "node_modules" / RUNTIME_PACKAGE).exists():
+            raise VboardError("the virtual board's npm packages are not installed: run `make setup` "
+                              "(or python -m host_tools.vboard ensure)")
+        with self._cond:
+            self._events = []
+        self._proc = subprocess.Popen(
+            [node, str(BOARD_JS), "--dir", str(self.dir), "--heap", str(int(self.heap))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=str(JS_DIR), start_new_session=True,
+        )
+        proc = self._proc
+        os.set_blocking(proc.stdin.fileno(), False)
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._stop = threading.Event()
+        self._pumps = [
+            _Pump("vboard-in", self._master, proc.stdin.fileno(), self.baud, self._lines.get("in"),
+                  self._stop, is_master_src=True),
+            _Pump("vboard-out", proc.stdout.fileno(), self._master, self.baud, self._lines.get("out"),
+                  self._stop, is_master_dst=True),
+            threading.Thread(target=self._read_status, args=(proc,), name="vboard-status", daemon=True),
+        ]
+        for t in self._pumps:
+            t.start()
+        self._wait_for("vboard: ready" if wait_ready else "vboard: up", timeout)
+
+    def _read_status(self, proc):
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                if proc is self._proc:
+                    self._events.append(line)
+                    self._stderr_tail = (self._stderr_tail + [line])[-20:]
+                self._cond.notify_all()
+            if self.log:
+                self.log(line)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _wait_for(self, prefix, timeout, after=0):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._events[after:]:
+                    if line.startswith(prefix):
+                        return
+                if self._proc is None or self._proc.poll() is not None:
+                    raise VboardError("the virtual board stopped:\n" + "\n".join(self._stderr_tail))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise VboardError("the virtual board did not say %r within %gs" % (prefix, timeout))
+                self._cond.wait(min(left, 0.2))
+
+    def wait_ready(self, timeout=10):
+        """Waits until the REPL is up after the latest (soft or power-on) boot."""
+        with self._cond:
+            boots = [i for i, line in enumerate(self._events) if line.startswith("vboard: up")]
+        self._wait_for("vboard: ready", timeout, after=boots[-1] if boots else 0)
+
+    def _power_off(self):
+        proc, self._proc = self._proc, None
+        if self._stop is not None:
+            self._stop.set()
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # a power cut: no goodbye
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for t in self._pumps:
+            t.join(timeout=2)
+        if proc is not None:
+            for f in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self._pumps = []
+
+    def restart(self, wait_ready=True, timeout=30):
+        """Power cycle: the board loses power at once and boots again. The port stays."""
+        self._power_off()
+        self._power_on(wait_ready, timeout)
+
+    def stop(self):
+        """Powers the board off and closes the port."""
+        self._power_off()
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
+
+    @property
+    def running(self):
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def stats(self):
+        """Bytes carried and faults made, per direction ("in": to the board, "out": from it)."""
+        result = {}
+        names = {"vboard-in": "in", "vboard-out": "out"}
+        for t in self._pumps:
+            if isinstance(t, _Pump):
+                d = names[t.name]
+                result[d] = {"moved": t.moved, "discarded": t.discarded}
+                if d in self._lines:
+                    result[d].update(self._lines[d].stats)
+        return result
+
+    def __enter__(self):
+        if self._master is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+@click.command("vboard")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
+              help="the board's file system (a host folder, kept across resets and restarts) "
+                   "[default: .cache/vboard]")
+@click.option("--baud", type=click.IntRange(min=1), default=None,
+              help="carry at most this many bits/s each way (8N1) [default: no limit]")
+@click.option("--faults", metavar="SPEC", default=None,
+              help="line faults, e.g. drop=0.001,corrupt=0.001,insert=0.0005,seed=1 (dir=in|out|both)")
+def vboard_command(folder, baud, faults):
+    """Run a virtual MicroPython board; print its serial port's path, then serve until killed."""
+    try:
+        spec = Faults.parse(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+    folder = Path(folder) if folder else default_dir()
+
+    def log(line):
+        click.echo(line, err=True)
+
+    try:
+        ensure_node_runtime(log=log)
+        board = VirtualBoard(folder, baud=baud, faults=spec, log=log)
+        board.start(wait_ready=False)
+    except VboardError as exc:
+        click.echo("vboard: %s" % exc, err=True)
+        sys.exit(1)
+    click.echo(board.port)
+    sys.stdout.flush()
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        while not stopping.wait(0.2):
+            if not board.running:
+                click.echo("vboard: the board's process ended", err=True)
+                sys.exit(1)
+    finally:
+        board.stop()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ensure"]:
+        try:
+            if not ensure_node_runtime():
+                print("virtual board: Node.js packages up to date (%s)" % JS_DIR)
+        except VboardError as exc:
+            print("setup: %s" % exc, file=sys.stderr)
+            return 1
+        return 0
+    return vboard_command.main(args=argv, prog_name="python -m host_tools.vboard")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
