@@ -24,10 +24,17 @@ def _log(msg):
 
 
 class App:
-    def __init__(self, config=None, state_dir=None, insecure=False, log=None):
+    def __init__(self, config=None, state_dir=None, insecure=False, log=None, keys=None):
+        """keys: {principal: long-term key}, e.g. from agent.keys.load(). With no keys and
+        no "security" config the security code is not even imported (heap)."""
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
+        self.guard = None
+        if keys or "security" in self.config:
+            from agent.secure import Guard
+
+            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
         self.tree = Tree(self.config.get("limits"))
         self.store = None
         if state_dir:
@@ -35,12 +42,15 @@ class App:
 
             self.store = Store(state_dir)
         self._boot()
+        for name in ("agent.mo.first_boot", "agent.recovery"):
+            agent.unload(name)
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
             cbor.dumps,
             self._info(),
             self.config.get("open_reads", ()),
+            self.dump_state,
         )
         self.links = []
         if self.insecure:
@@ -48,22 +58,32 @@ class App:
 
     def _boot(self):
         tree = self.tree
-        snapshot, records = (None, [])
+        found = [0, 0]  # snapshots, journal records
+
+        def restore(snapshot):
+            if snapshot is not None:
+                found[0] = 1
+                tree.restore(cbor.loads(snapshot, 64))
+
+        def apply(payload):
+            found[1] += 1
+            for record in cbor.loads(payload, 64):
+                tree.apply(record)
+
         if self.store is not None:
-            snapshot, records = self.store.load()
-        if snapshot is None and not records:
+            self.store.load(restore, apply)
+        if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
             if self.store is not None:
-                self.store.compact(cbor.dumps(tree.dump()))
+                self.store.compact(self.dump_state)
             return
-        if snapshot is not None:
-            tree.restore(cbor.loads(snapshot, 64))
-        for payload in records:
-            for record in cbor.loads(payload, 64):
-                tree.apply(record)
         mo.bind(tree)
-        self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), len(records)))
+        self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
+
+    def dump_state(self, write):
+        """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
+        cbor.dump(self.tree.dump(), write)
 
     def _info(self):
         try:
@@ -81,22 +101,33 @@ class App:
             "insecure": self.insecure,
         }
 
-    def new_link(self, name):
-        return Link(self, name)
+    def new_link(self, name, stream=True):
+        """stream: a TCP connection, which keeps order (replay: strictly increasing seq);
+        False for a serial line or pty, where a window lets retransmissions through."""
+        return Link(self, name, stream)
 
 
 class Link:
     """Bytes in, reply frames out: knows nothing of the transport it serves."""
 
-    def __init__(self, app, name):
+    def __init__(self, app, name, stream=True):
         self.name = name
+        channel = None
+        if app.guard is not None:
+            from agent.secure import Channel
+
+            channel = Channel(app.guard, stream)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)
-        self.session = Session(app.dispatcher, name, app.insecure, app.log)
+        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel)
+
+    def close(self):
+        self.session.close()
+        self.decoder.close()
 
     def receive(self, data):
-        replies = []
+        """Yield the reply frames to what data completes. Each is a view of a shared buffer:
+        write it out (or copy it) before taking the next."""
         for kind, body in self.decoder.feed(data):
             reply = self.session.on_frame(kind, body)
             if reply is not None:
-                replies.append(reply)
-        return replies
+                yield reply

@@ -96,6 +96,80 @@ def dumps(obj):
     return bytes(out)
 
 
+class _Sink:
+    """A bytearray's append/extend, but sent on to write() in chunks of one small buffer:
+    a large value is encoded without ever being whole in memory."""
+
+    def __init__(self, write, size):
+        self._write = write
+        self._buf = bytearray(size)
+        self._n = 0
+
+    def append(self, byte):
+        if self._n == len(self._buf):
+            self.flush()
+        self._buf[self._n] = byte
+        self._n += 1
+
+    def extend(self, data):
+        mv = memoryview(data)
+        i = 0
+        n = len(mv)
+        size = len(self._buf)
+        while i < n:
+            if self._n == size:
+                self.flush()
+            k = min(n - i, size - self._n)
+            self._buf[self._n : self._n + k] = mv[i : i + k]
+            self._n += k
+            i += k
+
+    def flush(self):
+        if self._n:
+            self._write(memoryview(self._buf)[: self._n])
+            self._n = 0
+
+
+class _Into:
+    """append/extend into a fixed buffer from a start offset; overflow raises."""
+
+    def __init__(self, buf, start, end):
+        self.buf = buf
+        self.n = start
+        self.end = end
+
+    def append(self, byte):
+        n = self.n
+        if n >= self.end:
+            raise CBOREncodeError("encoding exceeds the buffer")
+        self.buf[n] = byte
+        self.n = n + 1
+
+    def extend(self, data):
+        n = self.n
+        k = len(data)
+        if n + k > self.end:
+            raise CBOREncodeError("encoding exceeds the buffer")
+        self.buf[n : n + k] = data
+        self.n = n + k
+
+
+def encode_into(obj, buf, start=0, end=None):
+    """Encode obj into buf[start:end] (a bytearray), as dumps() would; returns the end
+    offset. CBOREncodeError if it does not fit. Nothing is allocated for the output."""
+    out = _Into(buf, start, len(buf) if end is None else end)
+    _encode(obj, out)
+    return out.n
+
+
+def dump(obj, write, chunk=256):
+    """Encode obj as dumps() does, handing the bytes to write() in pieces of at most chunk
+    bytes (memoryviews, valid only during the call)."""
+    sink = _Sink(write, chunk)
+    _encode(obj, sink)
+    sink.flush()
+
+
 def _head(out, major, n):
     mt = major << 5
     if n < 24:
@@ -104,11 +178,11 @@ def _head(out, major, n):
         out.append(mt | 24)
         out.append(n)
     elif n < 0x10000:
-        out += struct.pack(">BH", mt | 25, n)
+        out.extend(struct.pack(">BH", mt | 25, n))
     elif n < 0x100000000:
-        out += struct.pack(">BI", mt | 26, n)
+        out.extend(struct.pack(">BI", mt | 26, n))
     else:
-        out += struct.pack(">BQ", mt | 27, n)
+        out.extend(struct.pack(">BQ", mt | 27, n))
 
 
 def _encode_int(n, out):
@@ -124,7 +198,7 @@ def _encode_int(n, out):
         size += 1
     _head(out, 6, 2 + major)
     _head(out, 2, size)
-    out += n.to_bytes(size, "big")
+    out.extend(n.to_bytes(size, "big"))
 
 
 def _encode(obj, out):
@@ -144,7 +218,7 @@ def _encode(obj, out):
         except UnicodeError:  # CPython: a lone surrogate
             raise CBOREncodeError("text is not valid Unicode")
         _head(out, 3, len(data))
-        out += data
+        out.extend(data)
     elif isinstance(obj, dict):
         _head(out, 5, len(obj))
         for key, value in obj.items():
@@ -158,7 +232,7 @@ def _encode(obj, out):
         if isinstance(obj, memoryview):
             obj = bytes(obj)  # len() of a view counts items, not bytes
         _head(out, 2, len(obj))
-        out += obj
+        out.extend(obj)
     elif isinstance(obj, float):
         _encode_float(obj, out)
     elif isinstance(obj, CBORTag):
@@ -179,11 +253,11 @@ def _encode_float(x, out):
     # RFC 8949 Appendix A re-encodes byte for byte. Every NaN becomes f97e00.
     # On ports with single-precision floats (ESP32) x always fits a single.
     if x != x:
-        out += b"\xf9\x7e\x00"
+        out.extend(b"\xf9\x7e\x00")
         return
     half = _half_bits(x)
     if half is not None:
-        out += struct.pack(">BH", 0xF9, half)
+        out.extend(struct.pack(">BH", 0xF9, half))
         return
     try:
         single = struct.pack(">f", x)
@@ -191,10 +265,10 @@ def _encode_float(x, out):
         single = None
     if single is not None and struct.unpack(">f", single)[0] == x:
         out.append(0xFA)
-        out += single
+        out.extend(single)
     else:
         out.append(0xFB)
-        out += struct.pack(">d", x)
+        out.extend(struct.pack(">d", x))
 
 
 def _half_bits(x):

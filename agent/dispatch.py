@@ -19,10 +19,11 @@ def _is_text(value):
 
 
 class Dispatcher:
-    def __init__(self, tree, store=None, encode=None, info=None, open_reads=()):
+    def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None):
         self.tree = tree
         self.store = store
-        self._encode = encode  # cbor.dumps, for journal records and snapshots
+        self._encode = encode  # cbor.dumps, for journal records
+        self._snapshot = snapshot  # dump(write): the tree streamed, for compaction
         self.info = info or {}
         self.open_reads = tuple(_canonical(u) for u in open_reads)
 
@@ -45,6 +46,12 @@ class Dispatcher:
             response[P.K_STATUS] = exc.status
             if exc.msg:
                 response[P.K_MSG] = exc.msg
+            return response
+        except MemoryError:  # the heap, not the request: 420, and the tree as it was
+            if self.tree.in_transaction():
+                self.tree.rollback()
+            response[P.K_STATUS] = P.S_DEVICE_FULL
+            response[P.K_MSG] = "device out of memory"
             return response
         except Exception as exc:  # a bug: answer 500, keep serving, leave the tree as it was
             if self.tree.in_transaction():
@@ -209,7 +216,7 @@ class Dispatcher:
         store = self.store
         if store is not None and store.should_compact():
             try:
-                store.compact(self._encode(self.tree.dump()))
+                store.compact(self._snapshot or self._encode(self.tree.dump()))
             except Exception:
                 pass  # the journal still holds everything; compaction is retried next time
 
@@ -217,6 +224,12 @@ class Dispatcher:
         info = dict(self.info)
         info["principal"] = session.principal
         info["link"] = session.link_name
+        channel = session.channel
+        if channel is not None:
+            info["suite"] = channel.suite
+            info["rejected"] = channel.guard.rejected + session.dropped
+        else:
+            info["rejected"] = session.dropped
         return info
 
 

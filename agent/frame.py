@@ -36,10 +36,12 @@ def _findable(data):
     return data
 
 
-def _encode_into(data, out, o):
-    """COBS-encode data into out starting at o; returns the end index. data must have find()."""
+def _encode_into(data, out, o, n=None):
+    """COBS-encode data[:n] (default: all) into out starting at o; returns the end index.
+    data must have find()."""
     mv = memoryview(data)
-    n = len(data)
+    if n is None:
+        n = len(data)
     i = 0
     while True:
         lim = i + _BLOCK
@@ -102,6 +104,27 @@ def cobs_decode(data):
     return bytes(memoryview(out)[:o])
 
 
+def frame_into(content, n, out):
+    """The wire frame of content[0:n] (kind || body), whose CRC goes into content[n:n+4]:
+    COBS-encoded into out, delimiter included. -> memoryview of out. content must be a
+    bytearray with 4 bytes to spare; out must hold encoded_bound(n + 4) + 1."""
+    crc = binascii.crc32(memoryview(content)[:n])
+    for j in range(4):
+        content[n + j] = (crc >> (8 * j)) & 0xFF
+    end = _encode_into(_findable(content), out, 0, n + 4)
+    out[end] = 0
+    return memoryview(out)[: end + 1]
+
+
+def scratch(max_frame=proto.MAX_FRAME):
+    """(content buffer, frame buffer), shared by every reply so that a reply allocates
+    nothing. One reply at a time: write it out before making the next."""
+    if not _scratch:
+        _scratch.append(bytearray(max_frame))
+        _scratch.append(bytearray(encoded_bound(max_frame) + 1))
+    return _scratch
+
+
 def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
     """Wire bytes of one frame, trailing 0x00 included. ValueError if the content
     (kind + body + CRC) would exceed max_frame: the peer would drop it."""
@@ -124,6 +147,21 @@ def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
     return bytes(memoryview(out)[: end + 1])
 
 
+_scratch = []  # see scratch()
+_spare = []  # receive buffers set aside by reserve(), handed to decoders, given back by close()
+_reserved = [0]
+
+
+def reserve(count, max_frame=proto.MAX_FRAME):
+    """Set aside count receive buffers now, while the heap is still whole. On a board-sized
+    heap, imports and boot leave free memory in small pieces: a link opened later may find
+    no max_frame bytes in one piece, though many more are free in all."""
+    _reserved[0] = count
+    scratch(max_frame)
+    while len(_spare) < count:
+        _spare.append(bytearray(max_frame))
+
+
 class FrameDecoder:
     """Streaming receiver: feed() any chunks, iterate the (kind, body) frames they complete.
 
@@ -138,7 +176,12 @@ class FrameDecoder:
         if max_frame < _MIN_CONTENT:
             raise ValueError("max_frame < %d" % _MIN_CONTENT)
         self.max_frame = max_frame
-        self._buf = bytearray(max_frame)
+        buf = None
+        for i in range(len(_spare)):
+            if len(_spare[i]) == max_frame:
+                buf = _spare.pop(i)
+                break
+        self._buf = buf if buf is not None else bytearray(max_frame)
         self._mv = memoryview(self._buf)
         self.frames = 0
         self.bad_crc = 0
@@ -154,6 +197,12 @@ class FrameDecoder:
         self._left = 0  # data bytes still due in this COBS block; 0: a code byte is next
         self._zero = False  # the next code byte stands for a zero first (previous code < FF)
         self._open = False  # a code byte of this frame was seen: 0x00 now ends a frame
+
+    def close(self):
+        """Give the buffer back for the next link (up to the reserved count)."""
+        if self._buf is not None and len(_spare) < _reserved[0]:
+            _spare.append(self._buf)
+        self._buf = self._mv = None
 
     def _overflow(self):
         self.oversized += 1

@@ -176,8 +176,8 @@ class Nodes:
             node, key, old = undo.pop()
             if type(key) is int:  # a slot of a node list, children included
                 node[key] = old
-            elif old is MISSING:
-                del bucket(node[VALUE], key)[key]
+            elif old is MISSING:  # pop: a MemoryError may have stopped the add it undoes
+                bucket(node[VALUE], key).pop(key, None)
             else:
                 bucket(node[VALUE], key)[key] = old
         self._count = self._count0
@@ -207,9 +207,11 @@ class Nodes:
         self._set(node, VALUE, new)
 
     def _pop_child(self, node, name):
-        old = bucket(node[VALUE], name).pop(name)
-        if self._undo is not None:
+        part = bucket(node[VALUE], name)
+        old = part[name]
+        if self._undo is not None:  # logged first: a MemoryError here leaves nothing undone
             self._undo.append((node, name, old))
+        del part[name]
         return old
 
     def _log(self, *record):

@@ -87,18 +87,20 @@ class Query(Journal):
             after = csegs[len(segs) :]
         data = listing == "StructData"
         entries = []
+        room = _PAGE_BYTES
         # A node's own ACL may grant Get below one that does not: the walk goes everywhere.
         for node_uri, node, node_eff, _, _, _ in self._walk(entry, U.format(segs), eff, None, after):
             if not A.grants(node_eff, P.CMD_GET, principal):
                 continue
-            if limit is not None and len(entries) >= limit:
+            value = None
+            if data and not interior(node) and not flags_of(node) & SECRET:
+                value = self._read(node)
+            size = _encoded_size(node_uri) + (_encoded_size(value) + 1 if data else 0)
+            # A page ends at the limit asked for, or before it would outgrow one frame.
+            if entries and (limit is not None and len(entries) >= limit or size > room):
                 return entries, (entries[-1][0] if data else entries[-1])
-            if not data:
-                entries.append(node_uri)
-            elif interior(node) or flags_of(node) & SECRET:
-                entries.append([node_uri, None])
-            else:
-                entries.append([node_uri, self._read(node)])
+            room -= size
+            entries.append([node_uri, value] if data else node_uri)
         return entries, None
 
     def acl_info(self, principal, uri):
@@ -162,3 +164,18 @@ class Query(Journal):
             allowed, depth = self._acl_decision(server, segs, entry, eff, src, peff, psrc)
             return allowed, U.format(segs[:depth])
         return A.grants(eff, cmd, server), U.format(segs[:src])
+
+
+# Room for a page's entries: a frame, less the response's other fields and sealing.
+_PAGE_BYTES = P.MAX_FRAME - 160
+
+
+def _encoded_size(value):
+    """CBOR size of a listed value, near enough to cut pages (heads counted as 3 bytes)."""
+    if type(value) in (str, bytes, bytearray):
+        return len(value.encode() if type(value) is str else value) + 3
+    if type(value) is float:
+        return 9
+    if type(value) is int:
+        return 9 if value > 0xFFFF or value < -0x10000 else 3
+    return 1

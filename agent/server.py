@@ -5,6 +5,16 @@ pair of streams. One link's garbage or hang-up never stops the others.
 """
 
 import asyncio
+import gc
+import sys
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
 
 try:
     import termios
@@ -13,31 +23,70 @@ except ImportError:  # boards without termios use machine.UART instead
 
 READ_CHUNK = 256
 
+if sys.implementation.name == "micropython":
 
-async def serve_stream(app, reader, writer, name):
-    link = app.new_link(name)
+    def _COPY(reply):  # its streams copy what they cannot send at once
+        return reply
+
+else:
+    _COPY = bytes  # CPython's transports may keep the view until sent
+
+
+async def serve_stream(app, reader, writer, name, ordered=False):
+    """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict."""
+    try:
+        link = app.new_link(name, ordered)
+    except MemoryError:
+        # This link is refused; the ones already up keep being served.
+        app.log("link refused: %s: out of memory" % name)
+        await _close(writer)
+        return
     app.log("link up: %s" % name)
     try:
         while True:
             data = await reader.read(READ_CHUNK)
             if not data:
                 break
-            replies = link.receive(data)
-            if replies:
-                for reply in replies:
-                    writer.write(reply)
+            sent = False
+            for reply in link.receive(data):
+                writer.write(_COPY(reply))  # before the next reply reuses the buffer
+                sent = True
+            if sent:
                 await writer.drain()
     except (OSError, asyncio.CancelledError) as exc:
         app.log("link %s closed: %r" % (name, exc))
     finally:
         dec = link.decoder
-        app.log("link down: %s (frames %d, bad crc %d, bad cobs %d, oversized %d)"
-                % (name, dec.frames, dec.bad_crc, dec.bad_cobs, dec.oversized))
-        try:
-            writer.close()
-            await writer.wait_closed()
-        except Exception:
-            pass
+        link.close()
+        link = None
+        app.log("link down: %s (frames %d, bad crc %d, bad cobs %d, oversized %d)%s"
+                % (name, dec.frames, dec.bad_crc, dec.bad_cobs, dec.oversized, heap_text()))
+        await _close(writer)
+
+
+def heap_text():
+    """'; heap N free' on MicroPython, where the heap is small and fixed; '' on CPython."""
+    if not hasattr(gc, "mem_free"):
+        return ""
+    gc.collect()
+    return "; heap %d free" % gc.mem_free()
+
+
+async def _close(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
+
+
+def _peer_text(peer):
+    # CPython gives (host, port); MicroPython a raw sockaddr: family(2) port(2, BE) IPv4(4)
+    if isinstance(peer, (bytes, bytearray)) and len(peer) >= 8 and peer[0] == 2:
+        return "%d.%d.%d.%d:%d" % (peer[4], peer[5], peer[6], peer[7], (peer[2] << 8) | peer[3])
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return "%s:%s" % (peer[0], peer[1])
+    return str(peer)
 
 
 async def serve_tcp(app, host, port):
@@ -45,25 +94,36 @@ async def serve_tcp(app, host, port):
 
     async def on_client(reader, writer):
         counter[0] += 1
-        peer = writer.get_extra_info("peername")
-        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer))
+        peer = _peer_text(writer.get_extra_info("peername"))
+        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True)
 
     server = await asyncio.start_server(on_client, host, port)
     app.log("listening on tcp %s:%d" % (host, port))
     return server
 
 
-def open_tty(path, baud=115200):
-    """Open a tty (a UART device or a pseudo-terminal) raw, for MicroPython's Unix port."""
-    f = open(path, "r+b")
-    fd = f.fileno()
+_VTIME = const(5)  # indices into the tty's control characters (Linux)
+_VMIN = const(6)
+
+
+def make_raw(fd, baud=None):
+    """Raw mode, and reads that return what has arrived: the Unix port's file read(n)
+    otherwise waits for all n bytes, and a 6-byte request would sit unanswered."""
     termios.setraw(fd)
     attrs = termios.tcgetattr(fd)
-    speed = getattr(termios, "B%d" % baud, None)
+    speed = getattr(termios, "B%d" % baud, None) if baud else None
     if speed is not None:
         attrs[4] = speed
         attrs[5] = speed
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    attrs[6][_VMIN] = 0  # with VTIME 0: read() takes what is there (asyncio polled first)
+    attrs[6][_VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def open_tty(path, baud=115200):
+    """Open a tty (a UART device or a pseudo-terminal) raw, for MicroPython's Unix port."""
+    f = open(path, "r+b")
+    make_raw(f.fileno(), baud)
     return f
 
 

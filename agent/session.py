@@ -1,89 +1,216 @@
-"""One link's session: who is speaking (the principal) and the cache of recent replies.
+"""One link's session: who is speaking, the security channel, the cache of recent replies.
 
 A request whose id is in the reply cache is answered from it and NOT executed again: that
-is what makes a client's retry after a lost response safe. Until the security layer is
-used, a principal can only be named in hello when the agent runs in --insecure mode.
+is what makes a client's retry after a lost response safe (a sealed retry comes under a
+new seq and gets the cached answer sealed afresh, bound to the retry).
+
+Who a request speaks for: over a sealed or signed frame, the principal the handshake
+proved, or the ServerID of field `for` when device config lets that gateway act for it;
+over a plain frame, nobody, except the principal named in hello in --insecure mode.
 """
+
+import gc
 
 from agent import cbor
 from agent import frame
 from agent import proto as P
 from agent.errors import DMError
 
+_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
+
 
 class ReplyCache:
-    """The last few encoded replies by request id, bounded in count and in bytes."""
+    """The last few response bodies by request id, bounded in count and in bytes."""
 
-    def __init__(self, max_entries=8, max_bytes=4096):
+    def __init__(self, max_entries=8, max_bytes=P.MAX_FRAME):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._ids = []  # oldest first
+        self._replies = {}  # rid -> (frame kind of the request, response body)
+        self._bytes = 0
+
+    def get(self, rid, kind):
+        entry = self._replies.get(rid)
+        if entry is not None and entry[0] == kind:  # never answer plain with a sealed reply
+            return entry[1]
+        return None
+
+    def put(self, rid, kind, body):
+        if rid in self._replies or len(body) > self.max_bytes:
+            return
+        self._ids.append(rid)
+        self._replies[rid] = (kind, body)
+        self._bytes += len(body)
+        while len(self._ids) > self.max_entries or self._bytes > self.max_bytes:
+            old = self._ids.pop(0)
+            self._bytes -= len(self._replies.pop(old)[1])
+
+    def clear(self):
+        self._ids = []
         self._replies = {}
         self._bytes = 0
 
-    def get(self, rid):
-        return self._replies.get(rid)
-
-    def put(self, rid, reply):
-        if rid in self._replies or len(reply) > self.max_bytes:
-            return
-        self._ids.append(rid)
-        self._replies[rid] = reply
-        self._bytes += len(reply)
-        while len(self._ids) > self.max_entries or self._bytes > self.max_bytes:
-            old = self._ids.pop(0)
-            self._bytes -= len(self._replies.pop(old))
-
 
 class Session:
-    def __init__(self, dispatcher, link_name, insecure=False, log=None):
+    def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None):
         self.dispatcher = dispatcher
         self.link_name = link_name
         self.insecure = insecure
-        self.principal = None
+        self.channel = channel  # agent.secure.Channel, or None when the device has no keys
+        self.named = None  # principal named in an insecure hello
+        self.principal = None  # whom the request being run speaks for
         self.replies = ReplyCache()
         self.executed = 0  # requests actually run (not answered from the cache)
+        self.dropped = 0  # protected frames on a link that cannot open them
         self._log = log
 
     def hello(self, server):
-        """Start a new session on this link; naming a principal needs --insecure mode."""
-        self.principal = None
-        self.replies = ReplyCache()  # a new client may reuse ids the last one used
+        """Start afresh on this link; naming a principal needs --insecure mode."""
+        self.replies.clear()  # a new client may reuse ids the last one used
         if server is None:
+            if self.named is not None and self.principal == self.named:
+                self.principal = None
+            self.named = None
             return
         if not isinstance(server, str) or not server:
             raise DMError(P.S_BAD_REQUEST, "principal must be a non-empty text")
         if not self.insecure:
             raise DMError(P.S_UNAUTHORIZED, "naming a principal in hello needs the agent's --insecure mode")
-        self.principal = server
+        self.named = self.principal = server
         if self._log:
             self._log("%s: principal %s (insecure hello)" % (self.link_name, server))
 
     def on_frame(self, kind, body):
         """One received frame in, the encoded reply frame out (bytes), or None."""
-        if kind != P.KIND_PLAIN:
-            return self._reply_frame({P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
+        try:
+            return self._on_frame(kind, body)
+        except MemoryError:
+            # Out of heap in the middle of a request: no answer (the client retries); the
+            # link and the agent live on.
+            gc.collect()
+            if self._log:
+                self._log("%s: out of memory, request dropped" % self.link_name)
+            return None
+
+    def _on_frame(self, kind, body):
+        piv = None
+        if kind == P.KIND_HANDSHAKE:
+            return self._handshake(body)
+        if kind in _PROTECTED:
+            opened = self.channel.open(kind, body) if self.channel is not None else None
+            if opened is None:  # bad tag, replay, no session: dropped unanswered, counted
+                if self.channel is None:
+                    self.dropped += 1
+                return None
+            body, piv = opened
+        elif kind != P.KIND_PLAIN:
+            return self._reply(P.KIND_PLAIN, None, None,
+                               {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
         try:
             request = cbor.loads(body, P.MAX_DEPTH)
         except ValueError as exc:
-            return self._reply_frame({P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
+            return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
         rid = request.get(P.K_ID) if isinstance(request, dict) else None
         if rid is not None:
             if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
-                return self._reply_frame({P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "request id must be an unsigned integer"})
-            cached = self.replies.get(rid)
+                return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
+                                                     P.K_MSG: "request id must be an unsigned integer"})
+            cached = self.replies.get(rid, kind)
             if cached is not None:
-                return cached
+                content = frame.scratch()[0]
+                return self._frame(kind, piv, rid, content, 0, cached)
         self.executed += 1
-        reply = self._reply_frame(self.dispatcher.handle(self, request))
+        try:
+            self.principal = self._speaker(kind, request)
+            response = self.dispatcher.handle(self, request)
+        except DMError as exc:
+            response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
+        finally:
+            self.principal = self.named
+        keep = None
         if rid is not None:
-            self.replies.put(rid, reply)
-        return reply
+            # Writes must never run twice; a read may simply run again if its reply was big.
+            keep = rid if request.get(P.K_OP) in _WRITES else -1 - rid
+        return self._reply(kind, piv, rid, response, keep)
 
-    def _reply_frame(self, response):
-        body = cbor.dumps(response)
-        if len(body) + 5 > P.MAX_FRAME:
+    def _speaker(self, kind, request):
+        """Whom this request speaks for; DMError 403 where policy refuses it."""
+        channel = self.channel
+        guard = channel.guard if channel is not None else None
+        acting = self.named
+        if kind in _PROTECTED:
+            acting = channel.principal
+        if not isinstance(request, dict):
+            return acting
+        server = request.get(P.K_FOR)
+        if server is not None:
+            if kind not in _PROTECTED or not guard.may_act_for(acting, server):
+                raise DMError(P.S_FORBIDDEN, "%s may not act for %r" % (acting or "this link", server))
+            acting = server
+        if guard is not None and guard.confidential and (kind != P.KIND_SEALED):
+            for uri in _uris(request):
+                if guard.needs_confidential(uri):
+                    raise DMError(P.S_FORBIDDEN, "%s needs a confidential (AES-CCM) session" % uri)
+        return acting
+
+    def _handshake(self, body):
+        channel = self.channel
+        if channel is None:
+            reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
+        else:
+            reply = channel.handshake(bytes(body))
+            if channel.established:
+                self.replies.clear()  # a new session: request ids start afresh
+                if self._log:
+                    self._log("%s: session for %s" % (self.link_name, channel.principal))
+        return frame.encode_frame(P.KIND_HANDSHAKE, reply)
+
+    def _reply(self, kind, piv, rid, response, keep=None):
+        """The reply frame, built in the shared scratch buffers (valid until the next reply).
+        keep: the rid to cache the body under (a negative one: only if it is small)."""
+        content, out = frame.scratch()
+        try:
+            n = cbor.encode_into(response, content, 1, len(content) - _ROOM)
+        except cbor.CBOREncodeError:
             # Never send what the peer may not accept: say so, and how to get it.
-            body = cbor.dumps({P.K_ID: response.get(P.K_ID), P.K_STATUS: P.S_TOO_LARGE,
-                               P.K_MSG: "response exceeds the frame bound; use ?list= paging"})
-        return frame.encode_frame(P.KIND_PLAIN, body)
+            n = cbor.encode_into({P.K_ID: rid, P.K_STATUS: P.S_TOO_LARGE,
+                                  P.K_MSG: "response exceeds the frame bound; use ?list= paging"}, content, 1)
+            keep = None
+        if keep is not None and (keep >= 0 or n <= _SMALL):
+            self.replies.put(rid, kind, bytes(memoryview(content)[1:n]))
+        return self._frame(kind, piv, rid, content, n)
+
+    def _frame(self, kind, piv, rid, content, n, body=None):
+        """Frame content[1:n] (or body, copied in) under the request's kind, sealed if it was."""
+        if body is not None:
+            n = 1 + len(body)
+            content[1:n] = body
+        if kind in _PROTECTED:
+            sealed = self.channel.seal(bytes(memoryview(content)[1:n]), piv, rid)
+            n = 1 + len(sealed)
+            content[1:n] = sealed
+            kind = self.channel.kind()
+        content[0] = kind
+        return frame.frame_into(content, n, frame.scratch()[1])
+
+    def close(self):
+        if self.channel is not None:
+            self.channel.close()
+
+
+# Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
+# HMAC suite's tag is as long). Replies up to _SMALL bytes are cached even for reads.
+_ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
+_SMALL = 256
+_WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+
+
+def _uris(request):
+    uri = request.get(P.K_URI)
+    if uri is not None:
+        yield uri
+    items = request.get(P.K_ITEMS)
+    if type(items) is list:
+        for item in items:
+            if type(item) is dict and item.get(P.K_URI) is not None:
+                yield item[P.K_URI]

@@ -159,37 +159,6 @@ def record(payload):
     return rec
 
 
-def _read_header(f, name, magic):
-    """The generation in the header of an open file; StoreError if it is not one of ours."""
-    h = f.read(HEADER_SIZE)
-    if len(h) < HEADER_SIZE:
-        raise StoreError("%s: %d bytes, too short for a store header" % (name, len(h)))
-    if h[0:4] != magic:
-        raise StoreError("%s: not a dmagent store file (magic %r, want %r)" % (name, h[0:4], magic))
-    if h[4] != VERSION:
-        raise StoreError("%s: format version %d, this agent reads %d" % (name, h[4], VERSION))
-    crc = struct.unpack_from("<I", h, 12)[0]
-    if binascii.crc32(memoryview(h)[:12]) != crc:
-        raise StoreError("%s: header CRC mismatch" % name)
-    return struct.unpack_from("<I", h, 8)[0]
-
-
-def _read_record(f, remaining, head):
-    """The next record's payload, or None if the rest of the file is not a whole, good record.
-    Checks the length against the bytes left before allocating."""
-    if remaining < RECORD_HEAD or f.readinto(head) != RECORD_HEAD:
-        return None
-    n, crc = struct.unpack("<II", head)
-    if n > remaining - RECORD_HEAD:
-        return None
-    payload = f.read(n)
-    if len(payload) != n:
-        return None
-    if binascii.crc32(payload, binascii.crc32(memoryview(head)[:4])) != crc:
-        return None
-    return payload
-
-
 class Store:
     """Snapshot + journal in root_dir (created if missing). Call load() first; append(),
     compact() and stats() run the same recovery themselves if it has not run yet."""
@@ -216,108 +185,17 @@ class Store:
         return open(path, "ab", buffering=0)
 
     # --- reading --------------------------------------------------------------
-    def load(self):
-        """(snapshot bytes or None, [journal payloads in order]); repairs the files on the way."""
-        return self._recover(True)
+    def load(self, restore=None, apply=None):
+        """(snapshot bytes or None, [journal payloads in order]); repairs the files on the way.
+        With restore and apply: restore(snapshot or None), then apply(payload) for each
+        journal record in order, one at a time (a board's heap need not hold them all)."""
+        return self._recover(apply or True, restore)
 
-    def _recover(self, keep):
-        try:
-            return self._recover_files(keep)
-        except OSError as exc:
-            if _errno(exc) == _ENOSPC:
-                raise StoreFull("store recovery: no space left to repair the journal")
-            raise
+    def _recover(self, keep, restore=None):
+        # Boot-time code, in its own module: the agent unloads it once booted (heap).
+        from agent import recovery
 
-    def _recover_files(self, keep):
-        self.close()
-        self._gen = None
-        jpath = self._path(JOURNAL)
-        self._settle_tmp(JOURNAL_TMP, JOURNAL, self._journal_tmp_ok)
-        self._settle_tmp(SNAPSHOT_TMP, SNAPSHOT, self._snapshot_tmp_ok)
-        gen, snapshot = self._read_snapshot()
-        records = []
-        size = _size(jpath)
-        good = count = 0
-        jgen = None
-        if size is not None:
-            head = bytearray(RECORD_HEAD)
-            with open(jpath, "rb") as f:
-                jgen = _read_header(f, JOURNAL, JOURNAL_MAGIC)
-                if jgen > gen:
-                    raise StoreError(
-                        "journal.bin follows generation %d, snapshot.bin is only %d" % (jgen, gen)
-                    )
-                good = HEADER_SIZE
-                while jgen == gen and good < size:
-                    payload = _read_record(f, size - good, head)
-                    if payload is None:
-                        break
-                    good += RECORD_HEAD + len(payload)
-                    count += 1
-                    if keep:
-                        records.append(payload)
-                    payload = None
-        if jgen != gen:  # no journal yet, or one from before the last compaction
-            self._new_journal(gen)
-            good = HEADER_SIZE
-        elif good < size:  # torn or corrupt tail: cut it off so appends follow good data
-            self._truncate_journal(good)
-        self._jsize = good
-        self._count = count
-        self._gen = gen
-        return snapshot, records
-
-    def _read_snapshot(self):
-        path = self._path(SNAPSHOT)
-        size = _size(path)
-        self._ssize = size or 0
-        if size is None:
-            return 0, None
-        with open(path, "rb") as f:
-            gen = _read_header(f, SNAPSHOT, SNAPSHOT_MAGIC)
-            payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))
-        if payload is None:
-            raise StoreError("snapshot.bin: record torn or CRC mismatch (%d bytes)" % size)
-        if HEADER_SIZE + RECORD_HEAD + len(payload) != size:
-            extra = size - HEADER_SIZE - RECORD_HEAD - len(payload)
-            raise StoreError("snapshot.bin: %d bytes after its record" % extra)
-        return gen, payload
-
-    def _journal_tmp_ok(self, path):
-        try:
-            with open(path, "rb") as f:
-                _read_header(f, JOURNAL_TMP, JOURNAL_MAGIC)
-            return True
-        except (OSError, StoreError):
-            return False
-
-    def _snapshot_tmp_ok(self, path):
-        # Only once a snapshot existed can snapshot.bin be missing mid-rename: the journal
-        # then still names that generation (>= 1) and the tmp must be the next one.
-        try:
-            jpath = self._path(JOURNAL)
-            with open(jpath, "rb") as f:
-                jgen = _read_header(f, JOURNAL, JOURNAL_MAGIC)
-            size = _size(path)
-            with open(path, "rb") as f:
-                gen = _read_header(f, SNAPSHOT_TMP, SNAPSHOT_MAGIC)
-                payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))
-        except (OSError, StoreError):
-            return False
-        if payload is None or HEADER_SIZE + RECORD_HEAD + len(payload) != size:
-            return False
-        return jgen >= 1 and gen == jgen + 1
-
-    def _settle_tmp(self, tmp, final, complete):
-        tpath = self._path(tmp)
-        if not _exists(tpath):
-            return
-        fpath = self._path(final)
-        if not _exists(fpath) and complete(tpath):
-            os.rename(tpath, fpath)
-            self._sync_dir()
-        else:
-            os.remove(tpath)
+        return recovery.recover(self, keep, restore)
 
     # --- writing --------------------------------------------------------------
     def _ready(self):
@@ -355,18 +233,23 @@ class Store:
         except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
             self._gen = None
 
-    def compact(self, snapshot_payload):
-        """Make snapshot_payload (the whole current state) the snapshot and empty the journal."""
+    def compact(self, snapshot):
+        """Make snapshot (the whole current state) the snapshot and empty the journal.
+        snapshot is bytes, or a function dump(write) that hands the payload to write() in
+        pieces, the same each call: then a large state never sits whole in memory."""
         self._ready()
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
+        n = 0
         try:
-            head = header(SNAPSHOT_MAGIC, gen)
-            self._write_file(tmp, (head, _record_head(snapshot_payload), snapshot_payload))
+            if callable(snapshot):
+                n = self._write_streamed(tmp, header(SNAPSHOT_MAGIC, gen), snapshot)
+            else:
+                n = len(snapshot)
+                self._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), _record_head(snapshot), snapshot))
         except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
             _remove_quietly(tmp)
             if isinstance(exc, OSError) and _errno(exc) == _ENOSPC:
-                n = len(snapshot_payload)
                 raise StoreFull("compaction: no space left for a %d-byte snapshot" % n)
             raise
         self._step("snapshot.tmp written")
@@ -399,6 +282,40 @@ class Store:
         os.rename(tmp, self._path(JOURNAL))
         self._sync_dir()
         self._step("journal renamed")
+
+    def _write_streamed(self, path, head, dump):
+        """One record from dump(write): a first pass measures it, the second writes it with
+        a placeholder CRC, which a seek then fills in. Returns the payload length."""
+        size = [0]
+
+        def measure(chunk):
+            size[0] += len(chunk)
+
+        dump(measure)
+        len_written = size[0]
+        rec = bytearray(RECORD_HEAD)
+        struct.pack_into("<I", rec, 0, size[0])
+        crc = [binascii.crc32(memoryview(rec)[:4])]
+        f = open(path, "wb")
+        try:
+            _write_all(f, head)
+            _write_all(f, rec)
+
+            def write(chunk):
+                crc[0] = binascii.crc32(chunk, crc[0])
+                size[0] -= len(chunk)
+                _write_all(f, chunk)
+
+            dump(write)
+            if size[0]:
+                raise StoreError("snapshot changed while it was written")
+            struct.pack_into("<I", rec, 4, crc[0])
+            f.seek(HEADER_SIZE + 4)
+            _write_all(f, memoryview(rec)[4:])
+            _sync(f)
+        finally:
+            f.close()
+        return len_written
 
     def _write_file(self, path, parts):
         f = open(path, "wb")

@@ -272,17 +272,20 @@ def _ok(ctx, text):
 @click.option("--pty", is_flag=True, help="serve a new pseudo-terminal and print its path")
 @click.option("--state", metavar="DIR", help="state folder (journal and snapshot); none: nothing persists")
 @click.option("--config", metavar="FILE", help="device config (JSON)")
+@click.option("--keys", "key_paths", multiple=True, metavar="PATH",
+              help="a key file or a folder of them (repeatable): the principals that may connect")
 @click.option("--insecure", is_flag=True, help="DEVELOPMENT ONLY: let a link name its principal in hello")
 @click.option("--runtime", type=click.Choice(["cpython", "micropython"]), default="cpython", show_default=True)
 @click.option("--heap", default="110k", show_default=True, help="heap size for --runtime micropython")
-def serve(tcp, serial_ports, pty, state, config, insecure, runtime, heap):
+def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap):
     """Run the agent on this machine."""
     from host_tools import serve as serving
 
     try:
         if runtime == "micropython":
-            sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap))
-        serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure)
+            sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
+                                               key_paths))
+        serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths)
     except serving.ServeError as exc:
         err_console.print("[red]error:[/] %s" % exc)
         sys.exit(EXIT_USAGE)

@@ -55,11 +55,22 @@ def _open_pty():
 
 
 # --- CPython runtime -----------------------------------------------------------
-def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False):
-    from agent.app import App
+def load_keys(paths):
+    from agent import keys
 
     try:
-        app = App(load_config(config), state, insecure)
+        return keys.load([str(p) for p in paths])
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+
+
+def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
+                  key_paths=()):
+    from agent.app import App
+
+    keys = load_keys(key_paths)
+    try:
+        app = App(load_config(config), state, insecure, keys=keys)
     except ServeError:
         raise
     except Exception as exc:  # a bad state folder or config must not give a traceback
@@ -101,7 +112,7 @@ async def _serve_cpython(app, tcp, serial_ports, pty):
 def _serve_fd(loop, app, fd, name):
     """Serve a raw descriptor from the event loop (a pty master)."""
     os.set_blocking(fd, False)
-    link = app.new_link(name)
+    link = app.new_link(name, False)
 
     def on_readable():
         try:
@@ -139,7 +150,7 @@ def _serve_serial(loop, app, dev, baud):
         ser = serial.serial_for_url(dev, baudrate=baud, timeout=0, exclusive=True)
     except serial.SerialException as exc:
         raise ServeError("cannot open serial port %s: %s" % (dev, exc)) from None
-    link = app.new_link("serial " + dev)
+    link = app.new_link("serial " + dev, False)
 
     def on_readable():
         data = ser.read(ser.in_waiting or 1)
@@ -153,8 +164,11 @@ def _serve_serial(loop, app, dev, baud):
 
 # --- MicroPython device runtime --------------------------------------------------
 def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                      heap=mpy_runtime.DEFAULT_HEAP):
+                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=()):
     args = []
+    load_keys(key_paths)  # fail here, readably, not inside MicroPython
+    for path in key_paths:
+        args += ["--keys", str(Path(path).resolve())]
     if tcp:
         host, port = split_hostport(tcp)
         if port == 0:
@@ -174,6 +188,9 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     path = None
     if pty:
         master, slave, path = _open_pty()
+        # Non-blocking is a property of the open file, so the agent inherits it: MicroPython's
+        # read(n) then returns what has arrived instead of waiting for all n bytes.
+        os.set_blocking(master, False)
         args.append("--stdio")
         stdin = stdout = master
     if not (tcp or serial_ports or pty):

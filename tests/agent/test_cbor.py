@@ -197,3 +197,18 @@ def test_unencodable_objects():
     for obj in (object(), {1, 2}, [1, object()], {"k": object()}, CBORTag(-1, 0), CBORTag(2**64, 0)):
         exc = raises(CBOREncodeError, dumps, obj)
         assert isinstance(exc, ValueError)
+
+
+def test_encode_into_and_dump_give_the_dumps_bytes():
+    from agent.cbor import dump, encode_into
+
+    value = {0: 7, 2: 200, 4: ["./DevInfo", b"\x00" * 300, 1.5, -(2**40)], 7: "\u00fcber"}
+    want = dumps(value)
+    buf = bytearray(len(want) + 3)
+    assert encode_into(value, buf, 3) == len(want) + 3
+    assert bytes(buf[3:]) == want
+    assert raises(CBOREncodeError, encode_into, value, bytearray(len(want) - 1))
+    pieces = []
+    dump(value, lambda chunk: pieces.append(bytes(chunk)), 64)
+    assert b"".join(pieces) == want
+    assert max(len(p) for p in pieces) <= 64

@@ -256,3 +256,14 @@ def test_endless_garbage_keeps_buffer_bounded():
 def test_default_max_frame_from_proto():
     assert FrameDecoder().max_frame == proto.MAX_FRAME
     assert encoded_bound(proto.MAX_FRAME) == proto.MAX_FRAME + proto.MAX_FRAME // 254 + 1
+
+
+def test_frame_into_builds_the_encode_frame_bytes_in_shared_buffers():
+    from agent.frame import frame_into, scratch
+
+    content, out = scratch()
+    for body in (b"", b"\x00", bytes(range(256)) * 3):
+        content[0] = proto.KIND_PLAIN
+        content[1 : 1 + len(body)] = body
+        wire = frame_into(content, 1 + len(body), out)
+        assert bytes(wire) == encode_frame(proto.KIND_PLAIN, body)

@@ -588,3 +588,46 @@ def test_store_full_on_littlefs():
         assert _load(d) == (want[0], want[1] + [b"after"])
     finally:
         os.umount(mount)
+
+
+def test_streamed_snapshot_equals_one_written_whole():
+    # compact(dump) writes what compact(bytes) writes, in pieces, without the whole in memory
+    payload = bytes(range(256)) * 3
+    d1, d2 = _tmpdir(), _tmpdir()
+
+    def dump(write):
+        for i in range(0, len(payload), 100):
+            write(memoryview(payload)[i : i + 100])
+
+    try:
+        s1, s2 = Store(d1), Store(d2)
+        s1.load()
+        s2.load()
+        s1.compact(payload)
+        s2.compact(dump)
+        s1.close()
+        s2.close()
+        with open(d1 + "/snapshot.bin", "rb") as f1, open(d2 + "/snapshot.bin", "rb") as f2:
+            assert f1.read() == f2.read()
+        assert _load(d2) == (payload, [])
+    finally:
+        _cleanup(d1)
+        _cleanup(d2)
+
+
+def test_load_hands_snapshot_then_records_one_at_a_time():
+    d = _tmpdir()
+    try:
+        s = Store(d)
+        s.load()
+        s.compact(b"snap")
+        s.append(b"r1")
+        s.append(b"r2")
+        s.close()
+        seen = []
+        s = Store(d)
+        assert s.load(lambda snap: seen.append(("snapshot", snap)), lambda rec: seen.append(rec)) == (None, [])
+        s.close()
+        assert seen == [("snapshot", b"snap"), b"r1", b"r2"]
+    finally:
+        _cleanup(d)

@@ -1,0 +1,82 @@
+"""First-boot seeding of the standard objects from config (see agent/mo/__init__.py)."""
+
+from agent import acl as A
+from agent import proto as P
+from agent.mo import ext
+from agent.nodes import PERMANENT, READONLY, SECRET
+
+DMV = "1.2"
+RO = PERMANENT | READONLY
+
+
+def _text(cfg, key, default=""):
+    value = cfg.get(key, default)
+    if type(value) is not str:
+        raise ValueError("config: device.%s must be text" % key)
+    return value
+
+
+def seed(tree, config):
+    dev = config.get("device", {})
+    accounts = config.get("accounts", [])
+    ids = [_server_id(a) for a in accounts]
+    everyone_read = "Get=*"
+
+    tree.put("./DevInfo", fmt="node", acl=everyone_read, flags=PERMANENT)
+    for name, key, default in (("DevId", "devid", "urn:dmagent:unset"), ("Man", "man", ""),
+                               ("Mod", "mod", ""), ("DmV", "dmv", DMV), ("Lang", "lang", "en-US")):
+        tree.put("./DevInfo/" + name, _text(dev, key, default), "chr", flags=RO)
+
+    tree.put("./DevDetail", fmt="node", acl=everyone_read, flags=PERMANENT)
+    for name, key in (("DevTyp", "devtyp"), ("OEM", "oem"), ("FwV", "fwv"), ("SwV", "swv"),
+                      ("HwV", "hwv")):
+        tree.put("./DevDetail/" + name, _text(dev, key), "chr", flags=RO)
+    tree.put("./DevDetail/LrgObj", False, "bool", flags=RO)
+    tree.put("./DevDetail/URI", fmt="node", flags=PERMANENT)
+    lim = tree.limits
+    for name, key in (("MaxDepth", "max_depth"), ("MaxTotLen", "max_tot_len"),
+                      ("MaxSegLen", "max_seg_len")):
+        tree.put("./DevDetail/URI/" + name, lim[key], "int", flags=RO)
+    ext.seed(tree, ids)
+
+    # Each account is managed by its own server; the DMAcc listing is readable by all of them.
+    dmacc_acl = "Get=" + "+".join(ids) if ids else ""
+    tree.put("./DMAcc", fmt="node", acl=dmacc_acl, flags=PERMANENT)
+    for account, sid in zip(accounts, ids):
+        _add_account(tree, account, sid)
+
+    for node in config.get("nodes", []):
+        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""))
+    for uri, acl in config.get("acls", {}).items():
+        _set_acl(tree, uri, acl)
+
+
+def _server_id(account):
+    sid = account.get("server_id")
+    if not A.is_identifier(sid):
+        raise ValueError("config: account server_id %r is not a valid identifier" % (sid,))
+    return sid
+
+
+def _add_account(tree, account, sid):
+    name = account.get("name", sid)
+    base = "./DMAcc/" + name
+    own = "&".join([c + "=" + sid for c in (P.CMD_ADD, P.CMD_DELETE, P.CMD_GET, P.CMD_REPLACE)])
+    tree.put(base, fmt="node", acl=own)
+    tree.put(base + "/ServerID", sid, "chr")
+    tree.put(base + "/Name", account.get("display", sid), "chr")
+    auth = account.get("auth")
+    if auth:
+        tree.put(base + "/AppAuth", fmt="node")
+        tree.put(base + "/AppAuth/" + "Srv", fmt="node")
+        leaf = base + "/AppAuth/Srv/"
+        tree.put(leaf + "AAuthType", auth.get("type", "HMAC"), "chr")
+        tree.put(leaf + "AAuthName", auth.get("name", sid), "chr")
+        tree.put(leaf + "AAuthSecret", auth.get("secret", ""), "chr", flags=SECRET)
+
+
+def _set_acl(tree, uri, acl):
+    """config "acls": {uri: acl} replaces the own ACL of seeded nodes (a board's policy)."""
+    tree.set_acl(uri, acl)
+
+

@@ -1,0 +1,156 @@
+"""Boot-time half of agent.store: settle leftover *.tmp files, read and check the snapshot and
+the journal, cut a torn tail off. The format and the crash analysis are in agent/store.py.
+
+Its own module so that the agent can drop it from the heap once booted; Store imports it
+again if a failed write leaves recovery to do.
+"""
+
+import binascii
+import os
+import struct
+
+from agent.store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
+                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _errno,
+                         _exists, _size)
+
+_ENOSPC = 28
+
+
+def _read_header(f, name, magic):
+    """The generation in the header of an open file; StoreError if it is not one of ours."""
+    h = f.read(HEADER_SIZE)
+    if len(h) < HEADER_SIZE:
+        raise StoreError("%s: %d bytes, too short for a store header" % (name, len(h)))
+    if h[0:4] != magic:
+        raise StoreError("%s: not a dmagent store file (magic %r, want %r)" % (name, h[0:4], magic))
+    if h[4] != VERSION:
+        raise StoreError("%s: format version %d, this agent reads %d" % (name, h[4], VERSION))
+    crc = struct.unpack_from("<I", h, 12)[0]
+    if binascii.crc32(memoryview(h)[:12]) != crc:
+        raise StoreError("%s: header CRC mismatch" % name)
+    return struct.unpack_from("<I", h, 8)[0]
+
+
+def _read_record(f, remaining, head):
+    """The next record's payload, or None if the rest of the file is not a whole, good record.
+    Checks the length against the bytes left before allocating."""
+    if remaining < RECORD_HEAD or f.readinto(head) != RECORD_HEAD:
+        return None
+    n, crc = struct.unpack("<II", head)
+    if n > remaining - RECORD_HEAD:
+        return None
+    payload = f.read(n)
+    if len(payload) != n:
+        return None
+    if binascii.crc32(payload, binascii.crc32(memoryview(head)[:4])) != crc:
+        return None
+    return payload
+
+
+def recover(store, keep, restore=None):
+    """Repair the files after a crash and read them. keep: False (only repair), True (return
+    (snapshot, [journal payloads])), or a function called with each payload in turn, after
+    restore(snapshot or None): then no more than one record is in memory at a time."""
+    try:
+        return _recover_files(store, keep, restore)
+    except OSError as exc:
+        if _errno(exc) == _ENOSPC:
+            raise StoreFull("store recovery: no space left to repair the journal")
+        raise
+
+def _recover_files(store, keep, restore):
+    store.close()
+    store._gen = None
+    jpath = store._path(JOURNAL)
+    _settle_tmp(store, JOURNAL_TMP, JOURNAL, _journal_tmp_ok)
+    _settle_tmp(store, SNAPSHOT_TMP, SNAPSHOT, _snapshot_tmp_ok)
+    gen, snapshot = _read_snapshot(store)
+    if restore is not None:
+        restore(snapshot)
+        snapshot = None
+    records = []
+    size = _size(jpath)
+    good = count = 0
+    jgen = None
+    if size is not None:
+        head = bytearray(RECORD_HEAD)
+        with open(jpath, "rb") as f:
+            jgen = _read_header(f, JOURNAL, JOURNAL_MAGIC)
+            if jgen > gen:
+                raise StoreError(
+                    "journal.bin follows generation %d, snapshot.bin is only %d" % (jgen, gen)
+                )
+            good = HEADER_SIZE
+            while jgen == gen and good < size:
+                payload = _read_record(f, size - good, head)
+                if payload is None:
+                    break
+                good += RECORD_HEAD + len(payload)
+                count += 1
+                if callable(keep):
+                    keep(payload)
+                elif keep:
+                    records.append(payload)
+                payload = None
+    if jgen != gen:  # no journal yet, or one from before the last compaction
+        store._new_journal(gen)
+        good = HEADER_SIZE
+    elif good < size:  # torn or corrupt tail: cut it off so appends follow good data
+        store._truncate_journal(good)
+    store._jsize = good
+    store._count = count
+    store._gen = gen
+    return snapshot, records
+
+def _read_snapshot(store):
+    path = store._path(SNAPSHOT)
+    size = _size(path)
+    store._ssize = size or 0
+    if size is None:
+        return 0, None
+    with open(path, "rb") as f:
+        gen = _read_header(f, SNAPSHOT, SNAPSHOT_MAGIC)
+        payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))
+    if payload is None:
+        raise StoreError("snapshot.bin: record torn or CRC mismatch (%d bytes)" % size)
+    if HEADER_SIZE + RECORD_HEAD + len(payload) != size:
+        extra = size - HEADER_SIZE - RECORD_HEAD - len(payload)
+        raise StoreError("snapshot.bin: %d bytes after its record" % extra)
+    return gen, payload
+
+def _journal_tmp_ok(store, path):
+    try:
+        with open(path, "rb") as f:
+            _read_header(f, JOURNAL_TMP, JOURNAL_MAGIC)
+        return True
+    except (OSError, StoreError):
+        return False
+
+def _snapshot_tmp_ok(store, path):
+    # Only once a snapshot existed can snapshot.bin be missing mid-rename: the journal
+    # then still names that generation (>= 1) and the tmp must be the next one.
+    try:
+        jpath = store._path(JOURNAL)
+        with open(jpath, "rb") as f:
+            jgen = _read_header(f, JOURNAL, JOURNAL_MAGIC)
+        size = _size(path)
+        with open(path, "rb") as f:
+            gen = _read_header(f, SNAPSHOT_TMP, SNAPSHOT_MAGIC)
+            payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))
+    except (OSError, StoreError):
+        return False
+    if payload is None or HEADER_SIZE + RECORD_HEAD + len(payload) != size:
+        return False
+    return jgen >= 1 and gen == jgen + 1
+
+def _settle_tmp(store, tmp, final, complete):
+    tpath = store._path(tmp)
+    if not _exists(tpath):
+        return
+    fpath = store._path(final)
+    if not _exists(fpath) and complete(store, tpath):
+        os.rename(tpath, fpath)
+        store._sync_dir()
+    else:
+        os.remove(tpath)
+
