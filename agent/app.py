@@ -30,11 +30,6 @@ class App:
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
-        self.guard = None
-        if keys or "security" in self.config:
-            from agent.secure import Guard
-
-            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
         self.tree = Tree(self.config.get("limits"))
         self.store = None
         if state_dir:
@@ -42,8 +37,17 @@ class App:
 
             self.store = Store(state_dir)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery"):
+        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys"):
             agent.unload(name)
+        self.guard = None
+        if keys or "security" in self.config:
+            # After boot (its peak is past), and all of it now rather than at the first
+            # handshake, when the heap is in smaller pieces.
+            from agent import ccm, hal  # noqa: F401
+            from agent.secure import Guard
+
+            hal.aes_block(bytes(16))  # loads the AES backend too
+            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -119,15 +123,16 @@ class Link:
             channel = Channel(app.guard, stream)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)
         self.session = Session(app.dispatcher, name, app.insecure, app.log, channel)
+        self.session.workspace = self.decoder.workspace()
 
     def close(self):
         self.session.close()
         self.decoder.close()
 
-    def receive(self, data):
-        """Yield the reply frames to what data completes. Each is a view of a shared buffer:
-        write it out (or copy it) before taking the next."""
-        for kind, body in self.decoder.feed(data):
+    def receive(self, data, end=None):
+        """Yield the reply frames to what data (data[:end]) completes. Each is a view of a
+        shared buffer: write it out (or copy it) before taking the next."""
+        for kind, body in self.decoder.feed(data, end):
             reply = self.session.on_frame(kind, body)
             if reply is not None:
                 yield reply

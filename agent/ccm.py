@@ -137,6 +137,18 @@ def encrypt(block, nonce, aad, plaintext, tag_len=TAG_LEN):
     return bytes(out)
 
 
+def encrypt_in_place(block, nonce, aad, buf, start, n, tag_len=TAG_LEN):
+    """Encrypt buf[start:start+n] where it is and write the tag after it (buf needs the
+    room): no allocation for the message. Returns the end offset."""
+    mv = memoryview(buf)
+    block, x, a, s0 = _start(block, nonce, tag_len, aad, n)
+    _ctr_mac(block, x, a, mv[start : start + n], mv[start : start + n], True)
+    end = start + n
+    for k in range(tag_len):
+        buf[end + k] = x[k] ^ s0[k]
+    return end + tag_len
+
+
 def decrypt(block, nonce, aad, data, tag_len=TAG_LEN):
     """The plaintext of data = ciphertext || tag, or None if the tag does not verify
     (compared in constant time; the unauthenticated plaintext never leaves)."""

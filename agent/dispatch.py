@@ -80,7 +80,7 @@ class Dispatcher:
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):
-        if op not in P.OP_NAMES:
+        if not 1 <= op <= P.OP_LAST:
             raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
         if op == P.OP_HELLO:
             session.hello(req.get(P.K_SERVER))

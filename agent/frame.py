@@ -116,13 +116,12 @@ def frame_into(content, n, out):
     return memoryview(out)[: end + 1]
 
 
-def scratch(max_frame=proto.MAX_FRAME):
-    """(content buffer, frame buffer), shared by every reply so that a reply allocates
+def out_buffer(max_frame=proto.MAX_FRAME):
+    """The buffer every reply frame is encoded into, shared so that a reply allocates
     nothing. One reply at a time: write it out before making the next."""
-    if not _scratch:
-        _scratch.append(bytearray(max_frame))
-        _scratch.append(bytearray(encoded_bound(max_frame) + 1))
-    return _scratch
+    if not _out:
+        _out.append(bytearray(encoded_bound(max_frame) + 1))
+    return _out[0]
 
 
 def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
@@ -147,7 +146,7 @@ def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
     return bytes(memoryview(out)[: end + 1])
 
 
-_scratch = []  # see scratch()
+_out = []  # see out_buffer()
 _spare = []  # receive buffers set aside by reserve(), handed to decoders, given back by close()
 _reserved = [0]
 
@@ -157,7 +156,7 @@ def reserve(count, max_frame=proto.MAX_FRAME):
     heap, imports and boot leave free memory in small pieces: a link opened later may find
     no max_frame bytes in one piece, though many more are free in all."""
     _reserved[0] = count
-    scratch(max_frame)
+    out_buffer(max_frame)
     while len(_spare) < count:
         _spare.append(bytearray(max_frame))
 
@@ -198,6 +197,11 @@ class FrameDecoder:
         self._zero = False  # the next code byte stands for a zero first (previous code < FF)
         self._open = False  # a code byte of this frame was seen: 0x00 now ends a frame
 
+    def workspace(self):
+        """The receive buffer, lent out: between a yielded frame's last use and the next
+        step of feed() it holds nothing the decoder needs (a reply is built in it)."""
+        return self._buf
+
     def close(self):
         """Give the buffer back for the next link (up to the reserved count)."""
         if self._buf is not None and len(_spare) < _reserved[0]:
@@ -213,16 +217,18 @@ class FrameDecoder:
         """Decoded bytes of the frame in progress (never more than max_frame)."""
         return self._n
 
-    def feed(self, data):
+    def feed(self, data, end=None):
         """Yield (kind, body) for each good frame that data completes; body is a memoryview
         into the decoder's buffer, valid until the next iteration. Iterate to the end: bytes
-        after the point where a loop stops are lost. One feed at a time per decoder."""
+        after the point where a loop stops are lost. One feed at a time per decoder.
+        end: use only data[:end] (a reused read buffer, without slicing a copy off it)."""
         # The generator keeps few locals (its state is heap-allocated on each call);
         # _scan, an ordinary call, does the work.
         data = _findable(data)
         mv = memoryview(data)
         i = 0
-        end = len(data)
+        if end is None:
+            end = len(data)
         while i < end:
             i = self._scan(data, mv, i, end)
             if self._done:
@@ -235,7 +241,7 @@ class FrameDecoder:
         buf = self._buf
         while i < end:
             if self._skip:
-                z = data.find(b"\x00", i)
+                z = data.find(b"\x00", i, end)
                 if z < 0:
                     return end
                 self._skip = False

@@ -32,19 +32,8 @@ OP_EXEC = const(7)
 OP_ACL = const(8)  # effective-ACL query: own ACL, effective ACL, source URI
 OP_CHECK = const(9)  # may server S do command C on URI U?
 OP_ATOMIC = const(10)  # all-or-nothing batch of Add/Replace/Delete/Exec
+OP_LAST = const(10)  # ops are 1..OP_LAST
 
-OP_NAMES = {
-    OP_HELLO: "hello",
-    OP_INFO: "info",
-    OP_GET: "get",
-    OP_ADD: "add",
-    OP_REPLACE: "replace",
-    OP_DELETE: "delete",
-    OP_EXEC: "exec",
-    OP_ACL: "acl",
-    OP_CHECK: "check",
-    OP_ATOMIC: "atomic",
-}
 
 # --- Field keys: small unsigned ints as CBOR map keys ------------------------
 K_ID = const(0)  # request id (uint), echoed in the response
@@ -113,28 +102,6 @@ S_FAILED = const(500)
 S_ATOMIC_FAILED = const(507)
 S_ROLLBACK_FAILED = const(516)
 
-STATUS_TEXT = {
-    200: "OK",
-    202: "Accepted",
-    213: "Chunk accepted",
-    215: "Not executed",
-    216: "Atomic rolled back",
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Command not allowed",
-    406: "Optional feature not supported",
-    413: "Request entity too large",
-    414: "URI too long",
-    415: "Unsupported media type or format",
-    418: "Already exists",
-    420: "Device full",
-    425: "Permission denied",
-    500: "Command failed",
-    507: "Atomic failed",
-    516: "Atomic rollback failed",
-}
 
 # --- Commands named in ACLs -----------------------------------------------
 CMD_ADD = "Add"
@@ -151,3 +118,44 @@ PROPERTIES = ("ACL", "Format", "Name", "Size", "Title", "TStamp", "Type", "VerNo
 # --- Limits the agent announces (defaults; a board's config may lower them) --
 MAX_FRAME = const(2048)  # largest decoded frame, kind byte and CRC included
 MAX_DEPTH = const(16)  # CBOR nesting depth
+
+
+# --- Names for people: the host's, not loaded on a board (the device never prints them) --
+import sys  # noqa: E402
+
+if sys.implementation.name != "micropython":
+    OP_NAMES = {
+        OP_HELLO: "hello",
+        OP_INFO: "info",
+        OP_GET: "get",
+        OP_ADD: "add",
+        OP_REPLACE: "replace",
+        OP_DELETE: "delete",
+        OP_EXEC: "exec",
+        OP_ACL: "acl",
+        OP_CHECK: "check",
+        OP_ATOMIC: "atomic",
+    }
+
+    STATUS_TEXT = {
+        200: "OK",
+        202: "Accepted",
+        213: "Chunk accepted",
+        215: "Not executed",
+        216: "Atomic rolled back",
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Command not allowed",
+        406: "Optional feature not supported",
+        413: "Request entity too large",
+        414: "URI too long",
+        415: "Unsupported media type or format",
+        418: "Already exists",
+        420: "Device full",
+        425: "Permission denied",
+        500: "Command failed",
+        507: "Atomic failed",
+        516: "Atomic rollback failed",
+    }

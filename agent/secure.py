@@ -276,18 +276,34 @@ class Channel:
 
     def seal(self, plaintext, request_piv, request_id):
         """The body of the protected frame answering a request."""
+        n = len(plaintext)
+        buf = bytearray(P.SEQ_LEN + n + P.TAG_LEN)
+        buf[P.SEQ_LEN : P.SEQ_LEN + n] = plaintext
+        return bytes(buf[: self.seal_in_place(buf, 0, n, request_piv, request_id)])
+
+    def seal_in_place(self, buf, start, n, request_piv, request_id):
+        """seal(), in buf: the plaintext is at buf[start + SEQ_LEN:][:n]; seq goes before it,
+        the tag after it, and the body is encrypted where it lies. -> end of the body.
+        A response as large as a frame costs no heap (a board's is small)."""
         seq = self._send_seq
         if seq > P.SEQ_MAX:
             raise DMError(P.S_UNAUTHORIZED, "session exhausted: handshake again")
         self._send_seq = seq + 1
         kind = self.kind()
-        header = seq.to_bytes(P.SEQ_LEN, "big")
+        buf[start : start + P.SEQ_LEN] = seq.to_bytes(P.SEQ_LEN, "big")
         aad = _aad(self.suite, request_piv, bytes([kind]) + cbor.dumps(request_id))
+        body = start + P.SEQ_LEN
+        mv = memoryview(buf)
         if kind == P.KIND_SEALED:
+            from agent import ccm
+
             nonce = crypto.nonce(self._iv, P.AGENT_SENDER_ID, _piv(seq))
-            return header + crypto.ccm_encrypt(self._send, nonce, aad, plaintext, P.TAG_LEN)
-        tag = crypto.hmac_sha256(self._send, aad + header + plaintext)[: P.TAG_LEN]
-        return header + plaintext + tag
+            return ccm.encrypt_in_place(self._send, nonce, aad, buf, body, n, P.TAG_LEN)
+        mac = crypto.HMAC(self._send, aad)
+        mac.update(mv[start : body + n])  # seq || plaintext
+        end = body + n
+        buf[end : end + P.TAG_LEN] = mac.digest()[: P.TAG_LEN]
+        return end + P.TAG_LEN
 
     def close(self):
         self._drop_pending()

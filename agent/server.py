@@ -23,7 +23,9 @@ except ImportError:  # boards without termios use machine.UART instead
 
 READ_CHUNK = 256
 
-if sys.implementation.name == "micropython":
+_READINTO = sys.implementation.name == "micropython"  # its streams have readinto()
+
+if _READINTO:
 
     def _COPY(reply):  # its streams copy what they cannot send at once
         return reply
@@ -42,15 +44,26 @@ async def serve_stream(app, reader, writer, name, ordered=False):
         await _close(writer)
         return
     app.log("link up: %s" % name)
+    buf = bytearray(READ_CHUNK) if _READINTO else None
     try:
         while True:
-            data = await reader.read(READ_CHUNK)
-            if not data:
+            if buf is not None:  # MicroPython: no new bytes object for every read
+                n = await reader.readinto(buf)
+                data = buf
+            else:
+                data = await reader.read(READ_CHUNK)
+                n = len(data)
+            if not n:
                 break
-            sent = False
-            for reply in link.receive(data):
-                writer.write(_COPY(reply))  # before the next reply reuses the buffer
-                sent = True
+            try:
+                sent = False
+                for reply in link.receive(data, n):
+                    writer.write(_COPY(reply))  # before the next reply reuses the buffer
+                    sent = True
+            except MemoryError:  # these bytes are lost (the peer retries); the link lives on
+                gc.collect()
+                app.log("%s: out of memory, input dropped" % name)
+                continue
             if sent:
                 await writer.drain()
     except (OSError, asyncio.CancelledError) as exc:

@@ -62,6 +62,7 @@ class Session:
         self.replies = ReplyCache()
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
+        self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
         self._log = log
 
     def hello(self, server):
@@ -117,8 +118,7 @@ class Session:
                                                      P.K_MSG: "request id must be an unsigned integer"})
             cached = self.replies.get(rid, kind)
             if cached is not None:
-                content = frame.scratch()[0]
-                return self._frame(kind, piv, rid, content, 0, cached)
+                return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
         try:
             self.principal = self._speaker(kind, request)
@@ -166,32 +166,42 @@ class Session:
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
     def _reply(self, kind, piv, rid, response, keep=None):
-        """The reply frame, built in the shared scratch buffers (valid until the next reply).
-        keep: the rid to cache the body under (a negative one: only if it is small)."""
-        content, out = frame.scratch()
+        """The reply frame, built in the workspace and the shared out buffer (valid until the
+        next reply). keep: the rid to cache the body under (negative: only if small)."""
+        content = self._workspace()
+        at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
-            n = cbor.encode_into(response, content, 1, len(content) - _ROOM)
+            n = cbor.encode_into(response, content, at, len(content) - _ROOM) - at
         except cbor.CBOREncodeError:
             # Never send what the peer may not accept: say so, and how to get it.
             n = cbor.encode_into({P.K_ID: rid, P.K_STATUS: P.S_TOO_LARGE,
-                                  P.K_MSG: "response exceeds the frame bound; use ?list= paging"}, content, 1)
+                                  P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
+                                 content, at) - at
             keep = None
         if keep is not None and (keep >= 0 or n <= _SMALL):
-            self.replies.put(rid, kind, bytes(memoryview(content)[1:n]))
+            self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
         return self._frame(kind, piv, rid, content, n)
 
     def _frame(self, kind, piv, rid, content, n, body=None):
-        """Frame content[1:n] (or body, copied in) under the request's kind, sealed if it was."""
+        """Frame the n-byte reply body in content (or body, copied in) under the request's
+        kind, sealed in place if the request was."""
+        at = _BODY_AT if kind in _PROTECTED else 1
         if body is not None:
-            n = 1 + len(body)
-            content[1:n] = body
+            n = len(body)
+            content[at : at + n] = body
         if kind in _PROTECTED:
-            sealed = self.channel.seal(bytes(memoryview(content)[1:n]), piv, rid)
-            n = 1 + len(sealed)
-            content[1:n] = sealed
+            end = self.channel.seal_in_place(content, 1, n, piv, rid)
             kind = self.channel.kind()
+        else:
+            end = 1 + n
         content[0] = kind
-        return frame.frame_into(content, n, frame.scratch()[1])
+        return frame.frame_into(content, end, frame.out_buffer())
+
+    def _workspace(self):
+        # The link's receive buffer (free while a reply is built), else one of our own.
+        if self.workspace is None:
+            self.workspace = bytearray(P.MAX_FRAME)
+        return self.workspace
 
     def close(self):
         if self.channel is not None:
@@ -201,6 +211,7 @@ class Session:
 # Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
 # HMAC suite's tag is as long). Replies up to _SMALL bytes are cached even for reads.
 _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
+_BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
 

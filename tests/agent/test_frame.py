@@ -258,10 +258,10 @@ def test_default_max_frame_from_proto():
     assert encoded_bound(proto.MAX_FRAME) == proto.MAX_FRAME + proto.MAX_FRAME // 254 + 1
 
 
-def test_frame_into_builds_the_encode_frame_bytes_in_shared_buffers():
-    from agent.frame import frame_into, scratch
+def test_frame_into_builds_the_encode_frame_bytes_in_given_buffers():
+    from agent.frame import frame_into, out_buffer
 
-    content, out = scratch()
+    content, out = bytearray(proto.MAX_FRAME), out_buffer()
     for body in (b"", b"\x00", bytes(range(256)) * 3):
         content[0] = proto.KIND_PLAIN
         content[1 : 1 + len(body)] = body

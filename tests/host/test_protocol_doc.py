@@ -48,6 +48,7 @@ def test_op_table_matches_proto():
     rows = re.findall(r"^\| (\d+) \| (\w+) \| .* \| .* \|$", DOC, re.M)
     ops = {name: int(num) for num, name in rows if name in P.OP_NAMES.values()}
     assert ops == {name: code for code, name in P.OP_NAMES.items()}
+    assert sorted(P.OP_NAMES) == list(range(1, P.OP_LAST + 1))  # the agent's range check
 
 
 def test_status_table_matches_proto():
