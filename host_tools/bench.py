@@ -57,8 +57,9 @@ def round_trips(url, count):
     return count / elapsed
 
 
-def heap(leaves, heap_size):
-    proc = mpy_runtime.run_file(ROOT / "tools" / "heap_probe.py", heap=heap_size, args=[str(leaves)],
+def heap(leaves, heap_size, keys=False):
+    args = [str(leaves)] + (["--keys"] if keys else [])
+    proc = mpy_runtime.run_file(ROOT / "tools" / "heap_probe.py", heap=heap_size, args=args,
                                 capture_output=True, text=True, cwd=str(ROOT))
     if proc.returncode != 0:
         return {"error": (proc.stdout + proc.stderr).strip().splitlines()[-1:]}
@@ -66,7 +67,14 @@ def heap(leaves, heap_size):
 
 
 def run(count, leaves, heap_size="110k"):
-    results = {"heap_device_runtime": heap(leaves, heap_size), "heap_size": heap_size}
+    results = {
+        "heap_size": heap_size,
+        # how many leaves fit beside the agent in a board-sized heap, without and with keys
+        "heap_device_runtime": heap(5000, heap_size),
+        "heap_device_runtime_keys": heap(5000, heap_size, keys=True),
+        # the 1,000-leaf tree, in a heap big enough to hold it
+        "heap_1000_leaves_2m": heap(leaves, "2m"),
+    }
     for runtime in ("cpython", "micropython"):
         proc, url = start_agent(runtime, heap_size)
         try:
