@@ -44,7 +44,7 @@ async def serve_stream(app, reader, writer, name, ordered=False):
         await _close(writer)
         return
     app.log("link up: %s" % name)
-    buf = bytearray(READ_CHUNK) if _READINTO else None
+    buf = bytearray(READ_CHUNK) if _READINTO and hasattr(reader, "readinto") else None
     try:
         while True:
             if buf is not None:  # MicroPython: no new bytes object for every read
