@@ -36,9 +36,8 @@ def parse(text):
         cmd = entry[:eq]
         if eq < 0 or cmd not in _PREFIX:
             raise DMError(P.S_BAD_REQUEST, "ACL entry must be Add|Delete|Exec|Get|Replace=ids")
-        if cmd in found:
-            raise DMError(P.S_BAD_REQUEST, "ACL names %s twice" % cmd)
-        ids = []
+        # The grammar (entry ("&" entry)*) lets a command come twice: its ids add up.
+        ids = found.get(cmd) or []
         for ident in entry[eq + 1 :].split("+"):
             if ident != "*" and not is_identifier(ident):
                 raise DMError(P.S_BAD_REQUEST, "bad identifier in ACL entry for %s" % cmd)
@@ -46,8 +45,8 @@ def parse(text):
                 ids.append(ident)
         if "*" in ids and len(ids) > 1:
             raise DMError(P.S_BAD_REQUEST, "'*' must stand alone")
-        found[cmd] = "+".join(ids)
-    return "&".join([_PREFIX[c] + found[c] for c in P.COMMANDS if c in found])
+        found[cmd] = ids
+    return "&".join([_PREFIX[c] + "+".join(found[c]) for c in P.COMMANDS if c in found])
 
 
 def ids(acl, cmd):

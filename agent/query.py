@@ -11,7 +11,7 @@ from agent import proto as P
 from agent import uri as U
 from agent.errors import DMError
 from agent.journal import Journal
-from agent.nodes import PERMANENT, SECRET, TITLE, TYPE, fields, names, flags_of, fmt_of, interior, own_acl
+from agent.nodes import PERMANENT, SECRET, TITLE, TYPE, VALUE, fields, names, flags_of, fmt_of, interior, own_acl
 
 UNSUPPORTED = ("TStamp", "VerNo")  # optional in OMA DM, and each would cost heap on every node
 WRITABLE = ("ACL", "Name", "Title")
