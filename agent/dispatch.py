@@ -192,6 +192,10 @@ class Dispatcher:
             self.tree.rollback()
         except Exception:  # the undo itself failed: say so, as OMA DM does
             rolled_back = P.S_ROLLBACK_FAILED
+            # Close the transaction so the next request can open one. Nothing of the batch
+            # reached flash: a reboot brings back the state from before it.
+            if self.tree.in_transaction():
+                self.tree.commit()
         for sub in results[:failed_at]:
             sub[P.K_STATUS] = rolled_back
         for _ in range(failed_at + 1, len(items)):
