@@ -22,6 +22,14 @@ except ImportError:  # boards without termios use machine.UART instead
     termios = None
 
 READ_CHUNK = 256
+_READ_KEEP = 4
+_read_spare = []  # read buffers of closed links, and those reserve_reads() set aside
+
+
+def reserve_reads(count):
+    """Set aside read buffers for count links now, while the heap is whole (see frame.reserve)."""
+    while len(_read_spare) < count:
+        _read_spare.append(bytearray(READ_CHUNK))
 
 _READINTO = sys.implementation.name == "micropython"  # its streams have readinto()
 
@@ -36,18 +44,20 @@ else:
 
 async def serve_stream(app, reader, writer, name, ordered=False):
     """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict."""
+    buf = None
     try:
         link = app.new_link(name, ordered)
+        if _READINTO and hasattr(reader, "readinto"):  # MicroPython: no new bytes per read
+            buf = _read_spare.pop() if _read_spare else bytearray(READ_CHUNK)
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
         await _close(writer)
         return
     app.log("link up: %s" % name)
-    buf = bytearray(READ_CHUNK) if _READINTO and hasattr(reader, "readinto") else None
     try:
         while True:
-            if buf is not None:  # MicroPython: no new bytes object for every read
+            if buf is not None:
                 n = await reader.readinto(buf)
                 data = buf
             else:
@@ -72,6 +82,8 @@ async def serve_stream(app, reader, writer, name, ordered=False):
         dec = link.decoder
         link.close()
         link = None
+        if buf is not None and len(_read_spare) < _READ_KEEP:
+            _read_spare.append(buf)  # for the next link: a heap in small pieces may have none
         app.log("link down: %s (frames %d, bad crc %d, bad cobs %d, oversized %d)%s"
                 % (name, dec.frames, dec.bad_crc, dec.bad_cobs, dec.oversized, heap_text()))
         await _close(writer)

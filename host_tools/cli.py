@@ -69,15 +69,28 @@ def show_value(value):
 
 
 class Context:
-    def __init__(self, device, principal, as_json, timeout):
+    def __init__(self, device, principal, as_json, timeout, key=None, for_server=None):
         self.url = device
         self.principal = principal
         self.json = as_json
         self.timeout = timeout
+        self.key = key
+        self.for_server = for_server
 
     def open(self):
         if not self.url:
             raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
+        if self.key:
+            from host_tools.secure import read_key_file
+
+            try:
+                principal, key = read_key_file(self.key)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
+            return Device.open(self.url, timeout=self.timeout, principal=principal, key=key,
+                               for_server=self.for_server)
+        if self.for_server:
+            raise click.UsageError("--for needs --key: only an authenticated gateway acts for a server")
         return Device.open(self.url, timeout=self.timeout, principal=self.principal)
 
 
@@ -110,14 +123,17 @@ def device_command(fn):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-d", "--device", envvar="DMAGENT_DEVICE", metavar="URL",
               help="tcp://HOST:PORT, serial:///dev/ttyX?baud=N or /dev/ttyX (env DMAGENT_DEVICE)")
-@click.option("--as", "principal", metavar="SERVERID", help="the ServerID to act as (insecure agents only, for now)")
+@click.option("--as", "principal", metavar="SERVERID", help="the ServerID to name in hello (--insecure agents only)")
+@click.option("--key", metavar="FILE", envvar="DMAGENT_KEY",
+              help="a key file (dmagent key format): handshake as its principal, seal every request")
+@click.option("--for", "for_server", metavar="SERVERID", help="as a gateway with --key: act for this ServerID")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--timeout", default=2.0, show_default=True, help="seconds to wait for each answer")
 @click.version_option(package_name="dmagent")
 @click.pass_context
-def main(click_ctx, device, principal, as_json, timeout):
+def main(click_ctx, device, principal, key, for_server, as_json, timeout):
     """Drive a dmagent device: read and change its OMA DM tree and ACLs."""
-    click_ctx.obj = Context(device, principal, as_json, timeout)
+    click_ctx.obj = Context(device, principal, as_json, timeout, key, for_server)
 
 
 # --- client verbs ------------------------------------------------------------------

@@ -38,6 +38,8 @@ class DeviceTimeout(LinkError):
 class Device:
     def __init__(self, transport, timeout=2.0, retries=2):
         self.transport = transport
+        self.channel = None  # host_tools.secure.ClientChannel once handshaken
+        self.for_server = None  # proxy mode: the ServerID every request acts for
         self.timeout = timeout
         self.retries = retries
         self.reader = wire.FrameReader()
@@ -47,11 +49,21 @@ class Device:
         self.server_info = None
 
     @classmethod
-    def open(cls, url, timeout=2.0, retries=2, principal=None):
-        """Connect to url; with a principal, open the session with hello naming it."""
+    def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
+             suites=(P.SUITE_CCM,)):
+        """Connect to url. With key (bytes, with principal; or a key file's path), handshake
+        and seal every request; without, a principal is named in hello (--insecure agents).
+        for_server: act for that ServerID (a gateway in proxy mode)."""
         dev = cls(open_url(url), timeout, retries)
+        dev.for_server = for_server
         try:
-            if principal is not None:
+            if key is not None:
+                if not isinstance(key, (bytes, bytearray)):
+                    from host_tools.secure import read_key_file
+
+                    principal, key = read_key_file(key)
+                dev.handshake(principal, key, suites)
+            elif principal is not None:
                 dev.hello(principal)
         except Exception:
             dev.close()
@@ -73,13 +85,21 @@ class Device:
         rid = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
         message = {P.K_ID: rid, P.K_OP: op}
+        if self.for_server is not None:
+            message[P.K_FOR] = self.for_server
         if fields:
             message.update(fields)
-        data = wire.encode_message(message)
-        self.last_request_bytes = len(data)
+        pivs = []
         for _attempt in range(self.retries + 1):
+            if self.channel is not None:  # a retry: the same message under a new seq
+                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message))
+                pivs.append(piv)
+                data = wire.encode_frame(kind, body)
+            else:
+                data = wire.encode_message(message)
+            self.last_request_bytes = len(data)
             self.transport.write(data)
-            response = self._await(rid)
+            response = self._await(rid, pivs)
             if response is not None:
                 break
         else:
@@ -90,7 +110,36 @@ class Device:
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
 
-    def _await(self, rid):
+    def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
+        """Prove both sides' keys and open a protected session (docs/protocol.md 7.2)."""
+        from host_tools.secure import ClientChannel, HandshakeError
+
+        channel = ClientChannel(principal, key, suites)
+        try:
+            hs3 = channel.hs3(self._handshake_step(channel.hs1()))
+            channel.hs4(self._handshake_step(hs3))
+        except HandshakeError as exc:
+            raise DeviceError(exc.status, "handshake as %s: %s" % (principal, exc)) from None
+        self.channel = channel
+        self.handshake_bytes = self._hs_bytes
+        return channel
+
+    def _handshake_step(self, body):
+        import time
+
+        data = wire.encode_frame(P.KIND_HANDSHAKE, body)
+        self._hs_bytes = getattr(self, "_hs_bytes", 0) + len(data)
+        self.transport.write(data)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            chunk = self.transport.read(deadline - time.monotonic())
+            for kind, reply in self.reader.feed(chunk or b""):
+                if kind == P.KIND_HANDSHAKE:
+                    self._hs_bytes += len(wire.encode_frame(kind, reply))
+                    return reply
+        raise DeviceTimeout("no handshake answer from the device in %.1fs" % self.timeout)
+
+    def _await(self, rid, pivs=()):
         import time
 
         deadline = time.monotonic() + self.timeout
@@ -102,7 +151,12 @@ class Device:
             if not chunk:
                 continue
             for kind, body in self.reader.feed(chunk):
-                if kind != P.KIND_PLAIN:
+                size = len(wire.encode_frame(kind, body))
+                if self.channel is not None:
+                    body = self.channel.open(kind, body, rid, pivs)
+                    if body is None:  # not a response to this request, or forged: ignore
+                        continue
+                elif kind != P.KIND_PLAIN:
                     continue
                 try:
                     response = wire.decode_message(body)
@@ -112,7 +166,7 @@ class Device:
                     continue
                 # Replies without an id answer a request the agent could not parse at all.
                 if response.get(P.K_ID) in (rid, None):
-                    self.last_response_bytes = len(wire.encode_frame(kind, body))
+                    self.last_response_bytes = size
                     return response
 
     # --- ops ----------------------------------------------------------------

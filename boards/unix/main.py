@@ -16,6 +16,8 @@ from agent import frame
 frame.reserve(2)
 
 from agent import server  # noqa: E402
+
+server.reserve_reads(2)
 from agent.app import App  # noqa: E402
 
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
