@@ -9,9 +9,11 @@ import base64
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.table import Table as RichTable
 from rich.tree import Tree as RichTree
 
 from agent import proto as P
@@ -80,11 +82,16 @@ class Context:
     def open(self):
         if not self.url:
             raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
-        if self.key:
+        key_file = self.key
+        if not key_file and self.principal:  # --as with a key in the user's store: use it
+            from host_tools.keys import find_key
+
+            key_file = find_key(self.principal)
+        if key_file:
             from host_tools.secure import read_key_file
 
             try:
-                principal, key = read_key_file(self.key)
+                principal, key = read_key_file(key_file)
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from None
             return Device.open(self.url, timeout=self.timeout, principal=principal, key=key,
@@ -279,6 +286,55 @@ def _ok(ctx, text):
         _emit_json({"status": 200})
     else:
         console.print(text)
+
+
+# --- keys -------------------------------------------------------------------------------
+@main.group()
+def keys():
+    """Long-term keys: one per DM server or gateway (docs/security.md)."""
+
+
+@keys.command(name="new")
+@click.option("--principal", required=True, metavar="ID", help="the ServerID or gateway the key is for")
+@click.option("--out", metavar="FILE", help="where to write it (default: the key store, %s)" % "~/.config/dmagent/keys")
+@click.option("--length", type=click.Choice(["16", "32"]), default="16", show_default=True,
+              help="bytes (16 for AES-CCM, 32 for the HMAC-only suite)")
+@click.option("--force", is_flag=True, help="replace an existing file")
+def keys_new(principal, out, length, force):
+    """Make a key file (mode 0600). Give the same file to the device (serve --keys, flash)."""
+    from host_tools import keys as keyfiles
+
+    path = Path(out) if out else keyfiles.store_dir() / (principal + ".key")
+    try:
+        keyfiles.new_key_file(principal, path, int(length), force)
+    except keyfiles.KeyError_ as exc:
+        err_console.print("[red]error:[/] %s" % exc)
+        sys.exit(EXIT_USAGE)
+    key = read_key(path)
+    console.print("wrote %s: key for %s, %d bytes, fingerprint %s" % (path, principal, len(key),
+                                                                       keyfiles.fingerprint(key)))
+
+
+def read_key(path):
+    from host_tools.secure import read_key_file
+
+    return read_key_file(path)[1]
+
+
+@keys.command(name="list")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+def keys_list(paths):
+    """Key files (default: the key store) by principal and fingerprint; never the key."""
+    from host_tools import keys as keyfiles
+
+    found = keyfiles.list_keys(paths or None)
+    if not found:
+        console.print("no key files in %s" % ", ".join(map(str, paths or [keyfiles.store_dir()])))
+        return
+    table = RichTable("principal", "fingerprint", "bytes", "file")
+    for principal, path, fp, n in found:
+        table.add_row(principal, fp, str(n), str(path))
+    console.print(table)
 
 
 # --- serving ------------------------------------------------------------------------

@@ -98,3 +98,17 @@ def test_cli_with_a_key_file(agent):
     res = subprocess.run(dmagent_argv("-d", agent.urls[0], "--key", str(agent.key_wrong), "info"),
                          cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "401" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_finds_the_key_for_as_in_the_user_key_store(agent, tmp_path):
+    import os
+    import shutil
+
+    store = tmp_path / "config" / "dmagent" / "keys"
+    store.mkdir(parents=True)
+    shutil.copy(agent.key_a, store / "ServerA.key")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    res = subprocess.run(dmagent_argv("-d", agent.urls[0], "--as", "ServerA", "--json", "info"),
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["value"]["suite"] == P.SUITE_CCM  # a sealed session, not hello
