@@ -28,10 +28,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
+KEY = bytes(range(16))
+
+
+def _key_dir():
+    folder = Path(tempfile.mkdtemp(prefix="dmagent-bench-keys-"))
+    (folder / "ServerA.key").write_text(json.dumps({"principal": "ServerA", "key": KEY.hex()}))
+    return folder
+
+
 def start_agent(runtime, heap="110k"):
     port = _free_port()
+    # --insecure and --keys at once: plain and sealed sessions measured against one agent
     argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime,
-            "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure"]
+            "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure",
+            "--keys", str(_key_dir())]
     if runtime == "micropython":
         argv += ["--heap", heap]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -47,8 +58,28 @@ def wire_bytes(url):
         return dev.last_request_bytes, dev.last_response_bytes
 
 
-def round_trips(url, count):
-    with Device.open(url, principal="ServerA") as dev:
+def secure_numbers(url, count):
+    """Handshake time and bytes, extra bytes a sealed request costs, sealed round trips/s."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        with Device.open(url, principal="ServerA", key=KEY) as dev:
+            times.append(time.perf_counter() - start)
+            hs_bytes = dev.handshake_bytes
+    with Device.open(url, principal="ServerA", key=KEY) as dev:
+        dev.get("./DevDetail/FwV")
+        req, resp = dev.last_request_bytes, dev.last_response_bytes
+    return {
+        "handshake_ms_median": round(sorted(times)[len(times) // 2] * 1000, 1),
+        "handshake_bytes": hs_bytes,
+        "get_fwv_sealed_request_bytes": req,
+        "get_fwv_sealed_response_bytes": resp,
+        "sealed_round_trips_per_s": round(round_trips(url, count, key=KEY), 1),
+    }
+
+
+def round_trips(url, count, key=None):
+    with Device.open(url, principal="ServerA", key=key) as dev:
         dev.get("./DevDetail/FwV")
         start = time.perf_counter()
         for _ in range(count):
@@ -85,6 +116,10 @@ def run(count, leaves, heap_size="110k"):
                 "round_trips_per_s": round(round_trips(url, count), 1),
                 "requests": count,
             }
+            results[runtime].update(secure_numbers(url, count))
+            results[runtime]["sealed_extra_bytes_per_round_trip"] = (
+                results[runtime]["get_fwv_sealed_request_bytes"] + results[runtime]["get_fwv_sealed_response_bytes"]
+                - req - resp)
         finally:
             proc.terminate()
             proc.wait(10)
