@@ -57,6 +57,7 @@ class App:
             self.dump_state,
         )
         self.links = []
+        self.config = None  # seeded and read: its heap is worth more to the links now
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
 

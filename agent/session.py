@@ -129,7 +129,8 @@ class Session:
             self.principal = self.named
         keep = None
         if rid is not None:
-            # Writes must never run twice; a read may simply run again if its reply was big.
+            # A write must never run twice; a read's reply is kept if it is small and the heap
+            # has room (running a read again is harmless).
             keep = rid if request.get(P.K_OP) in _WRITES else -1 - rid
         return self._reply(kind, piv, rid, response, keep)
 
@@ -167,7 +168,8 @@ class Session:
 
     def _reply(self, kind, piv, rid, response, keep=None):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
-        next reply). keep: the rid to cache the body under (negative: only if small)."""
+        next reply). keep: the rid to cache the body under (negative: a read's, kept only
+        if small and if the heap allows)."""
         content = self._workspace()
         at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
@@ -178,8 +180,13 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
-        if keep is not None and (keep >= 0 or n <= _SMALL):
+        if keep is not None and keep >= 0:
             self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
+        elif keep is not None and n <= _SMALL:
+            try:
+                self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
+            except MemoryError:
+                pass
         return self._frame(kind, piv, rid, content, n)
 
     def _frame(self, kind, piv, rid, content, n, body=None):
@@ -209,7 +216,7 @@ class Session:
 
 
 # Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
-# HMAC suite's tag is as long). Replies up to _SMALL bytes are cached even for reads.
+# HMAC suite's tag is as long).
 _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256

@@ -114,12 +114,17 @@ class Device:
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2)."""
         from host_tools.secure import ClientChannel, HandshakeError
 
-        channel = ClientChannel(principal, key, suites)
-        try:
-            hs3 = channel.hs3(self._handshake_step(channel.hs1()))
-            channel.hs4(self._handshake_step(hs3))
-        except HandshakeError as exc:
-            raise DeviceError(exc.status, "handshake as %s: %s" % (principal, exc)) from None
+        for attempt in range(self.retries + 1):  # a lost frame: start again from HS1
+            channel = ClientChannel(principal, key, suites)
+            try:
+                hs3 = channel.hs3(self._handshake_step(channel.hs1()))
+                channel.hs4(self._handshake_step(hs3))
+                break
+            except HandshakeError as exc:
+                raise DeviceError(exc.status, "handshake as %s: %s" % (principal, exc)) from None
+            except DeviceTimeout:
+                if attempt == self.retries:
+                    raise
         self.channel = channel
         self.handshake_bytes = self._hs_bytes
         return channel
