@@ -34,7 +34,7 @@ class Peer:
     def __init__(self, app, stream=True):
         self.app = app
         self.link = app.new_link("test", stream)
-        self.decoder = FrameDecoder()
+        self.decoder = FrameDecoder(512)  # the replies here are small
         self.client = None
         self.rid = 0
         _peers.append(self)
@@ -89,7 +89,12 @@ def _app():
 
 
 def _snapshot(app):
-    return cbor.dumps(app.tree.dump())
+    """A digest of the whole tree, streamed: no tree-sized buffer in a board-sized heap."""
+    from hashlib import sha256
+
+    h = sha256()
+    cbor.dump(app.tree.dump(), lambda chunk: h.update(bytes(chunk)), 64)
+    return h.digest()
 
 
 def _connected(app, principal="ServerA", key=KEY_A, **kw):

@@ -11,10 +11,11 @@ from host_tools import mpy_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))
-# These modules carry a whole client (spec_client: HKDF, AES-CCM) and two links in the same
-# heap as the agent, ~25 KB that no board holds. The agent itself is proven at 110k with
-# keys by the end-to-end tests against `serve --runtime micropython`.
-HEAP = {"test_secure_session": "192k"}
+# This module holds a whole second endpoint (spec_client: HKDF, AES-CCM, two peers' frame
+# decoders) in the agent's heap, which no board carries: at 110k it passes most runs but
+# not every one (fragmentation). The agent alone is proven at 110k with keys by
+# tests/host/test_security_e2e.py against `serve --runtime micropython`.
+HEAP = {"test_secure_session": "160k"}
 
 
 @pytest.mark.parametrize("module", MODULES)
