@@ -386,5 +386,20 @@ def mpy_run(file, heap, source, args):
     sys.exit(proc.returncode)
 
 
+# --- boards: build, flash, ports, the virtual board (each command lives with its library) --
+def _register_board_commands():
+    from host_tools.build import build_command
+    from host_tools.flash import flash_command
+    from host_tools.ports import ports_command
+    from host_tools.vboard import vboard_command
+
+    for command in (build_command, flash_command, ports_command, vboard_command):
+        if command is not None:
+            main.add_command(command)
+
+
+_register_board_commands()
+
+
 if __name__ == "__main__":
     main()
