@@ -9,11 +9,9 @@ import base64
 import functools
 import json
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table as RichTable
 from rich.tree import Tree as RichTree
 
 from agent import proto as P
@@ -288,55 +286,6 @@ def _ok(ctx, text):
         console.print(text)
 
 
-# --- keys -------------------------------------------------------------------------------
-@main.group()
-def keys():
-    """Long-term keys: one per DM server or gateway (docs/security.md)."""
-
-
-@keys.command(name="new")
-@click.option("--principal", required=True, metavar="ID", help="the ServerID or gateway the key is for")
-@click.option("--out", metavar="FILE", help="where to write it (default: the key store, %s)" % "~/.config/dmagent/keys")
-@click.option("--length", type=click.Choice(["16", "32"]), default="16", show_default=True,
-              help="bytes (16 for AES-CCM, 32 for the HMAC-only suite)")
-@click.option("--force", is_flag=True, help="replace an existing file")
-def keys_new(principal, out, length, force):
-    """Make a key file (mode 0600). Give the same file to the device (serve --keys, flash)."""
-    from host_tools import keys as keyfiles
-
-    path = Path(out) if out else keyfiles.store_dir() / (principal + ".key")
-    try:
-        keyfiles.new_key_file(principal, path, int(length), force)
-    except keyfiles.KeyError_ as exc:
-        err_console.print("[red]error:[/] %s" % exc)
-        sys.exit(EXIT_USAGE)
-    key = read_key(path)
-    console.print("wrote %s: key for %s, %d bytes, fingerprint %s" % (path, principal, len(key),
-                                                                       keyfiles.fingerprint(key)))
-
-
-def read_key(path):
-    from host_tools.secure import read_key_file
-
-    return read_key_file(path)[1]
-
-
-@keys.command(name="list")
-@click.argument("paths", nargs=-1, metavar="[PATH]...")
-def keys_list(paths):
-    """Key files (default: the key store) by principal and fingerprint; never the key."""
-    from host_tools import keys as keyfiles
-
-    found = keyfiles.list_keys(paths or None)
-    if not found:
-        console.print("no key files in %s" % ", ".join(map(str, paths or [keyfiles.store_dir()])))
-        return
-    table = RichTable("principal", "fingerprint", "bytes", "file")
-    for principal, path, fp, n in found:
-        table.add_row(principal, fp, str(n), str(path))
-    console.print(table)
-
-
 # --- serving ------------------------------------------------------------------------
 @main.command()
 @click.option("--tcp", metavar="HOST:PORT", help="listen on TCP (port 0: any free port)")
@@ -386,14 +335,16 @@ def mpy_run(file, heap, source, args):
     sys.exit(proc.returncode)
 
 
-# --- boards: build, flash, ports, the virtual board (each command lives with its library) --
+# --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
 def _register_board_commands():
     from host_tools.build import build_command
     from host_tools.flash import flash_command
     from host_tools.ports import ports_command
     from host_tools.vboard import vboard_command
 
-    for command in (build_command, flash_command, ports_command, vboard_command):
+    from host_tools.cli_keys import keys_group
+
+    for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
         if command is not None:
             main.add_command(command)
 

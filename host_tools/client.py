@@ -47,25 +47,46 @@ class Device:
         self.last_request_bytes = 0
         self.last_response_bytes = 0
         self.server_info = None
+        self.handshake_bytes = self._hs_bytes = 0
+        self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
 
     @classmethod
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
              suites=(P.SUITE_CCM,)):
-        """Connect to url. With key (bytes, with principal; or a key file's path), handshake
-        and seal every request; without, a principal is named in hello (--insecure agents).
-        for_server: act for that ServerID (a gateway in proxy mode)."""
-        dev = cls(open_url(url), timeout, retries)
-        dev.for_server = for_server
-        try:
-            if key is not None:
-                if not isinstance(key, (bytes, bytearray)):
-                    from host_tools.secure import read_key_file
+        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over()."""
+        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites)
 
-                    principal, key = read_key_file(key)
+    @classmethod
+    def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
+             suites=(P.SUITE_CCM,)):
+        """A Device on an open transport (closed again if this fails).
+
+        key: the long-term key (bytes, with principal) or a key file's path (its principal
+        is used; a different principal given here is an error). With a key the client
+        handshakes at once (docs/protocol.md 7.2) and seals every request; without one, a
+        principal is named in hello, which only --insecure agents accept.
+        for_server: put this ServerID in every request's `for` field (a gateway in proxy
+        mode, docs/protocol.md 7.5); it needs a key.
+        """
+        dev = cls(transport, timeout, retries)
+        try:
+            if key is not None and not isinstance(key, (bytes, bytearray)):
+                from host_tools.keys import load_key_file
+
+                file_principal, key = load_key_file(key)
+                if principal is not None and principal != file_principal:
+                    raise ValueError("the key file is for %s, not %s" % (file_principal, principal))
+                principal = file_principal
+            if key is not None:
+                if principal is None:
+                    raise ValueError("a key needs its principal")
+                dev.for_server = for_server
                 dev.handshake(principal, key, suites)
+            elif for_server is not None:
+                raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
             elif principal is not None:
                 dev.hello(principal)
-        except Exception:
+        except BaseException:
             dev.close()
             raise
         return dev
@@ -89,10 +110,10 @@ class Device:
             message[P.K_FOR] = self.for_server
         if fields:
             message.update(fields)
-        pivs = []
+        pivs = []  # sealed: the Partial IV of every try; the answer may come under any
         for _attempt in range(self.retries + 1):
-            if self.channel is not None:  # a retry: the same message under a new seq
-                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message))
+            if self.channel is not None:  # each try: the same message under a new seq
+                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
                 pivs.append(piv)
                 data = wire.encode_frame(kind, body)
             else:
@@ -105,23 +126,42 @@ class Device:
         else:
             raise DeviceTimeout("no answer from the device after %d tries (%.1fs each)"
                                 % (self.retries + 1, self.timeout))
+        if self.channel is not None:
+            self.channel.forget(rid)
         status = response.get(P.K_STATUS)
         if check and not (isinstance(status, int) and 200 <= status < 300):
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
-        """Prove both sides' keys and open a protected session (docs/protocol.md 7.2)."""
+        """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
+        DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
+        403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
         from host_tools.secure import ClientChannel, HandshakeError
 
+        self.channel = None
+        self.handshake_bytes = self._hs_bytes = 0
         for attempt in range(self.retries + 1):  # a lost frame: start again from HS1
             channel = ClientChannel(principal, key, suites)
             try:
-                hs3 = channel.hs3(self._handshake_step(channel.hs1()))
-                channel.hs4(self._handshake_step(hs3))
+                hs2 = self._handshake_step(channel.hs1())
+                try:
+                    hs3 = channel.on_hs2(hs2)
+                except HandshakeError as exc:
+                    if getattr(exc, "hs3", None) is not None:
+                        # The device did not prove our key: end its pending handshake now
+                        # (it answers 401) rather than hold one of its few slots for 10 s.
+                        try:
+                            self._handshake_step(exc.hs3)
+                        except DeviceTimeout:
+                            pass
+                    raise
+                channel.on_hs4(self._handshake_step(hs3))
                 break
             except HandshakeError as exc:
-                raise DeviceError(exc.status, "handshake as %s: %s" % (principal, exc)) from None
+                exc.message = "handshake as %s: %s" % (principal, exc.message)
+                exc.args = ("%d %s: %s" % (exc.status, status_text(exc.status), exc.message),)
+                raise
             except DeviceTimeout:
                 if attempt == self.retries:
                     raise
@@ -133,7 +173,7 @@ class Device:
         import time
 
         data = wire.encode_frame(P.KIND_HANDSHAKE, body)
-        self._hs_bytes = getattr(self, "_hs_bytes", 0) + len(data)
+        self._hs_bytes += len(data)
         self.transport.write(data)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -147,6 +187,8 @@ class Device:
     def _await(self, rid, pivs=()):
         import time
 
+        if self.channel is not None:
+            from host_tools.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
@@ -158,8 +200,10 @@ class Device:
             for kind, body in self.reader.feed(chunk):
                 size = len(wire.encode_frame(kind, body))
                 if self.channel is not None:
-                    body = self.channel.open(kind, body, rid, pivs)
-                    if body is None:  # not a response to this request, or forged: ignore
+                    try:
+                        body = self.channel.open(kind, body, rid, pivs)
+                    except SecurityError:  # forged, replayed, or for another request
+                        self.rejected += 1
                         continue
                 elif kind != P.KIND_PLAIN:
                     continue
