@@ -19,7 +19,7 @@ from agent import proto as P
 from agent.errors import DMError
 
 _MAX_TRACKED = const(16)  # principals with a failure count: bounded, whatever names arrive
-_UNKNOWN = "\x00unknown"  # one backoff slot shared by every name the device has no key for
+_UNKNOWN = "\x00full"  # the backoff slot every name shares once the table is full
 
 
 def _now():
@@ -60,11 +60,18 @@ class Guard:
         self.rejected = 0  # protected frames dropped: bad tag, replay, no session
         self._backoff = {}
 
-    def suite_for(self, principal, offered):
-        for suite in offered:
-            if suite == P.SUITE_CCM or suite == P.SUITE_HMAC and principal in self.integrity_only:
-                return suite
+    @staticmethod
+    def suite_for(offered):
+        """The suite HS2 names: AES-CCM if offered, else HMAC-only if offered. The same for
+        every name, so HS2 does not tell who exists; may_use() is checked at HS3."""
+        if P.SUITE_CCM in offered:
+            return P.SUITE_CCM
+        if P.SUITE_HMAC in offered:
+            return P.SUITE_HMAC
         return None
+
+    def may_use(self, principal, suite):
+        return suite == P.SUITE_CCM or principal in self.integrity_only
 
     def may_act_for(self, principal, server_id):
         return server_id in self.gateways.get(principal, ())
@@ -85,7 +92,9 @@ class Guard:
         return False
 
     def backoff(self, principal):
-        slot = principal if principal in self.keys else _UNKNOWN
+        # Every name its own slot, known or not (a shared slot for unknown names would tell
+        # them apart); only when the table is full do names share one.
+        slot = principal
         entry = self._backoff.get(slot)
         if entry is None:
             if len(self._backoff) >= _MAX_TRACKED:
@@ -185,9 +194,9 @@ class Channel:
                     other._drop_pending()
             if len(guard.pending) >= P.HS_PENDING_MAX:
                 return _error(P.S_FORBIDDEN, "busy: too many handshakes pending")
-        suite = guard.suite_for(principal, offered)
+        suite = guard.suite_for(offered)
         if suite is None:
-            return _error(P.S_FORBIDDEN, "no suite allowed for this principal")
+            return _error(P.S_FORBIDDEN, "no suite this device supports")
         key = guard.keys.get(principal)
         if key is None:  # answer as for a wrong key: do not tell which principals exist
             key = hal.random_bytes(16)
@@ -216,6 +225,8 @@ class Channel:
             return _error(P.S_UNAUTHORIZED, "handshake failed")
         self._link_backoff.count = 0
         self.guard.succeeded(principal)
+        if not self.guard.may_use(principal, suite):  # told only to one who proved the key
+            return _error(P.S_FORBIDDEN, "integrity-only is not allowed for %s" % principal)
         key_len = 16 if suite == P.SUITE_CCM else 32
         self._recv, self._send, self._iv = crypto.derive(
             key, salt, P.CLIENT_SENDER_ID, P.AGENT_SENDER_ID, principal.encode(), suite, key_len, P.IV_LEN)

@@ -1,6 +1,6 @@
 """The agent's security layer (agent/secure.py) against a client written here from the spec
 (docs/protocol.md section 7). The host's independent client (cryptography) is checked
-against the agent in tests/host/test_secure_interop.py; this runs on MicroPython too."""
+against the agent in tests/host/test_host_secure.py; this runs on MicroPython too."""
 
 from agent import cbor, crypto, hal  # noqa: F401
 from agent import proto as P
@@ -96,8 +96,10 @@ def test_response_is_bound_to_its_request():
 
 
 def test_integrity_only_needs_policy():
-    refused = cbor.loads(Channel(_guard(), True).handshake(Client("ServerA", KEY_A, (P.SUITE_HMAC,)).hs1()))
-    assert refused[:2] == [P.HS_ERR, P.S_FORBIDDEN]
+    # refused at HS3, once the key is proven: HS2 must not tell who may use which suite
+    ch, client = Channel(_guard(), True), Client("ServerA", KEY_A, (P.SUITE_HMAC,))
+    refused = cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))
+    assert refused[:2] == [P.HS_ERR, P.S_FORBIDDEN] and not ch.established
     ch, client, hs4 = _connect(_guard(integrity_only=["GW1"]), "GW1", KEY_GW, suites=(P.SUITE_HMAC,))
     assert hs4 == [P.HS4, 200] and ch.suite == P.SUITE_HMAC
     body, piv = client.seal({0: 1, 1: P.OP_INFO})

@@ -154,18 +154,12 @@ def _first_answer(guard, principal, suites=(P.SUITE_CCM,)):
     return cbor2.loads(agent.handshake(err.value.hs3))
 
 
-@pytest.mark.xfail(strict=True, reason="agent/secure.py: every unknown name shares one backoff"
-                   " slot, known names have their own, so after one failure as an unknown name a"
-                   " fresh link learns whether another name exists (403 backoff vs HS2)")
 def test_backoff_does_not_tell_which_principals_exist():
     guard = _guard()
     _first_answer(guard, "Nobody1")  # one failure under an unknown name
     assert _first_answer(guard, "Nobody2") == _first_answer(guard, "ServerA")
 
 
-@pytest.mark.xfail(strict=True, reason="agent/secure.py: the suite policy is checked before the"
-                   " key lookup, so offering only HMAC answers 403 for an unknown name and HS2 for"
-                   " a known integrity-only one")
 def test_suite_policy_does_not_tell_which_principals_exist():
     guard = _guard(integrity_only=["GW1"])
     assert (_first_answer(guard, "Nobody", (P.SUITE_HMAC,))
@@ -195,9 +189,11 @@ def test_a_suite_not_offered_is_refused_even_with_a_good_proof():
 def test_device_errors_keep_their_status_and_message():
     guard = _guard(integrity_only=[])
     client = ClientChannel("ServerA", KEY_A, (P.SUITE_HMAC,))  # policy allows no such suite
+    channel = Channel(guard, True)
+    hs3 = client.on_hs2(channel.handshake(client.hs1()))  # refused only once the key is proven
     with pytest.raises(HandshakeError) as err:
-        client.on_hs2(Channel(guard, True).handshake(client.hs1()))
-    assert err.value.status == P.S_FORBIDDEN and "no suite allowed" in str(err.value)
+        client.on_hs4(channel.handshake(hs3))
+    assert err.value.status == P.S_FORBIDDEN and "integrity-only is not allowed" in str(err.value)
     # after a failure, the next HS1 meets the backoff: 403 "retry after N ms"
     agent = Channel(guard, True)
     client = ClientChannel("ServerA", WRONG)
