@@ -28,6 +28,10 @@ REPL_NODE = "./DevDetail/Ext/Repl"
 DEFAULT_BAUD = 115200
 CHUNK = 1024  # bytes per write command (base64 in the raw REPL); halved on trouble
 TRIES = 4  # attempts per step on a noisy line before giving up with an error
+CHUNK_TRIES = 8  # attempts per chunk of a file (each checked on the board before it is written)
+# Errors a command garbled on the line raises on the board: retried however often they repeat.
+GARBLED = ("SyntaxError", "IndentationError", "UnicodeError", "NameError", "ValueError: garbled")
+HASH_BATCH = 12  # files per hash listing: a short answer is less likely to be garbled
 
 # One per stage, in order; progress(stage, done, total) is called with them.
 STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "reset", "agent")
@@ -36,10 +40,11 @@ STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "reset"
 class FlashError(Exception):
     """A flash failed; the message says what and where, the hint what to do about it."""
 
-    def __init__(self, message, hint=None):
+    def __init__(self, message, hint=None, fatal=False):
         Exception.__init__(self, message)
         self.message = message
         self.hint = hint
+        self.fatal = fatal  # retrying cannot help (the board's flash is full)
 
     def __str__(self):
         return self.message + ("\nhint: " + self.hint if self.hint else "")
@@ -154,6 +159,7 @@ class Repl:
         self.baud = baud
         self.progress = progress
         self.retries = 0
+        self.refused = None  # why the agent would not give the console back, if it said
         try:  # mpremote hides why a port did not open: find out first
             probe = serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
             probe.open()
@@ -176,16 +182,20 @@ class Repl:
         return self.t.serial
 
     # --- getting to the raw REPL ----------------------------------------------------------------
-    def enter(self, principal=None, reset_wait=3.0):
-        """Reach the raw REPL: directly, through the agent's Repl node, or by a hardware reset
-        and Ctrl-C inside main.py's escape window."""
+    def enter(self, principal=None, reset_wait=3.0, key=None):
+        """Reach the raw REPL: directly, through the agent's Repl node (as principal, with
+        its key if it has one), or by a hardware reset and Ctrl-C in main.py's escape window."""
         heard = bytearray()
         if self._try_enter(heard, 1.5):
             return "repl"
-        if self._leave_agent(principal) and self._try_enter(heard):
+        if self._leave_agent(principal, key) and self._try_enter(heard):
             return "agent"
         if self._reset_into_repl(reset_wait, heard) and self._try_enter(heard):
             return "reset"
+        if self.refused:
+            raise FlashError("the agent on %s refused to give the console back: %s" % (self.port, self.refused),
+                             "--as SERVERID must name a principal with Exec on %s, with its key in "
+                             "--key or the key store (`dmagent keys list`)" % REPL_NODE)
         if not heard:
             raise FlashError("no board answers on %s (nothing came back)" % self.port,
                              "is this the board's port (`dmagent ports`)? Is it powered and running "
@@ -207,8 +217,9 @@ class Repl:
                 heard.extend(exc.args[1])
             return False
 
-    def _leave_agent(self, principal):
-        """If the agent serves this console, ask it (Exec on the Repl node) to give it back."""
+    def _leave_agent(self, principal, key=None):
+        """If the agent serves this console, ask it (Exec on the Repl node) to give it back:
+        with a key through a handshake, else by naming principal in hello (--insecure agents)."""
         from host_tools.client import Device, DeviceError
         from host_tools.transport import LinkError, SerialTransport
 
@@ -222,7 +233,9 @@ class Repl:
         if link is not None:
             dev = Device(link, timeout=0.8, retries=1)
             try:
-                if principal is not None:
+                if key is not None:
+                    dev.handshake(principal, key)
+                elif principal is not None:
                     dev.hello(principal)
                 dev.exec(REPL_NODE)
                 answered = "agent"
@@ -280,10 +293,10 @@ class Repl:
                 out = self.run(code, timeout)
                 return parse(out) if parse else out
             except self.TransportExecError as exc:
-                last = exc.error_output.strip().splitlines()[-1:] or [""]
-                last = last[0]
-                if "Error" in last and "SyntaxError" not in last and attempt >= 1:
+                error = _last_line(exc.error_output)
+                if error == last and not error.startswith(GARBLED):
                     break  # the same error twice: the device means it
+                last = error
             except (self.TransportError, ValueError, SyntaxError, UnicodeDecodeError) as exc:
                 last = str(exc)
             self.retries += 1
@@ -414,8 +427,8 @@ def device_hashes(repl, paths, what="reading file hashes"):
     """{device path: sha256 hex or None (missing)}, computed on the board."""
     paths = list(paths)
     result = {}
-    for i in range(0, len(paths), 40):
-        part = paths[i:i + 40]
+    for i in range(0, len(paths), HASH_BATCH):
+        part = paths[i:i + HASH_BATCH]
         result.update(repl.call(_HASH_CODE % (part,), _parse_hashes(part), timeout=10, what=what))
     return result
 
@@ -632,7 +645,7 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     progress("connect", 0, 1)
     repl = Repl(port, baud, progress)
     try:
-        repl.enter(principal)
+        repl.enter(principal, key=_key_of(principal, key_files))
         progress("connect", 1, 1)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
         progress("reset", 0, 1)
@@ -649,6 +662,24 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     result.ok = True
     result.seconds = time.monotonic() - start
     return result
+
+
+def _key_of(principal, key_files):
+    """principal's key: from the key files being provisioned, else the user's key store."""
+    if principal is None:
+        return None
+    from host_tools.keys import KeyFileError, find_key, load_key_file
+
+    for name, raw in key_files:
+        if name == principal:
+            return bytes.fromhex(json.loads(raw)["key"])
+    path = find_key(principal)
+    if path is None:
+        return None
+    try:
+        return load_key_file(path)[1]
+    except KeyFileError as exc:
+        raise FlashError(str(exc)) from None
 
 
 def agent_info(port, baud=DEFAULT_BAUD, timeout=10.0):
@@ -811,11 +842,7 @@ def _write_verified(repl, path, data, digest, result, chunk, on_bytes):
                 return
             last = "it arrived different (sha256 %s, want %s)" % (got and got[:12], digest[:12])
         except repl.TransportExecError as exc:
-            last = (exc.error_output.strip().splitlines() or [""])[-1]
-            if "ENOSPC" in last or "[Errno 28]" in last:
-                raise FlashError("not enough flash on %s while writing %s" % (repl.port, path),
-                                 "remove files from the board, or erase it and flash the firmware "
-                                 "again (--firmware FILE)") from None
+            last = _last_line(exc.error_output)
             repl.resync()
             _close_quietly(repl)
         except repl.TransportError as exc:
@@ -823,28 +850,73 @@ def _write_verified(repl, path, data, digest, result, chunk, on_bytes):
             repl.resync()
             _close_quietly(repl)
         except FlashError as exc:
+            if exc.fatal:
+                raise
             last = exc.message
         repl.retries += 1
-        chunk = max(128, chunk // 2)
     raise FlashError("writing %s on %s failed %d times: %s" % (path, repl.port, TRIES, last),
                      "the line is noisy or the board's flash is failing: try a lower --baud or "
                      "another cable; the board still boots what it had")
 
 
+# On the board: w(offset, base64, check) writes a chunk only if it arrived whole, at its place
+# (the check covers the offset too), so a garbled command is refused and simply sent again.
+_OPEN_CODE = """import binascii,hashlib
+f=open(%r,'wb')
+def w(o,d,c):
+ d=binascii.a2b_base64(d);h=hashlib.sha256(str(o));h.update(d)
+ if binascii.hexlify(h.digest())[:8]!=c:raise ValueError('garbled chunk')
+ f.seek(o);f.write(d)
+"""
+
+
+def _chunk_check(offset, part):
+    h = hashlib.sha256(str(offset).encode())
+    h.update(part)
+    return h.hexdigest()[:8].encode()
+
+
 def _write(repl, path, data, chunk, result, on_bytes):
-    """Open, write in base64 chunks through the raw REPL (flow-controlled raw paste), close."""
-    head = "import binascii\nf=open(%r,'wb')\nw=f.write\na=binascii.a2b_base64\n" % path
-    repl.run(head)
+    """Open, write chunk by chunk through the raw REPL, close. A chunk the line garbled is
+    refused by the board and sent again (smaller), so one fault costs one chunk, not the file."""
+    head = _OPEN_CODE % path
+    repl.call(head, what="opening " + path)
     result.wire_bytes += len(head)
     sent = 0
     while sent < len(data):
         part = data[sent:sent + chunk]
-        cmd = "w(a(%r))" % base64.b64encode(part).decode()
-        repl.run(cmd)
-        result.wire_bytes += len(cmd) + 8
+        cmd = "w(%d,%r,%r)" % (sent, base64.b64encode(part), _chunk_check(sent, part))
+        for attempt in range(CHUNK_TRIES):
+            try:
+                result.wire_bytes += len(cmd) + 8
+                repl.run(cmd)
+                break
+            except repl.TransportExecError as exc:
+                error = _last_line(exc.error_output)
+                if "ENOSPC" in error or "[Errno 28]" in error:
+                    raise FlashError("not enough flash on %s while writing %s" % (repl.port, path),
+                                     "remove files from the board, or erase it and flash the firmware "
+                                     "again (--firmware FILE)", fatal=True) from None
+                if "NameError" in error:
+                    raise  # the board lost the open file (it reset): start the file again
+            except repl.TransportError:
+                pass
+            repl.retries += 1
+            if attempt == CHUNK_TRIES - 1:
+                raise FlashError("a chunk of %s was garbled %d times in a row" % (path, CHUNK_TRIES))
+            repl.resync()
+            if chunk > 128:  # a smaller chunk is less likely to meet the next fault
+                chunk //= 2
+                part = data[sent:sent + chunk]
+                cmd = "w(%d,%r,%r)" % (sent, base64.b64encode(part), _chunk_check(sent, part))
         sent += len(part)
         on_bytes(sent)
-    repl.run("f.close()")
+    repl.call("f.close()", what="closing " + path)
+
+
+def _last_line(error_output):
+    lines = error_output.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _close_quietly(repl):

@@ -185,13 +185,19 @@ class Board:
         print("\r\ndmagent: stopped; the console is the REPL again")
 
 
-def escape_window(ms):
-    """True to serve; False if Ctrl-C came during the window (the REPL then stays)."""
+def escape_window(ms, poll=None):
+    """True to serve; False if Ctrl-C came during the window (the REPL then stays).
+    poll: called every 20 ms, on a board that delivers Ctrl-C only when Python calls out."""
     if not ms:
         return True
     print("dmagent: starting in %d ms; Ctrl-C for the REPL" % ms)
     try:
-        time.sleep_ms(ms)
+        if poll is None:
+            time.sleep_ms(ms)
+        else:
+            for _ in range(ms // 20):
+                time.sleep_ms(20)
+                poll()
     except KeyboardInterrupt:
         print("dmagent: not started; this is the REPL")
         return False

@@ -161,6 +161,7 @@ function startWorker(reason) {
       fillRing();
       kick();
     } else if (m.type === "softreset") restart("soft");
+    else if (m.type === "log") status("vboard: " + m.message);
     else if (m.type === "fatal") {
       status("vboard: fatal: " + m.message.split("\n").join("\nvboard:   "));
       process.exit(1);

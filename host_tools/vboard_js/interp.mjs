@@ -273,6 +273,15 @@ const halJs = {
     const buf = Buffer.alloc(Math.max(0, Math.min(n, S.ringAvail(ctrl))));
     return takeBytes(buf, 0, buf.length) ? buf.toString("hex") : "";
   },
+  fs_rename: (oldPath, newPath) => {
+    try {
+      mp.FS.rename(FLASH + oldPath, FLASH + newPath); // the mirror renames on the host too
+      return 0;
+    } catch (e) {
+      if (e && typeof e.errno === "number") return e.errno;
+      throw e;
+    }
+  },
   runtime: () => RUNTIME,
   fs_dir: () => dir,
 };
@@ -292,8 +301,19 @@ function runPython(code) {
 const SETUP = `
 def _vboard_setup(src, msg):
     import sys, vfs, os
+    import _vboard_js
+    class FlashVfs(vfs.VfsPosix):
+        # This build's VfsPosix.rename makes both paths in one buffer when both are
+        # absolute, so it renames the target onto itself (ENOENT); a board's does not.
+        def rename(self, old, new):
+            if old[:1] == '/' and new[:1] == '/':
+                err = _vboard_js.fs_rename(old, new)
+                if err:
+                    raise OSError(err)
+            else:
+                super().rename(old, new)
     vfs.umount('/')
-    vfs.mount(vfs.VfsPosix('${FLASH}'), '/')
+    vfs.mount(FlashVfs('${FLASH}'), '/')
     os.chdir('/')
     ns = {'__name__': 'vboard_hal'}
     exec(src, ns)
@@ -466,8 +486,42 @@ function step(c) {
   return feed(c);
 }
 
+// While Python has the console (console_claim(handler)), every arrival runs handler():
+// the agent reads the ring itself (uart_read) and answers on stdout. No REPL, no polling.
+let rxHandler = null;
+let rxBusy = false;
+
+function serveClaimed() {
+  if (rxBusy || !rxHandler) return;
+  rxBusy = true;
+  try {
+    while (!stopped && claimed && rxHandler && S.ringAvail(ctrl) > 0) {
+      const before = Atomics.load(ctrl, S.TAIL);
+      Atomics.add(ctrl, S.GEN, 1);
+      Atomics.store(ctrl, S.STATE, S.BUSY);
+      publishInterruptChar();
+      try {
+        rxHandler();
+      } catch (e) {
+        parentPort.postMessage({ type: "log", message: "console handler raised: " + String(e && e.message ? e.message : e) });
+      } finally {
+        Atomics.store(ctrl, S.STATE, S.IDLE);
+        flush();
+      }
+      if (Atomics.load(ctrl, S.TAIL) === before) break; // it took nothing: wait for the next kick
+    }
+  } finally {
+    rxBusy = false;
+  }
+}
+
 function pump() {
-  if (stopped || claimed || !replStarted) return;
+  if (stopped) return;
+  if (claimed) {
+    serveClaimed();
+    return;
+  }
+  if (!replStarted) return;
   const one = new Uint8Array(1);
   while (!stopped && !claimed && S.ringAvail(ctrl) > 0) {
     takeBytes(one, 0, 1);
@@ -481,13 +535,16 @@ function pump() {
   flush();
 }
 
-halJs.console_claim = () => {
+halJs.console_claim = (handler) => {
   claimed = true;
+  rxHandler = typeof handler === "function" ? handler : null;
+  if (rxHandler) setTimeout(pump, 0); // bytes that came before the claim
   return null;
 };
 halJs.console_release = () => {
   if (claimed) {
     claimed = false;
+    rxHandler = null;
     setTimeout(() => {
       if (!replStarted) startRepl(false);
       pump();
@@ -511,6 +568,9 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true });
   loadTree(dir, FLASH);
   mirrorFS();
+  // The import system looks paths up in Emscripten's FS directly, not through the VFS
+  // mounted on "/": "/lib" on sys.path must reach the board's /lib.
+  mp.FS.symlink(FLASH + "/lib", "/lib");
   mp.registerJsModule("_vboard_js", halJs);
 
   const src = fs.readFileSync(path.join(HERE, "vboard_hal.py"), "utf8");

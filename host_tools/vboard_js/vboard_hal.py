@@ -9,11 +9,12 @@
 #   heap()                   (bytes in use, bytes free) from gc; the heap grows on demand
 #                            in this build, so "free" is not a board's limit
 #   uart_any(), uart_read(n) bytes waiting in the console's receive buffer, without blocking
-#   console_claim()          the console's input goes to Python only (sys.stdin, uart_read):
-#                            the REPL stops reading it, and after boot it does not start
-#                            until console_release(). For an agent that serves the console
-#                            from asyncio tasks (this build's asyncio runs on the JS event
-#                            loop: main.py creates the tasks and returns)
+#   console_claim(handler)   the console's input goes to Python only (uart_read): the REPL
+#                            stops reading it, and after boot it does not start until
+#                            console_release(). handler() (optional) is called whenever
+#                            bytes wait, after main.py has returned: this build has no
+#                            blocking loop a board's main.py could sit in, so an agent on
+#                            the console is driven by arrivals (and Ctrl-C is its data)
 #   console_release()        gives the console back to the REPL
 #   info()                   a dict describing the board
 # Bytes cross the bridge as hex text: the bridge passes str both ways, not bytes.
@@ -103,9 +104,10 @@ def uart_read(n=256):
     return unhexlify(text) if text else b""
 
 
-def console_claim():
-    """Keep the REPL off the console: its input is read by Python only."""
-    _js.console_claim()
+def console_claim(handler=None):
+    """Keep the REPL off the console: its input is read by Python only; handler() is
+    called each time bytes arrive (read them with uart_read)."""
+    _js.console_claim(handler)
 
 
 def console_release():
