@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.mpy_runtime ensure
+	@$(PY) -m host_tools.vboard ensure
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.9+"; exit 1; }

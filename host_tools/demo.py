@@ -1,14 +1,18 @@
-"""`make demo`: start a real agent and walk through a short session, printing every step.
+"""`make demo`: build the agent, flash it onto a virtual board, and drive it over the board's
+serial line with a key, printing every step.
 
-The agent runs on the MicroPython device runtime with an ESP32-sized heap (110k) by
-default; `--runtime cpython` runs it under CPython instead.
+The virtual board is MicroPython's WebAssembly build under Node.js behind a pseudo-terminal
+(`dmagent vboard`). `--runtime micropython|cpython` skips the board and runs `dmagent serve`
+on the device runtime (110k heap) or CPython instead.
 """
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -30,11 +34,24 @@ def answer(text):
     console.print("  " + text)
 
 
-def start(runtime, state_dir):
+def make_key(folder):
+    from host_tools.keys import new_key_file
+
+    path = folder / "ServerA.key"
+    step("dmagent keys new --principal ServerA --out %s" % path)
+    answer("a 128-bit key for ServerA, fingerprint %s (the key itself is never printed)"
+           % new_key_file("ServerA", path))
+    return path
+
+
+def serve(runtime, work, key):
+    keys = work / "agent-keys"
+    keys.mkdir()
+    shutil.copy(key, keys / key.name)
     argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime, "--pty",
-            "--state", str(state_dir), "--config", str(CONFIG), "--insecure"]
-    step("dmagent serve --runtime %s --pty --state %s --config %s --insecure"
-         % (runtime, state_dir, CONFIG.relative_to(ROOT)))
+            "--state", str(work / "state"), "--config", str(CONFIG), "--keys", str(keys)]
+    step("dmagent serve --runtime %s --pty --config %s --keys %s"
+         % (runtime, CONFIG.relative_to(ROOT), keys))
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     line = proc.stdout.readline()
@@ -45,11 +62,32 @@ def start(runtime, state_dir):
     return proc, url
 
 
+def flash_board(board, bundle, key, principal=None):
+    from host_tools.flash import flash
+
+    config = json.loads(CONFIG.read_text())
+    config["device"]["mod"] = "virtual"
+    step("dmagent flash %s --bundle %s --config %s --key %s%s"
+         % (board.port, bundle.dir, CONFIG.relative_to(ROOT), key, " --as " + principal if principal else ""))
+    stages = []
+
+    def progress(stage, done=0, total=0):
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+
+    result = flash(board.port, bundle, config=config, keys=[key], principal=principal, progress=progress)
+    answer("stages: %s" % " > ".join(stages))
+    answer("%d files sent (%.1f KiB), %d already right, in %.1f s; DevId %s"
+           % (len(result.sent), result.bytes_sent / 1024, len(result.skipped), result.seconds, result.devid))
+    return result
+
+
 def session(dev):
-    step("hello, naming principal ServerA (allowed because the agent runs --insecure)")
-    info = dev.hello("ServerA")
-    answer("agent %s on %s, protocol %s, frames up to %d bytes"
-           % (info["agent"], info["runtime"], info["proto"], info["max_frame"]))
+    info = dev.info()
+    suite = {P.SUITE_CCM: "AES-CCM-16-64-128", P.SUITE_HMAC: "HMAC 256/64"}.get(info.get("suite"), "none")
+    answer("agent %s on %s as %s (%s), protocol %s, frames up to %d bytes, handshake %d bytes"
+           % (info["agent"], info["runtime"], info["principal"], suite, info["proto"],
+              info["max_frame"], dev.handshake_bytes))
 
     step("get ./DevInfo/DevId and ./DevDetail/FwV")
     answer("DevId = %s" % dev.get("./DevInfo/DevId"))
@@ -121,23 +159,67 @@ def session(dev):
         answer("gone: %s" % exc)
 
 
+def on_virtual_board(work, key):
+    from firmware_build.bundle import build
+    from host_tools.vboard import VirtualBoard, ensure_node_runtime
+
+    step("dmagent build --board virtual --out %s" % (work / "bundle"))
+    bundle = build("virtual", work / "bundle")
+    manifest = bundle.manifest
+    answer("bundle %s: %d files, %.1f KiB as .mpy (%.1f KiB of source), .mpy v%s"
+           % (manifest["bundle"], len(manifest["files"]), manifest["total"] / 1024,
+              manifest["source_total"] / 1024, manifest["mpy"]))
+
+    ensure_node_runtime(log=answer)
+    step("dmagent vboard --dir %s" % (work / "flash"))
+    with VirtualBoard(work / "flash") as board:
+        answer("a MicroPython board on %s (its flash is the folder above)" % board.port)
+        flash_board(board, bundle, key)
+
+        step("connect to serial://%s with the key: handshake, then every request sealed" % board.port)
+        with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
+            session(dev)
+            step("add ./Demo = 'written before the power cut'")
+            dev.add("./Demo", "written before the power cut")
+
+        step("power-cycle the board (its process is killed and started again)")
+        board.restart()
+        time.sleep(1.0)  # main.py waits escape_ms (1000) for a Ctrl-C before it serves
+        with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
+            answer("./Demo = %r: the tree and the key survived" % dev.get("./Demo"))
+
+        step("flash again, nothing changed: the agent gives the console back to ServerA, every hash matches")
+        flash_board(board, bundle, key, principal="ServerA")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runtime", choices=["micropython", "cpython"], default="micropython")
+    parser.add_argument("--runtime", choices=["virtual", "micropython", "cpython"], default="virtual",
+                        help="virtual: build and flash a virtual board (default); micropython, "
+                             "cpython: `dmagent serve` on that runtime")
     args = parser.parse_args(argv)
-    state = Path(tempfile.mkdtemp(prefix="dmagent-demo-"))
-    proc, url = start(args.runtime, state)
+    work = Path(tempfile.mkdtemp(prefix="dmagent-demo-"))
+    proc = None
     try:
-        with Device.open(url, timeout=5.0) as dev:
-            session(dev)
+        key = make_key(work)
+        if args.runtime == "virtual":
+            on_virtual_board(work, key)
+        else:
+            proc, url = serve(args.runtime, work, key)
+            with Device.open(url, key=key, timeout=5.0) as dev:
+                session(dev)
         console.print("\n[bold green]demo finished[/]: every step above was a real request to the agent.")
     except DeviceError as exc:
         console.print("[red]demo failed:[/] %s" % exc)
         return 1
+    except Exception as exc:  # a set-up problem (node, the board, the flash): one readable line
+        console.print("[red]demo failed:[/] %s" % exc)
+        return 1
     finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(state, ignore_errors=True)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -62,6 +62,12 @@ function scanMode(chunk) {
 
 function flush() {
   if (Atomics.load(ctrl, S.STATE) === S.BUSY) pollInterrupt();
+  send();
+}
+
+// Output only, for putByte's end-of-line sends: the REPL echoes a line before its code
+// runs, when the interpreter's interrupt character is not yet the one to publish.
+function send() {
   if (outLen) {
     const chunk = Buffer.from(out.subarray(0, outLen));
     outLen = 0;
@@ -78,7 +84,9 @@ function putByte(c) {
     return;
   }
   out[outLen++] = c;
+  // A UART sends as it goes: a line, a full buffer or a pause ends up on the wire now.
   if (outLen === out.length || (outLen & 63) === 0 && Date.now() - lastFlush > 5) flush();
+  else if (c === 10) send();
 }
 
 // ---- interrupts -------------------------------------------------------------------------
