@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-agent-mpy bench fuzz clean
+.PHONY: setup demo test test-agent-mpy bench bench-flash fuzz clean
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.mpy_runtime ensure
@@ -26,6 +26,9 @@ test: setup
 
 bench: setup
 	@$(PY) -m host_tools.bench
+
+bench-flash: setup
+	@$(PY) -m host_tools.flash_bench --baud 115200
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
