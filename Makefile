@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-agent-mpy bench bench-flash fuzz clean
+.PHONY: setup demo test bench bench-flash fuzz clean
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.mpy_runtime ensure
@@ -29,6 +29,10 @@ bench: setup
 
 bench-flash: setup
 	@$(PY) -m host_tools.flash_bench --baud 115200
+
+fuzz: setup
+	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \
+		tests/host/test_crypto_interop.py tests/host/test_frame_props.py tests/host/test_acl_model.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

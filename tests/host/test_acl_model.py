@@ -16,6 +16,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 from agent import proto as P
 from agent.dispatch import Dispatcher
 from agent.tree import Tree
@@ -378,7 +380,7 @@ def _src(path):
 OPS = ("get", "get_acl", "acl_query", "add", "replace", "replace_acl", "delete", "exec", "check")
 
 
-@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+@settings(max_examples=examples(400), deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_agent_decisions_match_reference_model(data):

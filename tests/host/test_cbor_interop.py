@@ -9,9 +9,11 @@ import cbor2
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 from agent import cbor
 
-EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEEP = 1000  # random values may nest past the protocol's 16; depth has its own tests
 
 # Tags cbor2 decodes to something else (datetime, Decimal, shared refs, ...), or rejects.
@@ -129,7 +131,7 @@ def _only_decode_errors(data):
         assert norm(cbor2.loads(data)) == norm(got), data.hex()
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_only_raise_decode_errors(data):
     _only_decode_errors(data)
@@ -167,7 +169,7 @@ utf8ish = st.lists(st.one_of(st.integers(0, 255), st.integers(0x80, 0xBF), st.sa
     [0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF])), max_size=12).map(bytes)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.one_of(utf8ish, st.text(max_size=10).map(lambda s: s.encode())))
 def test_utf8_check_agrees_with_cpython(data):
     assert cbor._utf8_ok(data) == _strict_utf8(data)

@@ -11,10 +11,12 @@ from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz import examples
+
 from agent import proto
 from agent.frame import FrameDecoder, cobs_decode, cobs_encode, encode_frame
 
-SETTINGS = settings(max_examples=200, deadline=None)
+SETTINGS = settings(max_examples=examples(200), deadline=None)
 
 bodies = st.binary(max_size=700) | st.lists(st.sampled_from([0, 1, 0xFF]), max_size=600).map(bytes)
 kinds = st.integers(min_value=0, max_value=255)
