@@ -6,12 +6,15 @@ change is never lost and an unacknowledged one never lingers. Access control liv
 tree; this layer only decides which ops an unauthenticated link may reach at all.
 """
 
+import gc
+
 from agent import proto as P
 from agent.errors import DMError
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
+_NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
 def _is_text(value):
@@ -32,6 +35,22 @@ class Dispatcher:
         """Answer one request map; never raises."""
         if not isinstance(request, dict):
             return {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "request must be a CBOR map"}
+        response = self._handle(session, request)
+        if response is None:
+            # Out of heap. Rolled back and unwound, the request's own objects are garbage
+            # now and a collection may give it the piece it lacked: once more. Not an Exec,
+            # whose handler may have done what the tree does not show.
+            gc.collect()
+            if request.get(P.K_OP) not in _NOT_AGAIN:
+                response = self._handle(session, request)
+            if response is None:
+                response = {P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: "device out of memory"}
+                if request.get(P.K_ID) is not None:
+                    response[P.K_ID] = request.get(P.K_ID)
+        return response
+
+    def _handle(self, session, request):
+        """The response, or None when the heap ran out (the tree then is as it was)."""
         rid = request.get(P.K_ID)
         response = {P.K_ID: rid} if rid is not None else {}
         try:
@@ -47,12 +66,10 @@ class Dispatcher:
             if exc.msg:
                 response[P.K_MSG] = exc.msg
             return response
-        except MemoryError:  # the heap, not the request: 420, and the tree as it was
+        except MemoryError:  # the heap, not the request: the tree as it was, and see handle()
             if self.tree.in_transaction():
                 self.tree.rollback()
-            response[P.K_STATUS] = P.S_DEVICE_FULL
-            response[P.K_MSG] = "device out of memory"
-            return response
+            return None
         except Exception as exc:  # a bug: answer 500, keep serving, leave the tree as it was
             if self.tree.in_transaction():
                 self.tree.rollback()
@@ -234,6 +251,10 @@ class Dispatcher:
             info["rejected"] = channel.guard.rejected + session.dropped
         else:
             info["rejected"] = session.dropped
+        if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
+            gc.collect()
+            info["heap_used"] = gc.mem_alloc()
+            info["heap_free"] = gc.mem_free()
         return info
 
 

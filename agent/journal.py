@@ -32,10 +32,7 @@ class Journal(Nodes):
             raise DMError(P.S_DEVICE_FULL, "the tree holds the most nodes it may")
         if not interior(entry):
             self._check_size(fields(entry)[VALUE])
-        try:
-            self._set_child(parent, segs[-1], entry)
-        except MemoryError:
-            raise DMError(P.S_DEVICE_FULL, "out of memory")
+        self._set_child(parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
         self._count += 1
         if self._redo is not None:
             self._log("put", U.format(segs), _record_form(entry))

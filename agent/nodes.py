@@ -335,7 +335,7 @@ class Nodes:
     def _call(self, fn, *args):
         try:
             return fn(*args)
-        except DMError:
+        except (DMError, MemoryError):  # a full heap is the dispatcher's 420
             raise
         except Exception as exc:  # a board's code failed: the request fails, the agent lives
             raise DMError(P.S_FAILED, "handler failed: %s" % type(exc).__name__)

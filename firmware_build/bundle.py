@@ -169,7 +169,7 @@ def build(board, out=None):
     entries = []
 
     agent_src = ROOT / "agent"
-    compiled = mpy.compile_packages([agent_src])
+    compiled = mpy.compile_packages([agent_src], extra_args=mpy.AGENT_MPY_ARGS)  # as proven at 110k
     for rel, src in mpy.sources([agent_src]):
         built = compiled / (rel[:-3] + ".mpy")
         device_path = "%s/%s" % (lib, built.relative_to(compiled).as_posix())
@@ -187,7 +187,7 @@ def build(board, out=None):
             _place(files, "%s/%s" % (lib, base), src.read_bytes(), entries, _rel(src), src.stat().st_size)
             continue
         target = work / "compiled" / (base[:-3] + ".mpy")
-        mpy.compile_file(src, target, base)
+        mpy.compile_file(src, target, base, mpy.AGENT_MPY_ARGS)
         _place(files, "%s/%s" % (lib, target.name), target.read_bytes(), entries, _rel(src), src.stat().st_size)
         _copy(src, work / "freeze" / base)
     shutil.rmtree(work / "compiled", ignore_errors=True)

@@ -298,14 +298,18 @@ def _ok(ctx, text):
 @click.option("--insecure", is_flag=True, help="DEVELOPMENT ONLY: let a link name its principal in hello")
 @click.option("--runtime", type=click.Choice(["cpython", "micropython"]), default="cpython", show_default=True)
 @click.option("--heap", default="110k", show_default=True, help="heap size for --runtime micropython")
-def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap):
+@click.option("--bundle", metavar="DIR", type=click.Path(file_okay=False),
+              help="with --runtime micropython: run this built bundle's .mpy files (`dmagent build`)")
+def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle):
     """Run the agent on this machine."""
     from host_tools import serve as serving
 
     try:
+        if bundle and runtime != "micropython":
+            raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
         if runtime == "micropython":
             sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
-                                               key_paths))
+                                               key_paths, bundle))
         serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths)
     except serving.ServeError as exc:
         err_console.print("[red]error:[/] %s" % exc)

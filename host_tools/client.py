@@ -49,6 +49,8 @@ class Device:
         self.server_info = None
         self.handshake_bytes = self._hs_bytes = 0
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
+        self.requests_sent = 0  # requests made (a retry of one is not another)
+        self.retries_sent = 0  # tries sent again after a timeout
 
     @classmethod
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
@@ -111,7 +113,9 @@ class Device:
         if fields:
             message.update(fields)
         pivs = []  # sealed: the Partial IV of every try; the answer may come under any
-        for _attempt in range(self.retries + 1):
+        self.requests_sent += 1
+        for attempt in range(self.retries + 1):
+            self.retries_sent += attempt > 0
             if self.channel is not None:  # each try: the same message under a new seq
                 kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
                 pivs.append(piv)

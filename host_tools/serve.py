@@ -163,8 +163,23 @@ def _serve_serial(loop, app, dev, baud):
 
 
 # --- MicroPython device runtime --------------------------------------------------
+def bundle_lib(bundle):
+    """The folder of a built bundle's .mpy files (its /lib), checked against its manifest."""
+    from firmware_build.bundle import Bundle
+    from firmware_build.mpy import BuildError
+
+    try:
+        built = Bundle.load(bundle)
+        built.check()
+    except BuildError as exc:
+        raise ServeError(str(exc)) from None
+    return built.lib_dir
+
+
 def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=()):
+                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=(), bundle=None):
+    """bundle: run a built bundle's .mpy files (what `dmagent flash` would put on a board)
+    instead of the agent compiled from this checkout."""
     args = []
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
@@ -196,8 +211,9 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if not (tcp or serial_ports or pty):
         raise ServeError("nothing to serve: give --tcp, --serial or --pty")
     try:
+        paths = [bundle_lib(bundle)] if bundle else ()
         proc = mpy_runtime.spawn(BOARD_MAIN, heap=heap, args=args, stdin=stdin, stdout=stdout,
-                                 stderr=subprocess.PIPE, text=True)
+                                 stderr=subprocess.PIPE, text=True, paths=paths, compiled=not bundle)
     except mpy_runtime.RuntimeMissing as exc:
         raise ServeError(str(exc)) from None
     # Forward the agent's log; announce once it says it is ready.

@@ -11,15 +11,6 @@ import sys
 
 from agent import frame
 
-# First, before imports and boot cut the heap into small pieces: receive buffers for the
-# links to come (each needs MAX_FRAME bytes in one piece).
-frame.reserve(2)
-
-from agent import server  # noqa: E402
-
-server.reserve_reads(2)
-from agent.app import App  # noqa: E402
-
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
          " [--config FILE] [--keys PATH]... [--insecure]")
 
@@ -42,6 +33,29 @@ def parse_args(argv):
             opts[arg[2:]] = argv[i + 1]
         i += 2
     return opts
+
+
+def links_wanted(opts):
+    """How many links to reserve buffers for: each serial line, stdio, one TCP client (a
+    second one gets buffers if the heap has them then, else it is refused and logged)."""
+    return len(opts["serial"]) + opts["stdio"] + (1 if opts["tcp"] else 0)
+
+
+try:
+    OPTS = parse_args(sys.argv[1:])
+except ValueError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(2)
+
+# First, before imports and boot cut the heap into small pieces: the buffers of the links
+# to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
+# nothing: on a board's heap a spare 3 KB is a few dozen nodes.
+frame.reserve(links_wanted(OPTS))
+
+from agent import server  # noqa: E402
+
+server.reserve_reads(links_wanted(OPTS))
+from agent.app import App  # noqa: E402
 
 
 def load_config(path):
@@ -73,19 +87,15 @@ async def run(opts):
             pass  # not a tty: a pipe needs no raw mode
         tasks.append(asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio")))
     gc.collect()
-    print("dmagent: heap %d bytes in use, %d free" % (gc.mem_alloc(), gc.mem_free()), file=sys.stderr)
+    print("dmagent: heap %d bytes in use, %d free; code from %s" % (gc.mem_alloc(), gc.mem_free(), frame.__file__),
+          file=sys.stderr)
     print("dmagent: ready", file=sys.stderr)
     while True:
         await asyncio.sleep(3600)
 
 
 def main():
-    try:
-        opts = parse_args(sys.argv[1:])
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(2)
-    asyncio.run(run(opts))
+    asyncio.run(run(OPTS))
 
 
 main()

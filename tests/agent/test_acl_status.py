@@ -158,6 +158,45 @@ def test_rule_status_420_device_full():
     assert not t.exists("./T/two")
 
 
+def _run_out_of_heap(tree, method, times):
+    """tree.method raises MemoryError the first `times` calls, as a full heap would."""
+    real = getattr(tree, method)
+    left = [times]
+
+    def failing(*args):
+        if left[0]:
+            left[0] -= 1
+            raise MemoryError()
+        return real(*args)
+
+    setattr(tree, method, failing)
+    return left
+
+
+def test_rule_status_420_out_of_heap_is_tried_once_more_on_a_collected_heap():
+    t, d = _agent()
+    _run_out_of_heap(t, "add", 1)
+    assert add_st("A", "./T/once", 1) == 200  # the second try had the heap
+    left = _run_out_of_heap(t, "add", 2)
+    assert add_st("A", "./T/twice", 1) == 420 and left[0] == 0
+    assert not t.exists("./T/twice")
+    del t.add
+
+
+def test_rule_status_420_out_of_heap_never_runs_an_exec_twice():
+    t, d = _agent()
+    ran = []
+
+    def handler(tree, who, data):
+        ran.append(1)
+        raise MemoryError()
+
+    t.on_exec("./T/N", handler)
+    t.set_acl("./T/N", "Exec=A")
+    assert exec_st("A", "./T/N") == 420
+    assert len(ran) == 1
+
+
 def test_rule_status_425_permission_denied():
     t, d = _agent()
     assert rep_st("B", "./T/L", 1) == 425

@@ -1,0 +1,52 @@
+"""10,000 checked requests: the flashed bundle on the virtual board, and the same bundle's
+.mpy files on the device runtime under a 110k heap cap, with keys (every frame sealed).
+Each answer is checked against a model of the tree (host_tools/soak.py)."""
+
+import pytest
+
+from firmware_build.bundle import build
+from host_tools import soak
+from host_tools.client import Device
+from tests.host.agents import start_agent
+
+REQUESTS = 10000
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build("virtual", tmp_path_factory.mktemp("soak-bundle") / "virtual")
+
+
+def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_110k_without_running_out(tmp_path, bundle):
+    result = soak.on_device_runtime(REQUESTS, "110k", bundle.dir, tmp_path)
+    assert result["requests"] >= REQUESTS
+    assert result["wrong"] == []
+    assert result["out_of_memory"] == []
+    assert "code from %s" % bundle.lib_dir in result["log"]  # the bundle's .mpy, not the checkout
+
+
+def test_the_flashed_agent_serves_10000_requests_on_the_virtual_board(tmp_path, bundle):
+    result = soak.on_vboard(REQUESTS, bundle.dir, tmp_path)
+    assert result["requests"] >= REQUESTS
+    assert result["wrong"] == []
+
+
+def test_a_soak_notices_an_answer_that_differs_from_its_model(tmp_path):
+    agent = start_agent(tmp_path, runtime="cpython", tcp=True, insecure=True)
+    try:
+        with Device.open(agent.url, principal="ServerA") as dev, \
+                Device.open(agent.url, principal="ServerA") as other:
+            run = soak.Soak(dev, "ServerA")
+            run.setup()
+            for _ in range(50):
+                run.step()
+            assert run.wrong == []
+            for name in run.leaves:  # changed behind the soak's back
+                value = run.leaves[name]
+                other.replace("%s/%s" % (soak.BASE, name), value + 1 if isinstance(value, int) else value + "!")
+            run.kinds = ["get"]
+            for _ in range(5):
+                run.step()
+            assert run.wrong and all(line.startswith("get ") for line in run.wrong)
+    finally:
+        agent.stop()
