@@ -229,3 +229,24 @@ def test_ctrl_c_in_the_escape_window_keeps_the_repl_after_a_power_cycle(tmp_path
             while b"42" not in answer and time.monotonic() < deadline:
                 answer += ser.read(256)
             assert b"42" in answer
+
+
+def test_cli_flashes_several_boards_at_once_with_a_summary(tmp_path, bundle, key_a, config):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "device.json"
+    cfg.write_text(json.dumps(config))
+    with VirtualBoard(tmp_path / "one") as one, VirtualBoard(tmp_path / "two") as two:
+        proc = subprocess.run(
+            [sys.executable, "-m", "host_tools.cli", "flash", one.port, two.port, "--bundle", str(bundle.dir),
+             "--config", str(cfg), "--key", str(key_a)],
+            capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "flash summary" in proc.stdout
+        assert proc.stdout.count(" ok ") >= 2
+        ids = set()
+        for board in (one, two):
+            with _session(board, key_a) as dev:
+                ids.add(dev.get("./DevInfo/DevId"))
+        assert len(ids) == 2  # each board got its own identity
