@@ -31,7 +31,8 @@ TRIES = 4  # attempts per step on a noisy line before giving up with an error
 CHUNK_TRIES = 8  # attempts per chunk of a file (each checked on the board before it is written)
 # Errors a command garbled on the line raises on the board: retried however often they repeat.
 GARBLED = ("SyntaxError", "IndentationError", "UnicodeError", "NameError", "ValueError: garbled")
-HASH_BATCH = 12  # files per hash listing: a short answer is less likely to be garbled
+HASH_BATCH = 8  # files per hash listing: a short answer is less likely to be garbled
+READ_TRIES = 8  # attempts at a listing: reading twice is harmless, and long answers meet more faults
 
 # One per stage, in order; progress(stage, done, total) is called with them.
 STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "reset", "agent")
@@ -284,11 +285,11 @@ class Repl:
             raise self.TransportExecError(out, err.decode(errors="replace"))
         return out
 
-    def call(self, code, parse=None, timeout=5, what="a command"):
+    def call(self, code, parse=None, timeout=5, what="a command", tries=TRIES):
         """Exec code with retries (it must be safe to run twice); parse(stdout) may reject
         a garbled answer by raising ValueError/SyntaxError, which is retried too."""
         last = None
-        for attempt in range(TRIES):
+        for attempt in range(tries):
             try:
                 out = self.run(code, timeout)
                 return parse(out) if parse else out
@@ -316,8 +317,11 @@ class Repl:
                 continue
         raise FlashError("lost the raw REPL on %s" % self.port, "check the cable; reset the board")
 
-    def soft_reset_to_agent(self, timeout=20):
-        """Friendly REPL, Ctrl-D: boot.py and main.py run; wait for the agent's ready line."""
+    def soft_reset_to_agent(self, timeout=20, quiet=3.0):
+        """Friendly REPL, Ctrl-D: boot.py and main.py run; wait for the agent's ready line.
+        Returns (ready, output): ready is False when that line never came whole (a noisy
+        line may garble it; the caller asks the agent itself). FlashError if the board
+        stopped with a traceback."""
         ser = self.t.serial
         ser.write(b"\r\x02")
         time.sleep(0.1)
@@ -325,18 +329,27 @@ class Repl:
         ser.write(b"\x04")
         seen = bytearray()
         deadline = time.monotonic() + timeout
+        heard = time.monotonic()
         while time.monotonic() < deadline:
             n = ser.in_waiting
             chunk = ser.read(n or 1)
             if chunk:
                 seen.extend(chunk)
+                heard = time.monotonic()
                 if READY in seen and seen.endswith(b"\n"):
-                    return bytes(seen)
+                    return True, bytes(seen)
                 if b"Traceback" in seen and seen.endswith(b">>> "):
-                    break
-        text = bytes(seen).decode(errors="replace").strip()
-        raise FlashError("the agent did not start on %s after the flash:\n%s" % (self.port, text[-800:] or "(silence)"),
-                         "the files are in place and verified; the board's output above says why it stopped")
+                    raise FlashError("the agent did not start on %s after the flash:\n%s"
+                                     % (self.port, _tail(seen)),
+                                     "the files are in place and verified; the board's output above "
+                                     "says why it stopped")
+            elif seen and time.monotonic() - heard > quiet:
+                break  # the board has said what it will say
+        return False, bytes(seen)
+
+
+def _tail(output):
+    return bytes(output).decode(errors="replace").strip()[-800:] or "(silence)"
 
 
 # --- code that runs on the board -------------------------------------------------------------------
@@ -429,7 +442,8 @@ def device_hashes(repl, paths, what="reading file hashes"):
     result = {}
     for i in range(0, len(paths), HASH_BATCH):
         part = paths[i:i + HASH_BATCH]
-        result.update(repl.call(_HASH_CODE % (part,), _parse_hashes(part), timeout=10, what=what))
+        result.update(repl.call(_HASH_CODE % (part,), _parse_hashes(part), timeout=10, what=what,
+                                tries=READ_TRIES))
     return result
 
 
@@ -649,14 +663,22 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
         progress("connect", 1, 1)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
         progress("reset", 0, 1)
-        banner = repl.soft_reset_to_agent()
+        ready, said = repl.soft_reset_to_agent()
         progress("reset", 1, 1)
     finally:
         result.retries = repl.retries
         repl.close()
-    if wait_agent and b"console" in banner.split(READY, 1)[1].split(b"\n", 1)[0]:
+    on_console = ready and b"console" in said.split(READY, 1)[1].split(b"\n", 1)[0]
+    if not ready or (wait_agent and on_console):
         progress("agent", 0, 1)
-        result.info = agent_info(port, baud)
+        try:
+            result.info = agent_info(port, baud)
+        except FlashError:
+            if ready:
+                raise
+            raise FlashError("the agent did not say it started on %s, nor answer there:\n%s" % (port, _tail(said)),
+                             "the files are in place and verified; the board's output above may say "
+                             "why (or its agent serves other links than the console)") from None
         result.devid = result.info.get("devid") or result.devid
         progress("agent", 1, 1)
     result.ok = True
@@ -777,6 +799,12 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
     progress("verify", 0, len(want))
     final = device_hashes(repl, all_paths + [JOURNAL], "verifying files")
     bad = [p for p, _, digest, _ in want if final.get(p) != digest]
+    for _ in range(TRIES):  # a digit garbled on the way back is still hex: read those again
+        if not bad:
+            break
+        again = device_hashes(repl, bad, "verifying files")
+        expected = {p: digest for p, _, digest, _ in want}
+        bad = [p for p in bad if again.get(p) != expected[p]]
     if final.get(JOURNAL) is not None:
         bad.append(JOURNAL)
     if bad:

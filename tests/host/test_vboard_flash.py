@@ -161,16 +161,17 @@ NOISY = {
 @pytest.mark.parametrize("line", sorted(NOISY))
 def test_a_noisy_line_flashes_verified_or_fails_clearly_never_half(tmp_path, bundle, key_a, config, line):
     with VirtualBoard(tmp_path / "board", faults=NOISY[line]) as noisy:
+        error = None
         try:
             result = flash(noisy.port, bundle, config=config, keys=[key_a], wait_agent=False)
         except FlashError as exc:
-            result = None
+            result, error = None, str(exc)
             assert "\n" not in exc.message  # one readable line (and a hint), not a traceback
         stats = noisy.stats
     assert stats["in"]["corrupted"] + stats["out"]["corrupted"] > 0  # the faults really happened
     on_flash = _on_flash(noisy, bundle)
     if line == "noisy":
-        assert result is not None and result.retries > 0
+        assert result is not None and result.retries > 0, error
         assert on_flash == _hashes(bundle)  # every hash verified
     else:
         assert result is None
