@@ -124,21 +124,30 @@ class Soak:
             self.wrong.append("%s: %s" % (kind, exc))
 
 
-def soak(dev, principal, requests=10000, seed=1, progress=None):
+def soak(dev, principal, requests=10000, seed=1, progress=None, key=None, session_every=0):
     """Run about `requests` checked requests on dev (a Device with principal's session).
-    Returns a dict of figures; `wrong` lists every answer that did not match the model."""
+    session_every: handshake anew (with key) every that many requests, as gateways that
+    reconnect do. Returns a dict of figures; `wrong` lists every answer that did not match
+    the model."""
     run = Soak(dev, principal, seed)
     run.setup()
     start_requests = dev.requests_sent
+    sessions = 1
     t0 = time.monotonic()
     while dev.requests_sent - start_requests < requests:
+        if session_every and (dev.requests_sent - start_requests) >= sessions * session_every:
+            try:
+                dev.handshake(principal, key)
+            except DeviceError as exc:
+                run.wrong.append("handshake: %s" % exc)
+            sessions += 1
         run.step()
         if progress:
             progress(dev.requests_sent - start_requests)
     seconds = time.monotonic() - t0
     sent = dev.requests_sent - start_requests
     dev.delete(BASE)
-    return {"requests": sent, "seconds": seconds, "rate": sent / seconds if seconds else 0.0,
+    return {"requests": sent, "sessions": sessions, "seconds": seconds, "rate": sent / seconds if seconds else 0.0,
             "wrong": run.wrong, "kinds": run.counts, "leaves_at_end": len(run.leaves),
             "heap_free_min": min(run.heap_free) if run.heap_free else None,
             "heap_free_max": max(run.heap_free) if run.heap_free else None}
@@ -146,12 +155,13 @@ def soak(dev, principal, requests=10000, seed=1, progress=None):
 
 # --- targets ----------------------------------------------------------------------------------
 def _key(work):
-    from host_tools.keys import new_key_file
+    """A new key file for ServerA: (its path, the key)."""
+    from host_tools.keys import load_key_file, new_key_file
 
     keys = work / "keys"
     keys.mkdir()
     new_key_file("ServerA", keys / "ServerA.key")
-    return keys / "ServerA.key"
+    return keys / "ServerA.key", load_key_file(keys / "ServerA.key")[1]
 
 
 def _bundle(work, bundle):
@@ -160,9 +170,9 @@ def _bundle(work, bundle):
     return Bundle.load(bundle) if bundle else build("virtual", work / "bundle")
 
 
-def on_device_runtime(requests, heap, bundle, work, progress=None):
+def on_device_runtime(requests, heap, bundle, work, progress=None, session_every=0):
     """The bundle's .mpy files on the device runtime with a heap cap, over a pty."""
-    key = _key(work)
+    key, secret = _key(work)
     built = _bundle(work, bundle)
     argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", "micropython", "--heap", heap,
             "--bundle", str(built.dir), "--pty", "--state", str(work / "state"),
@@ -175,7 +185,8 @@ def on_device_runtime(requests, heap, bundle, work, progress=None):
             if not line.startswith("serving "):
                 raise SystemExit("the agent did not start:\n" + log_path.read_text()[-2000:])
             with Device.open(line.split(None, 1)[1].strip(), key=key, timeout=3.0) as dev:
-                result = soak(dev, "ServerA", requests, progress=progress)
+                result = soak(dev, "ServerA", requests, progress=progress, key=secret,
+                              session_every=session_every)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -186,19 +197,19 @@ def on_device_runtime(requests, heap, bundle, work, progress=None):
     return result
 
 
-def on_vboard(requests, bundle, work, progress=None):
+def on_vboard(requests, bundle, work, progress=None, session_every=0):
     """The bundle flashed onto a virtual board, driven on its console."""
     from host_tools.flash import flash
     from host_tools.vboard import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
-    key = _key(work)
+    key, secret = _key(work)
     built = _bundle(work, bundle)
     config = json.loads(DEMO_CONFIG.read_text())
     with VirtualBoard(work / "flash") as board:
         flash(board.port, built, config=config, keys=[key])
         with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
-            result = soak(dev, "ServerA", requests, progress=progress)
+            result = soak(dev, "ServerA", requests, progress=progress, key=secret, session_every=session_every)
     result["out_of_memory"] = []  # a 420 answer would show in `wrong`; the board's log is in its RAM
     result["target"] = "virtual board, bundle %s" % built.version
     return result
@@ -214,6 +225,8 @@ def main(argv=None):
     parser.add_argument("--requests", type=int, default=10000)
     parser.add_argument("--heap", default="110k")
     parser.add_argument("--bundle", help="a built bundle folder (default: build the virtual board's)")
+    parser.add_argument("--session-every", type=int, default=0, metavar="N",
+                        help="handshake anew every N requests (0: one session)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dmagent-soak-"))
     try:
@@ -221,13 +234,15 @@ def main(argv=None):
             from host_tools.keys import load_key_file
 
             principal = load_key_file(args.key)[0] if args.key else None
+            key = load_key_file(args.key)[1] if args.key else None
             with Device.open(args.url, key=args.key, timeout=3.0) as dev:
-                result = soak(dev, principal, args.requests)
+                result = soak(dev, principal, args.requests, key=key, session_every=args.session_every)
             result["out_of_memory"], result["target"] = [], args.url
         elif args.runtime:
-            result = on_device_runtime(args.requests, args.heap, args.bundle, work)
+            result = on_device_runtime(args.requests, args.heap, args.bundle, work,
+                                       session_every=args.session_every)
         else:
-            result = on_vboard(args.requests, args.bundle, work)
+            result = on_vboard(args.requests, args.bundle, work, session_every=args.session_every)
     except (DeviceError, OSError, ValueError) as exc:
         print("soak: %s" % exc, file=sys.stderr)
         return 1
@@ -236,8 +251,8 @@ def main(argv=None):
     heap = ""
     if result["heap_free_min"] is not None:
         heap = ", heap free %d..%d B" % (result["heap_free_min"], result["heap_free_max"])
-    print("soak on %s: %d requests in %.1f s (%.0f/s), %d wrong, %d out-of-memory log lines%s"
-          % (result["target"], result["requests"], result["seconds"], result["rate"],
+    print("soak on %s: %d requests in %d sessions, %.1f s (%.0f/s), %d wrong, %d out-of-memory log lines%s"
+          % (result["target"], result["requests"], result["sessions"], result["seconds"], result["rate"],
              len(result["wrong"]), len(result["out_of_memory"]), heap))
     for line in (result["wrong"] + result["out_of_memory"])[:20]:
         print("  " + line)

@@ -25,6 +25,13 @@ def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_110k_without_
     assert "code from %s" % bundle.lib_dir in result["log"]  # the bundle's .mpy, not the checkout
 
 
+def test_a_new_session_every_10_requests_never_leaves_the_110k_heap_without_room_for_one(tmp_path, bundle):
+    result = soak.on_device_runtime(REQUESTS, "110k", bundle.dir, tmp_path, session_every=10)
+    assert result["sessions"] >= 900  # handshakes, each with new key schedules
+    assert result["wrong"] == []
+    assert result["out_of_memory"] == []
+
+
 def test_the_flashed_agent_serves_10000_requests_on_the_virtual_board(tmp_path, bundle):
     result = soak.on_vboard(REQUESTS, bundle.dir, tmp_path)
     assert result["requests"] >= REQUESTS
