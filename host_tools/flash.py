@@ -71,6 +71,7 @@ class FlashResult:
         self.seconds = 0.0
         self.write_seconds = 0.0
         self.previous = None  # bundle version the board had
+        self.entered = None  # how the raw REPL was reached: "repl", "agent" (Exec) or "reset"
 
     def __repr__(self):
         return "<FlashResult %s ok=%s sent=%d skipped=%d %s>" % (
@@ -262,7 +263,12 @@ class Repl:
             time.sleep(0.1)
             ser.rts = False
         except (OSError, ValueError, AttributeError):
-            return False  # no modem lines (a pseudo-terminal): no hardware reset
+            # No modem lines (a pseudo-terminal): a virtual board has a reset button instead.
+            from host_tools.vboard import press_reset
+
+            if not press_reset(self.port):
+                return False
+            wait += 2.0  # it boots from power-on
         deadline = time.monotonic() + wait
         seen = bytearray()
         while time.monotonic() < deadline:
@@ -659,7 +665,7 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     progress("connect", 0, 1)
     repl = Repl(port, baud, progress)
     try:
-        repl.enter(principal, key=_key_of(principal, key_files))
+        result.entered = repl.enter(principal, key=_key_of(principal, key_files))
         progress("connect", 1, 1)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
         progress("reset", 0, 1)
@@ -756,7 +762,11 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
         if have.get(path + TMP) != digest:  # a verified copy from a cut-off flash is reused
             send.append((path, data, digest, size))
         switch.append((path + TMP, path))
-    stale = sorted(set(record.get("files", {})) - set(all_paths) - {RECORD})
+    keys_dir = paths["keys"].rstrip("/") + "/"
+    # Files of the last flash this one does not bring go, except keys: provisioned once,
+    # a key stays until a flash brings a new one for its principal.
+    stale = sorted(p for p in set(record.get("files", {})) - set(all_paths) - {RECORD}
+                   if not p.startswith(keys_dir))
     if not switch and not stale and record.get("bundle") == bundle.version:
         return  # nothing to do: every file is right and the record says so
     _check_space(repl.port, probe.get("statvfs"), send, len(record_bytes))

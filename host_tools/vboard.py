@@ -10,7 +10,8 @@ the host tools open the pty's path as they would a real port.
 
 Library: ``with VirtualBoard(folder, baud=None, faults=None) as board: ... board.port ...``;
 ``board.restart()`` is a power cycle (the Node process is killed and started again; the
-folder is the flash and keeps everything written before the cut).
+folder is the flash and keeps everything written before the cut); ``press_reset(port)``
+does the same from any process, as an ESP32 dev board's RTS line resets it.
 CLI: ``dmagent vboard [--dir DIR] [--baud N] [--faults SPEC]`` prints the port's path on
 its first line and runs until killed.
 
@@ -24,8 +25,10 @@ import random
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -263,6 +266,61 @@ class _Pump(threading.Thread):
                 t_next += len(piece) / self.bps
 
 
+# --- the reset button ----------------------------------------------------------------------------
+# A pty has no modem lines, so the RTS pulse that resets an ESP32 dev board cannot reach a
+# virtual one. Each board listens instead on a datagram socket named after its port, and
+# press_reset(port) is the EN button: `dmagent flash` uses it the way it pulses RTS.
+def _button_path(port):
+    folder = Path(tempfile.gettempdir()) / ("dmagent-vboard-%d" % os.getuid())
+    return folder / (port.strip("/").replace("/", "_") + ".reset")
+
+
+def press_reset(port):
+    """Reset the virtual board on port (a power cycle). False if no virtual board is there."""
+    path = _button_path(port)
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(b"reset", str(path))
+        except OSError:  # a board that is gone left its name behind
+            path.unlink(missing_ok=True)
+            return False
+    return True
+
+
+class _ResetButton(threading.Thread):
+    def __init__(self, board):
+        super().__init__(name="vboard-reset", daemon=True)
+        self.board = board
+        self.path = _button_path(board.port)
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+
+    def run(self):
+        while True:
+            try:
+                data = self.sock.recv(16)
+            except OSError:
+                return  # closed: the board is off
+            if data == b"reset":
+                try:
+                    self.board.restart(wait_ready=False)
+                except VboardError as exc:
+                    if self.board.log:
+                        self.board.log("vboard: reset failed: %s" % exc)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+
 # --- the board ---------------------------------------------------------------------------------
 class VirtualBoard:
     """A MicroPython board on a pseudo-terminal. ``port`` is the path clients open.
@@ -287,6 +345,8 @@ class VirtualBoard:
         self._lines = {}
         self._cond = threading.Condition()
         self._events = []  # status lines seen from the current Node process
+        self._button = None  # the reset button (press_reset)
+        self._power = threading.RLock()  # one power cycle at a time (the button is a thread)
         self._stderr_tail = []
 
     # lifecycle
@@ -303,7 +363,10 @@ class VirtualBoard:
             self._master = master
             if self.faults is not None:
                 self._lines = {d: _FaultyLine(self.faults, d) for d in ("in", "out") if self.faults.applies_to(d)}
-        self._power_on(wait_ready, timeout)
+            self._button = _ResetButton(self)
+            self._button.start()
+        with self._power:
+            self._power_on(wait_ready, timeout)
         return self
 
     def _power_on(self, wait_ready, timeout):
@@ -388,12 +451,17 @@ class VirtualBoard:
 
     def restart(self, wait_ready=True, timeout=30):
         """Power cycle: the board loses power at once and boots again. The port stays."""
-        self._power_off()
-        self._power_on(wait_ready, timeout)
+        with self._power:
+            self._power_off()
+            self._power_on(wait_ready, timeout)
 
     def stop(self):
         """Powers the board off and closes the port."""
-        self._power_off()
+        if self._button is not None:
+            self._button.close()
+            self._button = None
+        with self._power:
+            self._power_off()
         if self._master is not None:
             os.close(self._master)
             self._master = None

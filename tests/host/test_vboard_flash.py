@@ -131,6 +131,7 @@ def test_reflash_sends_nothing_unchanged_and_only_a_changed_file(tmp_path, bundl
         # The agent now serves the console: the flash asks it (as ServerA, with the key)
         # to hand the console back, compares every hash, and sends nothing.
         again = flash(board.port, bundle, config=config, keys=[key_a], principal="ServerA")
+        assert again.entered == "agent"
         assert again.ok and again.sent == [] and again.bytes_sent == 0
         assert again.info["devid"] == first.info["devid"]
 
@@ -140,14 +141,16 @@ def test_reflash_sends_nothing_unchanged_and_only_a_changed_file(tmp_path, bundl
         assert _on_flash(board, changed) == _hashes(changed)
 
 
-def test_a_principal_without_its_key_cannot_take_the_console_back(tmp_path, bundle, key_a, config):
+def test_without_a_key_the_flash_resets_the_board_and_stops_it_in_its_escape_window(tmp_path, bundle, key_a,
+                                                                                     config):
     with VirtualBoard(tmp_path / "board") as board:
         assert flash(board.port, bundle, config=config, keys=[key_a]).ok
-        with pytest.raises(FlashError) as err:
-            flash(board.port, bundle, config=config, principal="ServerB")  # no key for ServerB
-        assert "refused" in str(err.value) or "cannot be reached" in str(err.value)
-        with _session(board, key_a) as dev:  # still serving, unharmed
-            assert dev.get("./DevInfo/DevId")
+        # ServerB has no key here: the agent refuses it the console, so the flash presses
+        # the board's reset button (RTS on an ESP32) and Ctrl-C's through main.py's window.
+        again = flash(board.port, bundle, config=config, principal="ServerB")
+        assert again.ok and again.entered == "reset" and again.sent == []
+        with _session(board, key_a) as dev:  # serving again, keys and tree intact
+            assert dev.get("./DevInfo/DevId") == again.devid
 
 
 NOISY = {
