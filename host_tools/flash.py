@@ -162,6 +162,7 @@ class Repl:
         self.progress = progress
         self.retries = 0
         self.refused = None  # why the agent would not give the console back, if it said
+        self.helpers = False  # _HELPERS defined in the board's raw REPL
         try:  # mpremote hides why a port did not open: find out first
             probe = serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
             probe.open()
@@ -288,15 +289,21 @@ class Repl:
         """Exec code once; its stdout (bytes). Raises TransportError, or FlashError for a device error."""
         out, err = self.t.exec_raw(code, timeout=timeout)
         if err:
+            if b"NameError" in err:
+                self.helpers = False  # the board lost them (it reset): defined again when next needed
             raise self.TransportExecError(out, err.decode(errors="replace"))
         return out
 
-    def call(self, code, parse=None, timeout=5, what="a command", tries=TRIES):
+    def call(self, code, parse=None, timeout=5, what="a command", tries=TRIES, helpers=False):
         """Exec code with retries (it must be safe to run twice); parse(stdout) may reject
-        a garbled answer by raising ValueError/SyntaxError, which is retried too."""
+        a garbled answer by raising ValueError/SyntaxError, which is retried too.
+        helpers: code calls the functions of _HELPERS (defined first if the board lacks them)."""
         last = None
         for attempt in range(tries):
             try:
+                if helpers and not self.helpers:
+                    self.run(_HELPERS, timeout)
+                    self.helpers = True
                 out = self.run(code, timeout)
                 return parse(out) if parse else out
             except self.TransportExecError as exc:
@@ -359,7 +366,11 @@ def _tail(output):
 
 
 # --- code that runs on the board -------------------------------------------------------------------
-_HASH_CODE = """import hashlib,binascii
+# Sent once per raw-REPL session (its globals last between commands), so that each hash
+# listing and each file costs a short call on the wire, not its code again.
+# w(offset, base64, check) writes a chunk only if it arrived whole, at its place (the check
+# covers the offset too), so a garbled command is refused and simply sent again.
+_HELPERS = """import hashlib,binascii
 def _h(p):
  try:
   f=open(p,'rb')
@@ -372,9 +383,16 @@ def _h(p):
   h.update(m[:n])
  f.close()
  return binascii.hexlify(h.digest()).decode()
-for p in %r:
- print('H',p,_h(p))
-print('END')
+def _hl(ps):
+ for p in ps:print('H',p,_h(p))
+ print('END')
+def _o(p):
+ global f
+ f=open(p,'wb')
+def w(o,d,c):
+ d=binascii.a2b_base64(d);h=hashlib.sha256(str(o));h.update(d)
+ if binascii.hexlify(h.digest())[:8]!=c:raise ValueError('garbled chunk')
+ f.seek(o);f.write(d)
 """
 
 _PROBE_CODE = """import sys,os,binascii
@@ -448,8 +466,8 @@ def device_hashes(repl, paths, what="reading file hashes"):
     result = {}
     for i in range(0, len(paths), HASH_BATCH):
         part = paths[i:i + HASH_BATCH]
-        result.update(repl.call(_HASH_CODE % (part,), _parse_hashes(part), timeout=10, what=what,
-                                tries=READ_TRIES))
+        result.update(repl.call("_hl(%r)" % (part,), _parse_hashes(part), timeout=10, what=what,
+                                tries=READ_TRIES, helpers=True))
     return result
 
 
@@ -897,17 +915,6 @@ def _write_verified(repl, path, data, digest, result, chunk, on_bytes):
                      "another cable; the board still boots what it had")
 
 
-# On the board: w(offset, base64, check) writes a chunk only if it arrived whole, at its place
-# (the check covers the offset too), so a garbled command is refused and simply sent again.
-_OPEN_CODE = """import binascii,hashlib
-f=open(%r,'wb')
-def w(o,d,c):
- d=binascii.a2b_base64(d);h=hashlib.sha256(str(o));h.update(d)
- if binascii.hexlify(h.digest())[:8]!=c:raise ValueError('garbled chunk')
- f.seek(o);f.write(d)
-"""
-
-
 def _chunk_check(offset, part):
     h = hashlib.sha256(str(offset).encode())
     h.update(part)
@@ -917,8 +924,8 @@ def _chunk_check(offset, part):
 def _write(repl, path, data, chunk, result, on_bytes):
     """Open, write chunk by chunk through the raw REPL, close. A chunk the line garbled is
     refused by the board and sent again (smaller), so one fault costs one chunk, not the file."""
-    head = _OPEN_CODE % path
-    repl.call(head, what="opening " + path)
+    head = "_o(%r)" % path
+    repl.call(head, what="opening " + path, helpers=True)
     result.wire_bytes += len(head)
     sent = 0
     while sent < len(data):
