@@ -131,7 +131,7 @@ def soak(dev, principal, requests=10000, seed=1, progress=None, key=None, sessio
     the model."""
     run = Soak(dev, principal, seed)
     run.setup()
-    start_requests = dev.requests_sent
+    start_requests, start_retries = dev.requests_sent, dev.retries_sent
     sessions = 1
     t0 = time.monotonic()
     while dev.requests_sent - start_requests < requests:
@@ -147,7 +147,8 @@ def soak(dev, principal, requests=10000, seed=1, progress=None, key=None, sessio
     seconds = time.monotonic() - t0
     sent = dev.requests_sent - start_requests
     dev.delete(BASE)
-    return {"requests": sent, "sessions": sessions, "seconds": seconds, "rate": sent / seconds if seconds else 0.0,
+    return {"requests": sent, "sessions": sessions, "retries": dev.retries_sent - start_retries,
+            "seconds": seconds, "rate": sent / seconds if seconds else 0.0,
             "wrong": run.wrong, "kinds": run.counts, "leaves_at_end": len(run.leaves),
             "heap_free_min": min(run.heap_free) if run.heap_free else None,
             "heap_free_max": max(run.heap_free) if run.heap_free else None}
@@ -211,6 +212,7 @@ def on_vboard(requests, bundle, work, progress=None, session_every=0):
         with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
             result = soak(dev, "ServerA", requests, progress=progress, key=secret, session_every=session_every)
     result["out_of_memory"] = []  # a 420 answer would show in `wrong`; the board's log is in its RAM
+    result["heap_free_min"] = result["heap_free_max"] = None  # this build's heap grows: no limit to report
     result["target"] = "virtual board, bundle %s" % built.version
     return result
 
@@ -251,8 +253,10 @@ def main(argv=None):
     heap = ""
     if result["heap_free_min"] is not None:
         heap = ", heap free %d..%d B" % (result["heap_free_min"], result["heap_free_max"])
-    print("soak on %s: %d requests in %d sessions, %.1f s (%.0f/s), %d wrong, %d out-of-memory log lines%s"
+    print("soak on %s: %d requests in %d sessions, %.1f s (%.0f/s), %d retried, %d wrong, "
+          "%d out-of-memory log lines%s"
           % (result["target"], result["requests"], result["sessions"], result["seconds"], result["rate"],
+             result["retries"],
              len(result["wrong"]), len(result["out_of_memory"]), heap))
     for line in (result["wrong"] + result["out_of_memory"])[:20]:
         print("  " + line)
