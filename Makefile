@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash fuzz clean
+.PHONY: setup demo test bench bench-flash fuzz soak clean
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.mpy_runtime ensure
@@ -33,6 +33,12 @@ bench-flash: setup
 fuzz: setup
 	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \
 		tests/host/test_crypto_interop.py tests/host/test_frame_props.py tests/host/test_acl_model.py
+
+# make test runs 10,000 requests on each target; this is the long version.
+soak: setup
+	@$(PY) -m host_tools.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
+	@$(PY) -m host_tools.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m host_tools.soak --vboard --requests $${REQUESTS:-200000}
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
