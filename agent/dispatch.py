@@ -251,6 +251,7 @@ class Dispatcher:
             info["rejected"] = channel.guard.rejected + session.dropped
         else:
             info["rejected"] = session.dropped
+        info["starved"] = session.starved
         if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
             gc.collect()
             info["heap_used"] = gc.mem_alloc()

@@ -62,6 +62,7 @@ class Session:
         self.replies = ReplyCache()
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
+        self.starved = 0  # frames dropped unanswered for want of heap (the client retries)
         self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
         self._log = log
 
@@ -89,6 +90,7 @@ class Session:
             # Out of heap in the middle of a request: no answer (the client retries); the
             # link and the agent live on.
             gc.collect()
+            self.starved += 1
             if self._log:
                 self._log("%s: out of memory, request dropped" % self.link_name)
             return None

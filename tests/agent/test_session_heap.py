@@ -1,0 +1,39 @@
+"""Rule: a frame the agent has no heap for is dropped unanswered and counted (`info` field
+`starved`); the link lives on and the client's retry is answered."""
+
+from agent import cbor, frame
+from agent import proto as P
+from agent.app import App
+
+
+def _ask(link, message):
+    """Feed one plain request; the decoded replies."""
+    out = []
+    decoder = frame.FrameDecoder(512)
+    for reply in link.receive(frame.encode_frame(P.KIND_PLAIN, cbor.dumps(message))):
+        for kind, body in decoder.feed(bytes(reply)):
+            out.append(cbor.loads(bytes(body)))
+    decoder.close()
+    return out
+
+
+def test_rule_a_request_without_heap_is_dropped_counted_and_answered_on_retry():
+    app = App({"device": {"devid": "urn:x"}, "open_reads": ["./DevInfo"]}, log=lambda msg: None)
+    link = app.new_link("t", False)
+    real = link.session._on_frame
+    calls = [0]
+
+    def starving(kind, body):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise MemoryError()
+        return real(kind, body)
+
+    link.session._on_frame = starving
+    get = {P.K_ID: 7, P.K_OP: P.OP_GET, P.K_URI: "./DevInfo/DevId"}
+    assert _ask(link, get) == []  # no heap: no answer
+    (answer,) = _ask(link, get)  # the retry
+    assert answer[P.K_STATUS] == P.S_OK and answer[P.K_VALUE] == "urn:x"
+    (info,) = _ask(link, {P.K_ID: 8, P.K_OP: P.OP_INFO})
+    assert info[P.K_VALUE]["starved"] == 1
+    link.close()
