@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,7 @@ TRIES = 4  # attempts per step on a noisy line before giving up with an error
 CHUNK_TRIES = 8  # attempts per chunk of a file (each checked on the board before it is written)
 # Errors a command garbled on the line raises on the board: retried however often they repeat.
 GARBLED = ("SyntaxError", "IndentationError", "UnicodeError", "NameError", "ValueError: garbled")
+PACK_WBITS = 10  # deflate window 1 KiB: what a board needs to inflate a file
 HASH_BATCH = 8  # files per hash listing: a short answer is less likely to be garbled
 READ_TRIES = 8  # attempts at a listing: reading twice is harmless, and long answers meet more faults
 
@@ -163,6 +165,7 @@ class Repl:
         self.retries = 0
         self.refused = None  # why the agent would not give the console back, if it said
         self.helpers = False  # _HELPERS defined in the board's raw REPL
+        self.deflate = False  # the board has `deflate`: files go packed
         try:  # mpremote hides why a port did not open: find out first
             probe = serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
             probe.open()
@@ -302,7 +305,7 @@ class Repl:
         for attempt in range(tries):
             try:
                 if helpers and not self.helpers:
-                    self.run(_HELPERS, timeout)
+                    self.run(_DEFINE_HELPERS, timeout)
                     self.helpers = True
                 out = self.run(code, timeout)
                 return parse(out) if parse else out
@@ -336,11 +339,17 @@ class Repl:
         line may garble it; the caller asks the agent itself). FlashError if the board
         stopped with a traceback."""
         ser = self.t.serial
-        ser.write(b"\r\x02")
-        time.sleep(0.1)
-        self.t.drain()
-        ser.write(b"\x04")
         seen = bytearray()
+        for _ in range(TRIES):  # a Ctrl-B or Ctrl-D the line lost would leave the board silent
+            ser.write(b"\r\x02")
+            time.sleep(0.1)
+            self.t.drain()
+            ser.write(b"\x04")
+            until = time.monotonic() + 2
+            while time.monotonic() < until and b"reboot" not in seen and b"dmagent" not in seen:
+                seen.extend(ser.read(ser.in_waiting or 1))
+            if b"reboot" in seen or b"dmagent" in seen:
+                break
         deadline = time.monotonic() + timeout
         heard = time.monotonic()
         while time.monotonic() < deadline:
@@ -370,7 +379,7 @@ def _tail(output):
 # listing and each file costs a short call on the wire, not its code again.
 # w(offset, base64, check) writes a chunk only if it arrived whole, at its place (the check
 # covers the offset too), so a garbled command is refused and simply sent again.
-_HELPERS = """import hashlib,binascii
+_HELPERS = """import hashlib,binascii,os
 def _h(p):
  try:
   f=open(p,'rb')
@@ -393,7 +402,26 @@ def w(o,d,c):
  d=binascii.a2b_base64(d);h=hashlib.sha256(str(o));h.update(d)
  if binascii.hexlify(h.digest())[:8]!=c:raise ValueError('garbled chunk')
  f.seek(o);f.write(d)
-"""
+def _x(s,d):
+ import deflate
+ try:
+  i=open(s,'rb')
+ except OSError:
+  return
+ o=open(d,'wb');z=deflate.DeflateIO(i,deflate.RAW,%d);b=bytearray(256);m=memoryview(b)
+ while 1:
+  n=z.readinto(b)
+  if not n:break
+  o.write(m[:n])
+ o.close();i.close();os.remove(s)
+""" % PACK_WBITS
+# The helpers go as a string the board hashes before it runs it: a byte the line garbled in
+# a name would otherwise define a helper that fails at every later call.
+_DEFINE_HELPERS = """import hashlib,binascii
+s=%r
+if binascii.hexlify(hashlib.sha256(s).digest())!=%r:raise ValueError('garbled helpers')
+exec(s)
+""" % (_HELPERS, hashlib.sha256(_HELPERS.encode()).hexdigest().encode())
 
 _PROBE_CODE = """import sys,os,binascii
 def _r(p):
@@ -408,7 +436,11 @@ try:
  s=tuple(os.statvfs('/'))
 except Exception:
  s=None
-print(repr({'impl':sys.implementation.name,'ver':tuple(sys.implementation.version[:3]),'mpy':getattr(sys.implementation,'_mpy',None),'platform':sys.platform,'uid':u,'statvfs':s,'config':_r(%r),'record':_r(%r)}))
+try:
+ import deflate;z=1
+except ImportError:
+ z=0
+print(repr({'deflate':z,'impl':sys.implementation.name,'ver':tuple(sys.implementation.version[:3]),'mpy':getattr(sys.implementation,'_mpy',None),'platform':sys.platform,'uid':u,'statvfs':s,'config':_r(%r),'record':_r(%r)}))
 """
 
 # The switch, as boot.py finishes it: "tmp<TAB>final" renames, "<TAB>path" removes.
@@ -751,6 +783,7 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
     paths = bundle.manifest["paths"]
     probe = repl.call(_PROBE_CODE % (paths["config"], RECORD), _parse_probe, what="probing the board")
     _check_runtime(repl.port, probe, bundle)
+    repl.deflate = bool(probe.get("deflate"))
     record = _record(probe.get("record"))
     result.previous = record.get("bundle")
 
@@ -787,7 +820,8 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
                    if not p.startswith(keys_dir))
     if not switch and not stale and record.get("bundle") == bundle.version:
         return  # nothing to do: every file is right and the record says so
-    _check_space(repl.port, probe.get("statvfs"), send, len(record_bytes))
+    largest = max([size for _, _, _, size in send] or [0])  # its packed copy, while it inflates
+    _check_space(repl.port, probe.get("statvfs"), send, len(record_bytes) + largest)
 
     # Folders, then every changed file under its temporary name, each checked.
     dirs = sorted({d for path, _, _, _ in send for d in _dirs(path)}, key=len)
@@ -921,7 +955,25 @@ def _chunk_check(offset, part):
     return h.hexdigest()[:8].encode()
 
 
+def _packed(data):
+    """data deflated (raw, a 1 KiB window), or None where that saves less than a tenth."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -PACK_WBITS)
+    packed = packer.compress(data) + packer.flush()
+    return packed if len(packed) < len(data) * 0.9 else None
+
+
 def _write(repl, path, data, chunk, result, on_bytes):
+    """Put data in path on the board: deflated if the board can inflate it and that pays,
+    the wire being the slow part. (Its hash is checked on the board after.)"""
+    packed = _packed(data) if repl.deflate else None
+    if packed is None:
+        _send(repl, path, data, chunk, result, on_bytes)
+        return
+    _send(repl, path + ".z", packed, chunk, result, lambda n: on_bytes(n * len(data) // len(packed)))
+    repl.call("_x(%r,%r)" % (path + ".z", path), what="inflating " + path, helpers=True)
+
+
+def _send(repl, path, data, chunk, result, on_bytes):
     """Open, write chunk by chunk through the raw REPL, close. A chunk the line garbled is
     refused by the board and sent again (smaller), so one fault costs one chunk, not the file."""
     head = "_o(%r)" % path

@@ -97,6 +97,11 @@ def test_flashed_agent_serves_its_console_and_keeps_tree_and_keys_across_power_c
     with VirtualBoard(tmp_path / "board") as board:
         result = flash(board.port, bundle, config=config, keys=[key_a])
         assert result.ok and not result.skipped
+        # The board inflates: the files went deflated, so all the commands that wrote them took
+        # fewer bytes than the base64 of the raw files alone; no packed copy is left behind.
+        assert result.wire_bytes < result.bytes_sent * 4 / 3
+        assert not list(board.dir.rglob("*.z"))
+        assert _on_flash(board, bundle) == _hashes(bundle)
         assert result.info["runtime"] == "micropython" and result.info["devid"].startswith("urn:dmagent:virtual-")
         devid = result.info["devid"]
 
