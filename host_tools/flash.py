@@ -297,17 +297,18 @@ class Repl:
             raise self.TransportExecError(out, err.decode(errors="replace"))
         return out
 
-    def call(self, code, parse=None, timeout=5, what="a command", tries=TRIES, helpers=False):
-        """Exec code with retries (it must be safe to run twice); parse(stdout) may reject
-        a garbled answer by raising ValueError/SyntaxError, which is retried too.
-        helpers: code calls the functions of _HELPERS (defined first if the board lacks them)."""
+    def call(self, code, parse=None, timeout=5, what="a command", tries=TRIES):
+        """Exec code with retries (it must be safe to run twice), only if it arrived whole;
+        parse(stdout) may reject a garbled answer by raising ValueError/SyntaxError, which is
+        retried too. The code may call the functions of _HELPERS."""
+        checked = "_c(%r,%r)" % (code, _check(code.encode()))
         last = None
         for attempt in range(tries):
             try:
-                if helpers and not self.helpers:
+                if not self.helpers:
                     self.run(_DEFINE_HELPERS, timeout)
                     self.helpers = True
-                out = self.run(code, timeout)
+                out = self.run(checked, timeout)
                 return parse(out) if parse else out
             except self.TransportExecError as exc:
                 error = _last_line(exc.error_output)
@@ -377,9 +378,14 @@ def _tail(output):
 # --- code that runs on the board -------------------------------------------------------------------
 # Sent once per raw-REPL session (its globals last between commands), so that each hash
 # listing and each file costs a short call on the wire, not its code again.
+# _c(code, check) runs code only if it arrived whole: a garbled byte in a path would otherwise
+# run, say, a switch of a journal that is not there, and report it done.
 # w(offset, base64, check) writes a chunk only if it arrived whole, at its place (the check
 # covers the offset too), so a garbled command is refused and simply sent again.
 _HELPERS = """import hashlib,binascii,os
+def _c(s,c):
+ if binascii.hexlify(hashlib.sha256(s).digest())[:8]!=c:raise ValueError('garbled command')
+ exec(s,globals())
 def _h(p):
  try:
   f=open(p,'rb')
@@ -499,7 +505,7 @@ def device_hashes(repl, paths, what="reading file hashes"):
     for i in range(0, len(paths), HASH_BATCH):
         part = paths[i:i + HASH_BATCH]
         result.update(repl.call("_hl(%r)" % (part,), _parse_hashes(part), timeout=10, what=what,
-                                tries=READ_TRIES, helpers=True))
+                                tries=READ_TRIES))
     return result
 
 
@@ -852,7 +858,9 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
     journal = ("\n".join(lines) + "\n").encode()
     progress("switch", 0, 1)
     _write_verified(repl, JOURNAL + TMP, journal, _sha(journal), result, chunk, lambda n: None)
-    repl.call("import os\nos.rename(%r,%r)\n" % (JOURNAL + TMP, JOURNAL), what="arming the switch")
+    # Run twice (its answer lost on the line), the rename finds the journal already armed.
+    repl.call("import os\ntry:\n os.rename(%r,%r)\nexcept OSError:\n os.stat(%r)\n"
+              % (JOURNAL + TMP, JOURNAL, JOURNAL), what="arming the switch")
     repl.call(_SWITCH_CODE % JOURNAL, lambda out: _expect(out, b"SWITCHED"), what="switching files in")
     result.removed = stale
     progress("switch", 1, 1)
@@ -949,10 +957,13 @@ def _write_verified(repl, path, data, digest, result, chunk, on_bytes):
                      "another cable; the board still boots what it had")
 
 
+def _check(data):
+    """What _c compares on the board: the first 8 hex digits of the code's sha256."""
+    return hashlib.sha256(data).hexdigest()[:8].encode()
+
+
 def _chunk_check(offset, part):
-    h = hashlib.sha256(str(offset).encode())
-    h.update(part)
-    return h.hexdigest()[:8].encode()
+    return _check(str(offset).encode() + part)
 
 
 def _packed(data):
@@ -970,14 +981,14 @@ def _write(repl, path, data, chunk, result, on_bytes):
         _send(repl, path, data, chunk, result, on_bytes)
         return
     _send(repl, path + ".z", packed, chunk, result, lambda n: on_bytes(n * len(data) // len(packed)))
-    repl.call("_x(%r,%r)" % (path + ".z", path), what="inflating " + path, helpers=True)
+    repl.call("_x(%r,%r)" % (path + ".z", path), what="inflating " + path)
 
 
 def _send(repl, path, data, chunk, result, on_bytes):
     """Open, write chunk by chunk through the raw REPL, close. A chunk the line garbled is
     refused by the board and sent again (smaller), so one fault costs one chunk, not the file."""
     head = "_o(%r)" % path
-    repl.call(head, what="opening " + path, helpers=True)
+    repl.call(head, what="opening " + path)
     result.wire_bytes += len(head)
     sent = 0
     while sent < len(data):

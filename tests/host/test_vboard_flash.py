@@ -17,7 +17,7 @@ import pytest
 from agent import proto as P
 from firmware_build.bundle import Bundle, build
 from host_tools.client import Device, DeviceError
-from host_tools.flash import FlashError, flash
+from host_tools.flash import FlashError, Repl, flash
 from host_tools.vboard import VirtualBoard, ensure_node_runtime
 from tests.host.agents import DEMO_CONFIG
 
@@ -164,6 +164,25 @@ NOISY = {
     # one byte in fifty garbled: no exchange gets through, the flash must give up cleanly
     "hopeless": "corrupt=0.02,seed=1",
 }
+
+
+def test_a_command_garbled_on_the_line_is_refused_by_the_board_and_changes_nothing(tmp_path):
+    with VirtualBoard(tmp_path / "board") as board:
+        repl = Repl(board.port)
+        try:
+            assert repl.enter() == "repl"
+            assert repl.call("print(6*7)").strip() == b"42"  # whole: it runs (and the helpers are there)
+            code = "import os\nos.mkdir('/made')"
+            check = hashlib.sha256(code.encode()).hexdigest()[:8].encode()  # what the host sends
+            garbled = "_c(%r,%r)" % (code.replace("made", "mad\xe9"), check)
+            with pytest.raises(repl.TransportExecError) as refused:
+                repl.run(garbled)
+            assert "garbled command" in refused.value.error_output
+            assert not list(board.dir.glob("mad*"))
+            repl.run("_c(%r,%r)" % (code, check))  # the same command, whole
+            assert [p.name for p in board.dir.glob("mad*")] == ["made"]
+        finally:
+            repl.close()
 
 
 @pytest.mark.parametrize("line", sorted(NOISY))
