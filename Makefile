@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash fuzz soak clean
+.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak clean
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.mpy_runtime ensure
@@ -29,6 +29,9 @@ bench: setup
 
 bench-flash: setup
 	@$(PY) -m host_tools.flash_bench --baud 115200
+
+bench-noisy: setup
+	@$(PY) -m host_tools.flash_bench --noisy 10
 
 fuzz: setup
 	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \

@@ -1,9 +1,12 @@
-"""Deploy figures on the virtual board: bundle size, first flash and reflash at a line rate.
+"""Deploy figures on the virtual board: bundle size, first flash and reflash at a line rate;
+or, with --noisy N, N flashes of fresh boards on a line with faults injected.
 
     python -m host_tools.flash_bench [--baud 115200] [--board virtual]
+    python -m host_tools.flash_bench --noisy 10 [--faults SPEC]
 
 The line-rate floor is what the bundle's bytes alone take on the wire (8N1: ten bits a
-byte); the flash also sends base64 (4/3), the raw REPL's commands, and waits for answers.
+byte); the flash sends the files deflated where that pays, in base64 (4/3), with the raw
+REPL's commands, and waits for answers.
 """
 
 import argparse
@@ -17,11 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from firmware_build.bundle import build
-from host_tools.flash import flash
+from host_tools.flash import FlashError, flash
 from host_tools.keys import new_key_file
 from host_tools.vboard import VirtualBoard, ensure_node_runtime
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "boards" / "unix" / "demo-config.json"
+NOISY = "drop=0.0002,corrupt=0.0002,insert=0.0001"  # about one fault per 2 KB each way
 
 
 def measure(board="virtual", baud=115200, work=None):
@@ -56,11 +60,52 @@ def measure(board="virtual", baud=115200, work=None):
     }
 
 
+def noisy(board="virtual", boards=10, faults=NOISY, work=None):
+    """Flash `boards` fresh virtual boards, seeds 1..boards, on a line with faults: per board
+    (seed, ok, seconds, retries, error), where ok means every file's hash was verified."""
+    work = Path(work or tempfile.mkdtemp(prefix="dmagent-flash-noisy-"))
+    ensure_node_runtime(log=lambda line: None)
+    bundle = build(board, work / "bundle")
+    config = json.loads(DEMO_CONFIG.read_text())
+    config["escape_ms"] = 300
+    runs = []
+    for seed in range(1, boards + 1):
+        with VirtualBoard(work / ("board-%d" % seed), faults="%s,seed=%d" % (faults, seed)) as vb:
+            t = time.monotonic()
+            try:
+                result = flash(vb.port, bundle, config=config, wait_agent=False)
+                runs.append((seed, True, time.monotonic() - t, result.retries, ""))
+            except FlashError as exc:
+                runs.append((seed, False, time.monotonic() - t, None, exc.message))
+    return runs
+
+
+def _print_noisy(runs, faults):
+    table = Table(title="flashing fresh virtual boards, faults %s" % faults)
+    for column in ("seed", "verified", "time", "retries", "error"):
+        table.add_column(column, justify="left" if column == "error" else "right")
+    for seed, ok, seconds, retries, error in runs:
+        table.add_row(str(seed), "yes" if ok else "NO", "%.1f s" % seconds,
+                      "-" if retries is None else str(retries), error)
+    Console(highlight=False).print(table)
+    done = [r for r in runs if r[1]]
+    if done:
+        print("%d of %d verified, %.1f-%.1f s, %d-%d retries" % (
+            len(done), len(runs), min(r[2] for r in done), max(r[2] for r in done),
+            min(r[3] for r in done), max(r[3] for r in done)))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--board", default="virtual")
+    parser.add_argument("--noisy", type=int, metavar="N", help="flash N fresh boards on a noisy line")
+    parser.add_argument("--faults", default=NOISY, help="the noisy line's faults (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.noisy:
+        runs = noisy(args.board, args.noisy, args.faults)
+        _print_noisy(runs, args.faults)
+        return 0 if all(r[1] for r in runs) else 1
     r = measure(args.board, args.baud)
     table = Table(title="deploying the %s bundle at %d baud (virtual board)" % (r["board"], r["baud"]))
     table.add_column("figure")

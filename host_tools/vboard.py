@@ -502,8 +502,16 @@ class VirtualBoard:
               help="carry at most this many bits/s each way (8N1) [default: no limit]")
 @click.option("--faults", metavar="SPEC", default=None,
               help="line faults, e.g. drop=0.001,corrupt=0.001,insert=0.0005,seed=1 (dir=in|out|both)")
-def vboard_command(folder, baud, faults):
+@click.option("--reset", "reset_port", metavar="PORT", default=None,
+              help="press the reset button of the virtual board on PORT (a power cycle), then exit")
+def vboard_command(folder, baud, faults, reset_port):
     """Run a virtual MicroPython board; print its serial port's path, then serve until killed."""
+    if reset_port:
+        if not press_reset(reset_port):
+            raise click.ClickException("no virtual board on %s (is `dmagent vboard` still running?)"
+                                       % reset_port)
+        click.echo("reset %s" % reset_port)
+        return
     try:
         spec = Faults.parse(faults)
     except ValueError as exc:

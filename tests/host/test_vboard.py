@@ -254,3 +254,27 @@ def test_node_hal_aes_matches_cryptography_on_fips197(board):
         assert 0 < used and free > 0
     finally:
         t.close()
+
+
+def test_the_reset_button_power_cycles_the_board_from_the_command_line(board):
+    from click.testing import CliRunner
+
+    with serial.Serial(board.port, 115200, timeout=0.05) as ser:
+        friendly(ser)
+        ser.write(b"import builtins; builtins.marker = 1\r")
+        read_until(ser, b">>> ")
+        result = CliRunner().invoke(vboard.vboard_command, ["--reset", board.port])
+        assert result.exit_code == 0, result.output
+        read_until(ser, b">>> ", timeout=10)  # the board came up again
+        friendly(ser)
+        ser.write(b"hasattr(builtins, 'marker')\r")
+        assert b"NameError" in read_until(ser, b">>> ")  # RAM is gone: even the import
+
+
+def test_reset_of_a_port_with_no_virtual_board_says_so_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(vboard.vboard_command, ["--reset", str(tmp_path / "ttyNothing")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no virtual board on %s (is `dmagent vboard` still running?)" % (tmp_path / "ttyNothing")]
