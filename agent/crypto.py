@@ -51,10 +51,13 @@ class HMAC:
 
     def digest(self):
         if self._mac is None:
-            h = sha256(self._outer)
-            h.update(self._h.digest())
-            self._mac = h.digest()
+            inner = self._h.digest()
+            # One hash object (116 bytes on MicroPython) at a time: on a fragmented heap the
+            # outer one can then take the inner one's room when the collector frees it.
             self._h = None
+            h = sha256(self._outer)
+            h.update(inner)
+            self._mac = h.digest()
         return self._mac
 
 
