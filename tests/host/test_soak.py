@@ -25,14 +25,14 @@ def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_110k_without_
     assert "code from %s" % bundle.lib_dir in result["log"]  # the bundle's .mpy, not the checkout
 
 
-def test_a_new_session_every_10_requests_at_110k_is_answered_right_and_rarely_starved(tmp_path, bundle):
-    result = soak.on_device_runtime(REQUESTS, "110k", bundle.dir, tmp_path, session_every=10)
+def test_a_new_session_every_10_requests_never_leaves_a_120k_heap_without_room_for_one(tmp_path, bundle):
+    # A thousand re-keyings leave the free heap in small holes. At 110k (about 6 KB free) a
+    # handshake then now and then finds no 116 bytes in one piece, or a request meets 420:
+    # `make soak` measures that edge; this proves 10 KB more is enough (docs/memory.md).
+    result = soak.on_device_runtime(REQUESTS, "120k", bundle.dir, tmp_path, session_every=10)
     assert result["sessions"] >= 900  # handshakes, each with new key schedules
     assert result["wrong"] == []
-    # 110k leaves about 6 KB free, in small holes after a thousand sessions: now and then
-    # (about one run in twenty, measured) a handshake finds no 116 bytes in one piece. It
-    # is dropped unanswered and the client's retry gets through; never more than that.
-    assert len(result["out_of_memory"]) <= 2, result["out_of_memory"]
+    assert result["out_of_memory"] == []
 
 
 def test_the_flashed_agent_serves_10000_requests_on_the_virtual_board(tmp_path, bundle):
