@@ -16,6 +16,25 @@ from pathlib import Path
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
 DEBIAN_SUITE_LINE = "deb http://deb.debian.org/debian trixie main"
 RUNTIME_LIBS = ("libc6", "libffi8", "libmbedcrypto16", "libmbedtls21", "libmbedx509-7")
+# When the suite's index cannot be had (a mirror mid-sync serves a Packages file that fails
+# its hash), the same packages straight from the pool, as apt resolved them on 2026-11-23.
+DEBIAN_POOL = "http://deb.debian.org/debian/pool/main/"
+POOL_DEBS = {
+    "i386": (
+        ("m/micropython/micropython_1.25.0+ds-1_i386.deb",
+         "a72799821cb45442150f8a7f0757bc8e4f9a4b64abccbd837d694a20d6900bb5"),
+        ("g/glibc/libc6_2.41-12+deb13u4_i386.deb",
+         "67bb4b54cf4bb6a380449dfa1852cd9135659f85360caa0e41d312f4b30e573a"),
+        ("libf/libffi/libffi8_3.4.8-2_i386.deb",
+         "8bafefb38c320ca27796070c881595ce04d900c3b534ac142a494daf1fe1db13"),
+        ("m/mbedtls/libmbedcrypto16_3.6.6-0.1~deb13u1_i386.deb",
+         "aa4698ed436eebf77e3dc9f5c514073bd554109d857d887db5a367dde9a5c377"),
+        ("m/mbedtls/libmbedtls21_3.6.6-0.1~deb13u1_i386.deb",
+         "eb1b20154ce9008aca1d036698ffc12019020a54985d2c5ae3dc1c1c39c9e995"),
+        ("m/mbedtls/libmbedx509-7_3.6.6-0.1~deb13u1_i386.deb",
+         "fe6ba192c9227d30a4cd05a3bdeccdf9ff30d55b27d8ff488126c16dcf727cce"),
+    ),
+}
 DEFAULT_HEAP = "110k"
 
 # host machine -> (Debian arch, multiarch triplet, loader)
@@ -111,9 +130,17 @@ def _fetch(root, log):
         "-o", "APT::Architectures=%s" % arch,
         "-o", "APT::Sandbox::User=root",
     ]
-    _run(["apt-get", "-q"] + opts + ["update"], work, "apt-get update (private lists)")
     pkgs = ["micropython=" + MICROPYTHON_DEB_VERSION] + list(RUNTIME_LIBS)
-    _run(["apt-get", "-q"] + opts + ["download"] + pkgs, work / "debs", "apt-get download")
+    try:
+        _run(["apt-get", "-q"] + opts + ["update"], work, "apt-get update (private lists)")
+        _run(["apt-get", "-q"] + opts + ["download"] + pkgs, work / "debs", "apt-get download")
+    except RuntimeMissing as exc:
+        if arch not in POOL_DEBS:
+            raise
+        log("%s; fetching the pinned packages from the pool instead" % exc)
+        for deb in (work / "debs").glob("*.deb"):
+            deb.unlink()
+        _fetch_pool(POOL_DEBS[arch], work / "debs")
     tree = work / "root"
     for deb in sorted((work / "debs").glob("*.deb")):
         _run(["dpkg", "-x", str(deb), str(tree)], work, "dpkg -x %s" % deb.name)
@@ -126,6 +153,23 @@ def _fetch(root, log):
         raise RuntimeMissing("fetched MicroPython does not start: %s" % probe.stderr.strip())
     (root / ".complete").write_text(MICROPYTHON_DEB_VERSION + "\n")
     log("device runtime ready: MicroPython %s" % probe.stdout.strip())
+
+
+def _fetch_pool(debs, folder):
+    """Download each (pool path, sha256) into folder; RuntimeMissing on a bad or missing file."""
+    import hashlib
+    import urllib.request
+
+    for path, digest in debs:
+        url = DEBIAN_POOL + path
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                data = answer.read()
+        except OSError as exc:
+            raise RuntimeMissing("cannot download %s: %s" % (url, exc)) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise RuntimeMissing("%s does not match its pinned sha256" % url)
+        (folder / path.rsplit("/", 1)[1]).write_bytes(data)
 
 
 def _run(argv, cwd, what):
