@@ -68,7 +68,7 @@ class FlashResult:
         self.skipped = []  # device paths already right on the device
         self.removed = []  # device paths of an older bundle, removed
         self.bytes_sent = 0  # file bytes written (before base64)
-        self.wire_bytes = 0  # bytes sent on the line for the file writes
+        self.wire_bytes = 0  # bytes of code sent on the line while writing files (every command)
         self.retries = 0
         self.seconds = 0.0
         self.write_seconds = 0.0
@@ -166,6 +166,7 @@ class Repl:
         self.refused = None  # why the agent would not give the console back, if it said
         self.helpers = False  # _HELPERS defined in the board's raw REPL
         self.deflate = False  # the board has `deflate`: files go packed
+        self.sent = 0  # bytes of code sent to the raw REPL (raw-paste framing aside)
         try:  # mpremote hides why a port did not open: find out first
             probe = serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
             probe.open()
@@ -290,6 +291,7 @@ class Repl:
     # --- running code on the board --------------------------------------------------------------
     def run(self, code, timeout=3):
         """Exec code once; its stdout (bytes). Raises TransportError, or FlashError for a device error."""
+        self.sent += len(code)
         out, err = self.t.exec_raw(code, timeout=timeout)
         if err:
             if b"NameError" in err:
@@ -837,27 +839,28 @@ def _deploy(repl, bundle, result, config, devid, key_files, progress, chunk):
     total = sum(size for _, _, _, size in send)
     done = [0]
     progress("write", 0, total)
-    t_write = time.monotonic()
+    t_write, sent_before = time.monotonic(), repl.sent
     for path, data, digest, size in send:
         if data is None:
             data = bundle.read(path)
-        _write_verified(repl, path + TMP, data, digest, result, chunk,
+        _write_verified(repl, path + TMP, data, digest, chunk,
                         lambda n: progress("write", done[0] + n, total))
         done[0] += size
         result.sent.append(path)
         result.bytes_sent += size
     result.write_seconds = time.monotonic() - t_write
+    result.wire_bytes = repl.sent - sent_before
     progress("write", total, total)
 
     # The switch: boot.py first (it finishes a cut-off switch), main.py last, old files out.
-    _write_verified(repl, RECORD + TMP, record_bytes, _sha(record_bytes), result, chunk, lambda n: None)
+    _write_verified(repl, RECORD + TMP, record_bytes, _sha(record_bytes), chunk, lambda n: None)
     switch.append((RECORD + TMP, RECORD))
     order = {"/boot.py": 0, "/main.py": 2}
     switch.sort(key=lambda pair: order.get(pair[1], 1))
     lines = ["%s\t%s" % pair for pair in switch] + ["\t%s" % path for path in stale]
     journal = ("\n".join(lines) + "\n").encode()
     progress("switch", 0, 1)
-    _write_verified(repl, JOURNAL + TMP, journal, _sha(journal), result, chunk, lambda n: None)
+    _write_verified(repl, JOURNAL + TMP, journal, _sha(journal), chunk, lambda n: None)
     # Run twice (its answer lost on the line), the rename finds the journal already armed.
     repl.call("import os\ntry:\n os.rename(%r,%r)\nexcept OSError:\n os.stat(%r)\n"
               % (JOURNAL + TMP, JOURNAL, JOURNAL), what="arming the switch")
@@ -929,12 +932,12 @@ def _check_space(port, statvfs, send, extra):
                          "firmware again (--firmware FILE)")
 
 
-def _write_verified(repl, path, data, digest, result, chunk, on_bytes):
+def _write_verified(repl, path, data, digest, chunk, on_bytes):
     """Write data to path on the board, then check its sha256 there; retried on a noisy line."""
     last = None
     for attempt in range(TRIES):
         try:
-            _write(repl, path, data, chunk, result, on_bytes)
+            _write(repl, path, data, chunk, on_bytes)
             got = device_hashes(repl, [path], "checking " + path)[path]
             if got == digest:
                 return
@@ -973,30 +976,28 @@ def _packed(data):
     return packed if len(packed) < len(data) * 0.9 else None
 
 
-def _write(repl, path, data, chunk, result, on_bytes):
+def _write(repl, path, data, chunk, on_bytes):
     """Put data in path on the board: deflated if the board can inflate it and that pays,
     the wire being the slow part. (Its hash is checked on the board after.)"""
     packed = _packed(data) if repl.deflate else None
     if packed is None:
-        _send(repl, path, data, chunk, result, on_bytes)
+        _send(repl, path, data, chunk, on_bytes)
         return
-    _send(repl, path + ".z", packed, chunk, result, lambda n: on_bytes(n * len(data) // len(packed)))
+    _send(repl, path + ".z", packed, chunk, lambda n: on_bytes(n * len(data) // len(packed)))
     repl.call("_x(%r,%r)" % (path + ".z", path), what="inflating " + path)
 
 
-def _send(repl, path, data, chunk, result, on_bytes):
+def _send(repl, path, data, chunk, on_bytes):
     """Open, write chunk by chunk through the raw REPL, close. A chunk the line garbled is
     refused by the board and sent again (smaller), so one fault costs one chunk, not the file."""
     head = "_o(%r)" % path
     repl.call(head, what="opening " + path)
-    result.wire_bytes += len(head)
     sent = 0
     while sent < len(data):
         part = data[sent:sent + chunk]
         cmd = "w(%d,%r,%r)" % (sent, base64.b64encode(part), _chunk_check(sent, part))
         for attempt in range(CHUNK_TRIES):
             try:
-                result.wire_bytes += len(cmd) + 8
                 repl.run(cmd)
                 break
             except repl.TransportExecError as exc:
