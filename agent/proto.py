@@ -55,6 +55,7 @@ K_CURSOR = const(15)  # paging: where a ?list= listing continues
 K_LIMIT = const(16)  # paging: most entries wanted in one response
 K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
 K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
+K_TOKEN = const(19)  # client token (uint < 2^30): scopes request ids across links and sessions
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
@@ -68,6 +69,7 @@ HS_NONCE_LEN = const(16)
 HS_MAC_LEN = const(32)
 HS_LABEL2 = b"dmagent hs2"
 HS_LABEL3 = b"dmagent hs3"
+HS_LABEL4 = b"dmagent hs4"
 CLIENT_SENDER_ID = b"\x00"
 AGENT_SENDER_ID = b"\x01"
 IV_LEN = const(13)
@@ -75,10 +77,25 @@ TAG_LEN = const(8)
 SEQ_LEN = const(4)
 SEQ_MAX = const(0x3FFFFFFF)  # 2^30 - 1: still a small int on a 32-bit board
 REPLAY_WINDOW = const(32)  # serial links; TCP is strictly increasing
-HS_PENDING_MAX = const(4)
+HS_PENDING_MAX = const(4)  # pending handshakes on the whole device
+HS_PENDING_PER_SOURCE = const(2)  # ... of which one source holds at most this many
+HS_GRACE_MS = const(1000)  # a pending handshake this old may be pushed out by a new one
 HS_TIMEOUT_MS = const(10000)
 BACKOFF_BASE_MS = const(250)
 BACKOFF_MAX_MS = const(60000)
+BACKOFF_SOURCES = const(16)  # sources with a failure count: bounded, whatever arrives
+
+# --- reply records (docs/protocol.md s.3): what a retry is answered from ---------------------
+REPLIES_PER_SCOPE = const(16)  # write replies kept per principal (and `for`, and frame kind)
+REPLY_SCOPES = const(4)  # scopes kept; the least recently used goes first
+REPLY_SCOPE_BYTES = const(2048)  # reply bytes kept per scope
+
+# --- links (docs/protocol.md s.2): defaults; config "links" may change them ---------------------
+LINKS_MAX = const(8)  # TCP links at once on the whole device (a board's heap may allow fewer)
+LINKS_PER_SOURCE = const(4)  # ... from one peer address
+LINK_IDLE_MS = const(120000)  # an authenticated link silent this long is closed
+LINK_HALF_OPEN_MS = const(15000)  # a link not (yet) authenticated, silent this long, is closed
+LINK_RESERVE_MS = const(5000)  # the link in the slot kept for a principal must handshake by then
 
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)

@@ -1,11 +1,13 @@
 """`Device`: every op of the protocol as a method, over any transport, with safe retries.
 
-A retry resends the very same frame with the same request id, so the agent answers from
-its reply cache instead of executing twice. Request ids start at a random point because
-a serial link outlives one client process and its cache with it.
+A retry resends the same request (same client token, same request id), so the agent
+answers from its reply records instead of executing twice: after a timeout on the same
+link, and after a lost connection on a new one, in a new session (docs/protocol.md s.3).
+The token is random per Device; pass token= to go on where another Device left off.
 """
 
 import random
+import time
 
 from agent import proto as P
 from host_tools import wire
@@ -36,8 +38,12 @@ class DeviceTimeout(LinkError):
 
 
 class Device:
-    def __init__(self, transport, timeout=2.0, retries=2):
+    def __init__(self, transport, timeout=2.0, retries=2, token=None):
         self.transport = transport
+        self.token = random.getrandbits(30) if token is None else token  # scopes our request ids
+        self.reconnects = 0  # connections made again after one was lost
+        self._reopen = None  # () -> a new transport to the same device, when known (open())
+        self._credentials = None  # (principal, key, suites): to handshake again after reconnecting
         self.channel = None  # host_tools.secure.ClientChannel once handshaken
         self.for_server = None  # proxy mode: the ServerID every request acts for
         self.timeout = timeout
@@ -54,13 +60,15 @@ class Device:
 
     @classmethod
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
-        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over()."""
-        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites)
+             suites=(P.SUITE_CCM,), token=None):
+        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). A connection
+        lost mid-request is made again to url, and the request retried there."""
+        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
+                        token, reopen=lambda: open_url(url))
 
     @classmethod
     def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
+             suites=(P.SUITE_CCM,), token=None, reopen=None):
         """A Device on an open transport (closed again if this fails).
 
         key: the long-term key (bytes, with principal) or a key file's path (its principal
@@ -70,7 +78,8 @@ class Device:
         for_server: put this ServerID in every request's `for` field (a gateway in proxy
         mode, docs/protocol.md 7.5); it needs a key.
         """
-        dev = cls(transport, timeout, retries)
+        dev = cls(transport, timeout, retries, token)
+        dev._reopen = reopen
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
                 from host_tools.keys import load_key_file
@@ -83,6 +92,7 @@ class Device:
                 if principal is None:
                     raise ValueError("a key needs its principal")
                 dev.for_server = for_server
+                dev._credentials = (principal, key, suites)
                 dev.handshake(principal, key, suites)
             elif for_server is not None:
                 raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
@@ -103,11 +113,18 @@ class Device:
         self.close()
 
     # --- request/response -------------------------------------------------
-    def request(self, op, fields=None, check=True):
-        """Send one request, return the response map; raise DeviceError on non-2xx if check."""
-        rid = self._next_id
-        self._next_id = (self._next_id + 1) & 0x3FFFFFFF
-        message = {P.K_ID: rid, P.K_OP: op}
+    def peek_request_id(self):
+        """The id the next request will carry."""
+        return self._next_id
+
+    def request(self, op, fields=None, check=True, request_id=None):
+        """Send one request, return the response map; raise DeviceError on non-2xx if check.
+        request_id: send again a request made before (its answer was never seen)."""
+        rid = request_id
+        if rid is None:
+            rid = self._next_id
+            self._next_id = (self._next_id + 1) & 0x3FFFFFFF
+        message = {P.K_ID: rid, P.K_OP: op, P.K_TOKEN: self.token}
         if self.for_server is not None:
             message[P.K_FOR] = self.for_server
         if fields:
@@ -116,15 +133,22 @@ class Device:
         self.requests_sent += 1
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
-            if self.channel is not None:  # each try: the same message under a new seq
-                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
-                pivs.append(piv)
-                data = wire.encode_frame(kind, body)
-            else:
-                data = wire.encode_message(message)
-            self.last_request_bytes = len(data)
-            self.transport.write(data)
-            response = self._await(rid, pivs)
+            try:
+                if self.channel is not None:  # each try: the same message under a new seq
+                    kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
+                    pivs.append(piv)
+                    data = wire.encode_frame(kind, body)
+                else:
+                    data = wire.encode_message(message)
+                self.last_request_bytes = len(data)
+                self.transport.write(data)
+                response = self._await(rid, pivs)
+            except LinkError:
+                if self._reopen is None or attempt == self.retries:
+                    raise
+                self._reconnect()  # a new connection and session; the same token and id
+                pivs = []
+                continue
             if response is not None:
                 break
         else:
@@ -136,6 +160,17 @@ class Device:
         if check and not (isinstance(status, int) and 200 <= status < 300):
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
+
+    def _reconnect(self):
+        try:
+            self.transport.close()
+        except OSError:
+            pass
+        self.transport = self._reopen()
+        self.reader = wire.FrameReader()
+        self.reconnects += 1
+        if self._credentials is not None:
+            self.handshake(*self._credentials)
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
@@ -163,6 +198,9 @@ class Device:
                 channel.on_hs4(self._handshake_step(hs3))
                 break
             except HandshakeError as exc:
+                if attempt < self.retries and _try_again(exc):
+                    time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)
+                    continue
                 exc.message = "handshake as %s: %s" % (principal, exc.message)
                 exc.args = ("%d %s: %s" % (exc.status, status_text(exc.status), exc.message),)
                 raise
@@ -174,8 +212,6 @@ class Device:
         return channel
 
     def _handshake_step(self, body):
-        import time
-
         data = wire.encode_frame(P.KIND_HANDSHAKE, body)
         self._hs_bytes += len(data)
         self.transport.write(data)
@@ -189,8 +225,6 @@ class Device:
         raise DeviceTimeout("no handshake answer from the device in %.1fs" % self.timeout)
 
     def _await(self, rid, pivs=()):
-        import time
-
         if self.channel is not None:
             from host_tools.secure import SecurityError
         deadline = time.monotonic() + self.timeout
@@ -307,6 +341,14 @@ class Device:
             item.update(fields)
             payload.append(item)
         return self.request(P.OP_ATOMIC, {P.K_ITEMS: payload})[P.K_ITEMS]
+
+
+def _try_again(exc):
+    """A refusal worth one more try: the device was busy (its pending handshakes, or a source
+    backing off: it does not say which), or our pending handshake was pushed out."""
+    text = exc.message or ""
+    return ((exc.status == P.S_FORBIDDEN and "busy" in text)
+            or (exc.status == P.S_BAD_REQUEST and "no handshake in progress" in text))
 
 
 def _with_prop(uri, prop):
