@@ -12,7 +12,7 @@ from agent import frame
 from agent import proto as P
 from agent.dispatch import Dispatcher
 from agent import mo
-from agent.session import Session
+from agent.session import Replies, Session
 from agent.tree import Tree
 
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
@@ -31,6 +31,7 @@ class App:
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
         self.tree = Tree(self.config.get("limits"))
+        self.replies = Replies()  # write replies, device-wide: journaled with their writes
         self.store = None
         if state_dir:
             from agent.store import Store
@@ -47,7 +48,10 @@ class App:
             from agent.secure import Guard
 
             hal.aes_block(bytes(16))  # loads the AES backend too
-            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
+            from agent.secure import boot_count
+
+            # Counted and synced before the first handshake: in every device nonce of this boot.
+            self.guard = Guard(keys or {}, self.config.get("security"), self.log, boot_count(state_dir))
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -65,15 +69,23 @@ class App:
         tree = self.tree
         found = [0, 0]  # snapshots, journal records
 
+        replies = self.replies
+
         def restore(snapshot):
             if snapshot is not None:
                 found[0] = 1
-                tree.restore(cbor.loads(snapshot, 64))
+                snap = cbor.loads(snapshot, 64)
+                tree.restore(snap)
+                if len(snap) > 2:  # [version, root, reply records] (see dump_state)
+                    replies.load(snap[2])
 
         def apply(payload):
             found[1] += 1
             for record in cbor.loads(payload, 64):
-                tree.apply(record)
+                if record[0] == "rep":
+                    replies.apply(record)
+                else:
+                    tree.apply(record)
 
         if self.store is not None:
             self.store.load(restore, apply)
@@ -88,7 +100,9 @@ class App:
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
-        cbor.dump(self.tree.dump(), write)
+        snap = self.tree.dump()
+        snap.append(self.replies.dump())  # the write replies a retry may still ask for
+        cbor.dump(snap, write)
 
     def _info(self):
         try:
@@ -106,24 +120,27 @@ class App:
             "insecure": self.insecure,
         }
 
-    def new_link(self, name, stream=True):
+    def new_link(self, name, stream=True, source=None):
         """stream: a TCP connection, which keeps order (replay: strictly increasing seq);
-        False for a serial line or pty, where a window lets retransmissions through."""
-        return Link(self, name, stream)
+        False for a serial line or pty, where a window lets retransmissions through.
+        source: the peer's address, whom its failed handshakes count against (default: the
+        link itself)."""
+        return Link(self, name, stream, source)
 
 
 class Link:
     """Bytes in, reply frames out: knows nothing of the transport it serves."""
 
-    def __init__(self, app, name, stream=True):
+    def __init__(self, app, name, stream=True, source=None):
         self.name = name
+        self.source = source or name
         channel = None
         if app.guard is not None:
             from agent.secure import Channel
 
-            channel = Channel(app.guard, stream)
+            channel = Channel(app.guard, stream, self.source)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)
-        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel)
+        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel, app.replies)
         self.session.workspace = self.decoder.workspace()
 
     def close(self):

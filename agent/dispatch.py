@@ -150,9 +150,17 @@ class Dispatcher:
         else:
             status = self._apply_one(session.principal, op, req, resp)
         records = tree.pending()
+        key = getattr(session, "reply_key", None)  # (scope, client token, rid): kept with the write
+        kept = None
+        if key is not None and (records or op == P.OP_EXEC):
+            resp[P.K_STATUS] = status
+            kept = self._encode(resp)
+            records = records + [session.durable.record(key[0], key[1], key[2], kept)]
         if records:
             self._persist(records)  # rolls the tree back and raises if the write fails
         tree.commit()
+        if kept is not None:  # before compaction: the snapshot keeps it then
+            session.durable.put(key[0], key[1], key[2], kept)
         if records:
             self._maybe_compact()
         return status
@@ -227,6 +235,8 @@ class Dispatcher:
             return
         try:
             store.append(self._encode(records))
+        except MemoryError:
+            raise  # the heap, not the storage: handle() answers 420 "device out of memory"
         except Exception as exc:
             # Not on flash, so not acknowledged: the caller's except clause rolls the tree back.
             if getattr(exc, "errno", None) == 28 or type(exc).__name__ == "StoreFull":

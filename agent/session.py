@@ -1,8 +1,11 @@
-"""One link's session: who is speaking, the security channel, the cache of recent replies.
+"""One link's session: who is speaking, the security channel; and the replies a retry gets.
 
-A request whose id is in the reply cache is answered from it and NOT executed again: that
-is what makes a client's retry after a lost response safe (a sealed retry comes under a
-new seq and gets the cached answer sealed afresh, bound to the retry).
+A request whose reply is kept is answered from it and NOT executed again: that is what
+makes a client's retry after a lost response safe (a sealed retry comes under a new seq and
+gets the kept answer sealed afresh, bound to the retry). Replies are kept by who spoke
+(frame kind, principal, `for`) and request id: a write's with the client token (field 19)
+device-wide in Replies, journaled with the write, so a retry on a new link, in a new session
+or after a reboot is answered too; the rest per link in LinkReplies.
 
 Who a request speaks for: over a sealed or signed frame, the principal the handshake
 proved, or the ServerID of field `for` when device config lets that gateway act for it;
@@ -19,56 +22,124 @@ from agent.errors import DMError
 _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 
 
-class ReplyCache:
-    """The last few response bodies by request id, bounded in count and in bytes."""
+class LinkReplies:
+    """The last few reply bodies on one link, by (scope, request id): bounded in count and in
+    bytes. A link's session and its hello never see another scope's."""
 
     def __init__(self, max_entries=8, max_bytes=P.MAX_FRAME):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._ids = []  # oldest first
-        self._replies = {}  # rid -> (frame kind of the request, response body)
+        self._entries = []  # [scope, rid, body], oldest first
         self._bytes = 0
 
-    def get(self, rid, kind):
-        entry = self._replies.get(rid)
-        if entry is not None and entry[0] == kind:  # never answer plain with a sealed reply
-            return entry[1]
+    def get(self, scope, rid):
+        for entry in self._entries:
+            if entry[1] == rid and entry[0] == scope:
+                return entry[2]
         return None
 
-    def put(self, rid, kind, body):
-        if rid in self._replies or len(body) > self.max_bytes:
+    def put(self, scope, rid, body):
+        if len(body) > self.max_bytes or self.get(scope, rid) is not None:
             return
-        self._ids.append(rid)
-        self._replies[rid] = (kind, body)
+        self._entries.append([scope, rid, body])
         self._bytes += len(body)
-        while len(self._ids) > self.max_entries or self._bytes > self.max_bytes:
-            old = self._ids.pop(0)
-            self._bytes -= len(self._replies.pop(old)[1])
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            self._bytes -= len(self._entries.pop(0)[2])
 
-    def clear(self):
-        self._ids = []
-        self._replies = {}
-        self._bytes = 0
+    def clear(self, scope=None):
+        """Forget scope's replies (None: all)."""
+        keep = [e for e in self._entries if scope is not None and e[0] != scope]
+        self._entries = keep
+        self._bytes = sum([len(e[2]) for e in keep])
+
+
+class Replies:
+    """Write replies by (scope, client token, request id), device-wide: the window is the last
+    REPLIES_PER_SCOPE of each scope (at most REPLY_SCOPE_BYTES of replies), for the
+    REPLY_SCOPES scopes used last. Those of journaled writes are in the journal record of
+    the write itself and in every snapshot, so they outlive links, sessions and reboots."""
+
+    def __init__(self):
+        self._scopes = []  # [scope, [[token, rid, body], ...] oldest first, bytes], LRU first
+
+    def _find(self, scope):
+        for i, entry in enumerate(self._scopes):
+            if entry[0] == scope:
+                return i, entry
+        return -1, None
+
+    def get(self, scope, token, rid):
+        i, entry = self._find(scope)
+        if entry is not None:
+            for kept in entry[1]:
+                if kept[1] == rid and kept[0] == token:
+                    return kept[2]
+        return None
+
+    def put(self, scope, token, rid, body):
+        i, entry = self._find(scope)
+        if entry is None:
+            entry = [scope, [], 0]
+            if len(self._scopes) >= P.REPLY_SCOPES:
+                self._scopes.pop(0)
+        else:
+            self._scopes.pop(i)
+        self._scopes.append(entry)  # most recently used last
+        if self.get(scope, token, rid) is not None:
+            return
+        kept = entry[1]
+        kept.append([token, rid, body])
+        entry[2] += len(body)
+        while len(kept) > P.REPLIES_PER_SCOPE or entry[2] > P.REPLY_SCOPE_BYTES:
+            entry[2] -= len(kept.pop(0)[2])
+
+    def record(self, scope, token, rid, body):
+        """The journal record that keeps this reply with its write."""
+        return ["rep", scope, token, rid, body]
+
+    def apply(self, record):
+        """A reply record from the journal, at boot."""
+        self.put(record[1], record[2], record[3], record[4])
+
+    def dump(self):
+        """For the snapshot: [[scope, token, rid, body], ...], oldest first."""
+        out = []
+        for entry in self._scopes:
+            for kept in entry[1]:
+                out.append([entry[0], kept[0], kept[1], kept[2]])
+        return out
+
+    def load(self, dumped):
+        for scope, token, rid, body in dumped:
+            self.put(scope, token, rid, body)
 
 
 class Session:
-    def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None):
+    def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None, replies=None):
         self.dispatcher = dispatcher
         self.link_name = link_name
         self.insecure = insecure
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
-        self.replies = ReplyCache()
+        self.replies = LinkReplies()
+        self.durable = replies if replies is not None else Replies()  # the device's
+        self.reply_key = None  # (scope, token, rid) of the write being run: its reply is kept
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
         self.starved = 0  # frames dropped unanswered for want of heap (the client retries)
         self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
         self._log = log
+        self._rid = self._piv = self._scope_now = None  # of the request being answered
+
+    @property
+    def authenticated(self):
+        return self.named is not None or (self.channel is not None and self.channel.established)
 
     def hello(self, server):
-        """Start afresh on this link; naming a principal needs --insecure mode."""
-        self.replies.clear()  # a new client may reuse ids the last one used
+        """Start afresh in the hello's own scope (a new client may reuse the ids the last one
+        used); naming a principal needs --insecure mode. A plain hello touches no session."""
+        self.replies.clear(self._scope_now)
         if server is None:
             if self.named is not None and self.principal == self.named:
                 self.principal = None
@@ -84,16 +155,25 @@ class Session:
 
     def on_frame(self, kind, body):
         """One received frame in, the encoded reply frame out (bytes), or None."""
+        self._rid = self._piv = self._scope_now = None
         try:
             return self._on_frame(kind, body)
         except MemoryError:
-            # Out of heap in the middle of a request: no answer (the client retries); the
-            # link and the agent live on.
+            # Out of heap in the middle of a request: the tree is as it was (the dispatcher
+            # rolled back). Say so, in the little the reply needs; the link lives on.
             gc.collect()
             self.starved += 1
             if self._log:
-                self._log("%s: out of memory, request dropped" % self.link_name)
-            return None
+                self._log("%s: out of memory" % self.link_name)
+            if kind not in _PROTECTED and kind != P.KIND_PLAIN:
+                return None
+            if kind in _PROTECTED and self._piv is None:
+                return None  # not opened: nothing to answer under
+            try:
+                return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
+                                                                P.K_MSG: "device out of memory"})
+            except MemoryError:
+                return None
 
     def _on_frame(self, kind, body):
         piv = None
@@ -106,6 +186,7 @@ class Session:
                     self.dropped += 1
                 return None
             body, piv = opened
+            self._piv = piv
         elif kind != P.KIND_PLAIN:
             return self._reply(P.KIND_PLAIN, None, None,
                                {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
@@ -113,28 +194,49 @@ class Session:
             request = cbor.loads(body, P.MAX_DEPTH)
         except ValueError as exc:
             return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
-        rid = request.get(P.K_ID) if isinstance(request, dict) else None
+        rid = token = None
+        if isinstance(request, dict):
+            rid = request.get(P.K_ID)
+            token = request.get(P.K_TOKEN)
+        if rid is not None and not _uint30(rid):
+            return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
+                                                 P.K_MSG: "request id must be an unsigned integer"})
+        self._rid = rid
+        if token is not None and not _uint30(token):
+            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
+                                                P.K_MSG: "client token must be an unsigned integer below 2^30"})
+        try:
+            speaker = self._speaker(kind, request)
+        except DMError as exc:  # policy refused it: nothing ran, nothing kept
+            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg})
+        scope = self._scope_now = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named,
+                                         request.get(P.K_FOR) if isinstance(request, dict) else None)
+        write = None
         if rid is not None:
-            if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
-                return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
-                                                     P.K_MSG: "request id must be an unsigned integer"})
-            cached = self.replies.get(rid, kind)
+            write = request.get(P.K_OP) in _WRITES
+            if token is None or speaker is None:
+                token = write = None  # unscoped: this link's replies only
+            cached = self.durable.get(scope, token, rid) if write else None
+            if cached is None:
+                cached = self.replies.get(scope, rid)
             if cached is not None:
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
+        self.principal = speaker
+        self.reply_key = (scope, token, rid) if write else None
         try:
-            self.principal = self._speaker(kind, request)
             response = self.dispatcher.handle(self, request)
         except DMError as exc:
             response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
         finally:
             self.principal = self.named
+            self.reply_key = None
         keep = None
         if rid is not None:
             # A write must never run twice; a read's reply is kept if it is small and the heap
             # has room (running a read again is harmless).
-            keep = rid if request.get(P.K_OP) in _WRITES else -1 - rid
-        return self._reply(kind, piv, rid, response, keep)
+            keep = 1 if request.get(P.K_OP) in _WRITES else 0
+        return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
 
     def _speaker(self, kind, request):
         """Whom this request speaks for; DMError 403 where policy refuses it."""
@@ -161,17 +263,18 @@ class Session:
         if channel is None:
             reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
         else:
+            was = channel._send
             reply = channel.handshake(bytes(body))
-            if channel.established:
-                self.replies.clear()  # a new session: request ids start afresh
+            if channel._send is not was:  # a new session: this link's replies start afresh
+                self.replies.clear()
                 if self._log:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
-    def _reply(self, kind, piv, rid, response, keep=None):
+    def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
-        next reply). keep: the rid to cache the body under (negative: a read's, kept only
-        if small and if the heap allows)."""
+        next reply). keep: 1 a write's reply (kept: device-wide if token), 0 a read's (kept
+        only if small and the heap allows); a reply that cannot be kept is still sent."""
         content = self._workspace()
         at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
@@ -182,13 +285,15 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
-        if keep is not None and keep >= 0:
-            self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
-        elif keep is not None and n <= _SMALL:
+        if keep is not None and (keep or n <= _SMALL):
             try:
-                self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
+                body = bytes(memoryview(content)[at : at + n])
+                if token is not None:
+                    self.durable.put(scope, token, rid, body)  # a journaled one is there already
+                else:
+                    self.replies.put(scope, rid, body)
             except MemoryError:
-                pass
+                gc.collect()  # not kept: answered all the same
         return self._frame(kind, piv, rid, content, n)
 
     def _frame(self, kind, piv, rid, content, n, body=None):
@@ -223,6 +328,15 @@ _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+
+
+def _uint30(value):
+    return type(value) is int and 0 <= value <= 0x3FFFFFFF
+
+
+def _scope(kind, principal, server):
+    """Who spoke: the frame kind, the (proved or named) principal, the `for` ServerID."""
+    return "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN, principal or "", server or "")
 
 
 def _uris(request):
