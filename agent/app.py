@@ -48,10 +48,12 @@ class App:
             from agent.secure import Guard
 
             hal.aes_block(bytes(16))  # loads the AES backend too
-            from agent.secure import boot_count
+            from agent.boots import count_boot
 
             # Counted and synced before the first handshake: in every device nonce of this boot.
-            self.guard = Guard(keys or {}, self.config.get("security"), self.log, boot_count(state_dir))
+            boot = count_boot(state_dir)
+            agent.unload("agent.boots")
+            self.guard = Guard(keys or {}, self.config.get("security"), self.log, boot)
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -61,6 +63,7 @@ class App:
             self.dump_state,
         )
         self.links = []
+        self.link_limits = self.config.get("links")  # bounds on TCP links (agent/server.py)
         self.config = None  # seeded and read: its heap is worth more to the links now
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
@@ -83,7 +86,7 @@ class App:
             found[1] += 1
             for record in cbor.loads(payload, 64):
                 if record[0] == "rep":
-                    replies.apply(record)
+                    replies.load((record,))
                 else:
                     tree.apply(record)
 

@@ -20,9 +20,6 @@ from agent import cbor, crypto, hal
 from agent import proto as P
 from agent.errors import DMError
 
-_BOOTS = "boots"  # the boot counter's file in the state folder
-
-
 def _now():
     return hal.ticks_ms()
 
@@ -156,35 +153,6 @@ class Guard:
             if not _within(oldest._hs[4], P.HS_GRACE_MS):
                 oldest.abandon()
         return len(pending) < P.HS_PENDING_MAX
-
-
-def boot_count(state_dir):
-    """Count this boot in the state folder (synced before it returns) and return the count;
-    before any handshake, so the count is in every nonce of this boot. Without a folder, or
-    if it cannot be written: a random count (the RNG's word is then all there is)."""
-    import os
-
-    if not state_dir:
-        return int.from_bytes(hal.random_bytes(4), "big")
-    path = state_dir.rstrip("/") + "/" + _BOOTS
-    count = 0
-    try:
-        with open(path, "rb") as f:
-            count = int(f.read(16))
-    except (OSError, ValueError):
-        pass
-    count = (count + 1) & 0x3FFFFFFF
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(("%d" % count).encode())
-            f.flush()
-            if hasattr(os, "fsync"):
-                os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except OSError:
-        return int.from_bytes(hal.random_bytes(4), "big")
-    return count
 
 
 def _canonical(uri):

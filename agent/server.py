@@ -1,12 +1,17 @@
-"""The asyncio loop that serves any number of links: TCP clients, UARTs, ttys, stdio.
+"""The asyncio loop that serves links: TCP clients, UARTs, ttys, stdio.
 
 The same coroutine serves every stream on MicroPython and CPython; a link is only a
-pair of streams. One link's garbage or hang-up never stops the others.
+pair of streams. One link's garbage or hang-up never stops the others. TCP links are
+bounded (LinkTable): per device, per peer address, silent ones closed; one slot is kept for
+a principal. A connect past the bound is told so in a status frame, then closed.
 """
 
 import asyncio
 import gc
 import sys
+
+from agent import hal
+from agent import proto as P
 
 try:
     from micropython import const
@@ -42,18 +47,68 @@ else:
     _COPY = bytes  # CPython's transports may keep the view until sent
 
 
-async def serve_stream(app, reader, writer, name, ordered=False):
-    """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict."""
+class LinkTable:
+    """The TCP links up, and their bounds (config "links"; defaults in agent/proto)."""
+
+    def __init__(self, limits=None):
+        get = (limits or {}).get
+        self.max = get("max", P.LINKS_MAX)
+        self.per_source = get("per_source", P.LINKS_PER_SOURCE)
+        self.idle_ms = get("idle_ms", P.LINK_IDLE_MS)
+        self.half_open_ms = get("half_open_ms", P.LINK_HALF_OPEN_MS)
+        self.up = []  # Links, each with .source and .reserved
+        self.refusing = []  # [task, since] of refused connections being closed
+
+    def refusal(self, source):
+        """Why a new link from source is refused, or None."""
+        if len(self.up) >= self.max:
+            return "busy: no link free"
+        if sum([link.source == source for link in self.up]) >= self.per_source:
+            return "busy: too many links from this address"
+        return None
+
+    def add(self, link, keyed):
+        # The last slot is kept for a principal: taken while every other link is
+        # unauthenticated, it must authenticate within LINK_RESERVE_MS.
+        link.reserved = keyed and sum([not other.session.authenticated for other in self.up]) >= self.max - 1
+        link.task = asyncio.current_task()
+        link.heard = hal.ticks_ms()
+        self.up.append(link)
+
+    async def watch(self, log):
+        """Close links silent past their timeout: one task for all (no timer per read)."""
+        while True:
+            await asyncio.sleep(1)
+            now = hal.ticks_ms()
+            for entry in self.refusing:
+                if hal.ticks_diff(now, entry[1]) > 500:
+                    entry[0].cancel()
+            for link in self.up:
+                if link.session.authenticated:
+                    limit = self.idle_ms
+                else:
+                    limit = min(self.half_open_ms, P.LINK_RESERVE_MS if link.reserved else self.half_open_ms)
+                if hal.ticks_diff(now, link.heard) > limit and link.task is not None:
+                    log("%s: silent too long, closed" % link.name)
+                    link.task.cancel()
+                    link.task = None
+
+
+async def serve_stream(app, reader, writer, name, ordered=False, source=None, table=None):
+    """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict.
+    source: the peer's address; table: the LinkTable bounding these links (TCP)."""
     buf = None
     try:
-        link = app.new_link(name, ordered)
+        link = app.new_link(name, ordered, source)
         if _READINTO and hasattr(reader, "readinto"):  # MicroPython: no new bytes per read
             buf = _read_spare.pop() if _read_spare else bytearray(READ_CHUNK)
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
-        await _close(writer)
+        await refuse(reader, writer, "busy: device out of memory")
         return
+    if table is not None:
+        table.add(link, app.guard is not None)
     app.log("link up: %s" % name)
     try:
         while True:
@@ -65,6 +120,7 @@ async def serve_stream(app, reader, writer, name, ordered=False):
                 n = len(data)
             if not n:
                 break
+            link.heard = hal.ticks_ms()
             try:
                 sent = False
                 for reply in link.receive(data, n):
@@ -79,6 +135,8 @@ async def serve_stream(app, reader, writer, name, ordered=False):
     except (OSError, asyncio.CancelledError) as exc:
         app.log("link %s closed: %r" % (name, exc))
     finally:
+        if table is not None:
+            table.up.remove(link)
         dec = link.decoder
         link.close()
         link = None
@@ -114,13 +172,51 @@ def _peer_text(peer):
     return str(peer)
 
 
-async def serve_tcp(app, host, port):
+def _peer_host(peer):
+    # whom a TCP link's handshake failures and link count go against: the address, not the port
+    text = _peer_text(peer)
+    return text.rsplit(":", 1)[0] if ":" in text else text
+
+
+async def refuse(reader, writer, msg, table=None):
+    """Tell a peer it is refused (a plain frame, status 420), then close without a reset:
+    what it sends is read away until it closes, or until the table's watcher ends it."""
+    from agent import cbor, frame
+
+    entry = None
+    try:
+        writer.write(frame.encode_frame(P.KIND_PLAIN, cbor.dumps({P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: msg})))
+        await writer.drain()
+        if table is not None:
+            entry = [asyncio.current_task(), hal.ticks_ms()]
+            table.refusing.append(entry)
+            while await reader.read(READ_CHUNK):
+                pass
+    except (Exception, asyncio.CancelledError):  # a reset, no heap, the watcher: closed all the same
+        pass
+    if entry is not None:
+        table.refusing.remove(entry)
+    await _close(writer)
+
+
+async def serve_tcp(app, host, port, limits=None):
+    """limits: config "links" (docs/protocol.md section 2)."""
     counter = [0]
+    table = LinkTable(limits if limits is not None else getattr(app, "link_limits", None))
+    app.tcp_links = table
+    table.watcher = asyncio.create_task(table.watch(app.log))
 
     async def on_client(reader, writer):
         counter[0] += 1
-        peer = _peer_text(writer.get_extra_info("peername"))
-        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True)
+        raw = writer.get_extra_info("peername")
+        peer = _peer_text(raw)
+        source = _peer_host(raw)
+        why = table.refusal(source)
+        if why is not None:
+            app.log("link refused: tcp %s: %s" % (peer, why))
+            await refuse(reader, writer, why, table)
+            return
+        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True, source, table)
 
     server = await asyncio.start_server(on_client, host, port)
     app.log("listening on tcp %s:%d" % (host, port))

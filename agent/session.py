@@ -4,8 +4,8 @@ A request whose reply is kept is answered from it and NOT executed again: that i
 makes a client's retry after a lost response safe (a sealed retry comes under a new seq and
 gets the kept answer sealed afresh, bound to the retry). Replies are kept by who spoke
 (frame kind, principal, `for`) and request id: a write's with the client token (field 19)
-device-wide in Replies, journaled with the write, so a retry on a new link, in a new session
-or after a reboot is answered too; the rest per link in LinkReplies.
+device-wide, journaled with the write, so a retry on a new link, in a new session or after
+a reboot is answered too; the rest in the link's own Replies.
 
 Who a request speaks for: over a sealed or signed frame, the principal the handshake
 proved, or the ServerID of field `for` when device config lets that gateway act for it;
@@ -22,96 +22,72 @@ from agent.errors import DMError
 _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 
 
-class LinkReplies:
-    """The last few reply bodies on one link, by (scope, request id): bounded in count and in
-    bytes. A link's session and its hello never see another scope's."""
-
-    def __init__(self, max_entries=8, max_bytes=P.MAX_FRAME):
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._entries = []  # [scope, rid, body], oldest first
-        self._bytes = 0
-
-    def get(self, scope, rid):
-        for entry in self._entries:
-            if entry[1] == rid and entry[0] == scope:
-                return entry[2]
-        return None
-
-    def put(self, scope, rid, body):
-        if len(body) > self.max_bytes or self.get(scope, rid) is not None:
-            return
-        self._entries.append([scope, rid, body])
-        self._bytes += len(body)
-        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            self._bytes -= len(self._entries.pop(0)[2])
-
-    def clear(self, scope=None):
-        """Forget scope's replies (None: all)."""
-        keep = [e for e in self._entries if scope is not None and e[0] != scope]
-        self._entries = keep
-        self._bytes = sum([len(e[2]) for e in keep])
-
-
 class Replies:
-    """Write replies by (scope, client token, request id), device-wide: the window is the last
-    REPLIES_PER_SCOPE of each scope (at most REPLY_SCOPE_BYTES of replies), for the
-    REPLY_SCOPES scopes used last. Those of journaled writes are in the journal record of
-    the write itself and in every snapshot, so they outlive links, sessions and reboots."""
+    """Reply bodies by (scope, client token, request id), the newest per_scope of each scope
+    (at most scope_bytes of them), for the `scopes` scopes used last. The device's one holds
+    write replies: those of journaled writes are in the write's own journal record and in
+    every snapshot, so they outlive links, sessions and reboots. A link's own holds the rest."""
 
-    def __init__(self):
-        self._scopes = []  # [scope, [[token, rid, body], ...] oldest first, bytes], LRU first
+    def __init__(self, per_scope=P.REPLIES_PER_SCOPE, scopes=P.REPLY_SCOPES, scope_bytes=P.REPLY_SCOPE_BYTES):
+        self.per_scope = per_scope
+        self.scopes = scopes
+        self.scope_bytes = scope_bytes
+        self._scopes = []  # [scope, bytes, [token, rid, body], ...]: least recently used first
 
     def _find(self, scope):
-        for i, entry in enumerate(self._scopes):
+        for entry in self._scopes:
             if entry[0] == scope:
-                return i, entry
-        return -1, None
+                return entry
+        return None
 
     def get(self, scope, token, rid):
-        i, entry = self._find(scope)
+        entry = self._find(scope)
         if entry is not None:
-            for kept in entry[1]:
-                if kept[1] == rid and kept[0] == token:
-                    return kept[2]
+            for i in range(2, len(entry)):
+                if entry[i][1] == rid and entry[i][0] == token:
+                    return entry[i][2]
         return None
 
     def put(self, scope, token, rid, body):
-        i, entry = self._find(scope)
+        if len(body) > self.scope_bytes or self.get(scope, token, rid) is not None:
+            return
+        entry = self._find(scope)
         if entry is None:
-            entry = [scope, [], 0]
-            if len(self._scopes) >= P.REPLY_SCOPES:
+            entry = [scope, 0]
+            if len(self._scopes) >= self.scopes:
                 self._scopes.pop(0)
         else:
-            self._scopes.pop(i)
+            self._scopes.remove(entry)
         self._scopes.append(entry)  # most recently used last
-        if self.get(scope, token, rid) is not None:
-            return
-        kept = entry[1]
-        kept.append([token, rid, body])
-        entry[2] += len(body)
-        while len(kept) > P.REPLIES_PER_SCOPE or entry[2] > P.REPLY_SCOPE_BYTES:
-            entry[2] -= len(kept.pop(0)[2])
+        entry.append([token, rid, body])
+        entry[1] += len(body)
+        while len(entry) - 2 > self.per_scope or entry[1] > self.scope_bytes:
+            entry[1] -= len(entry.pop(2)[2])
 
-    def record(self, scope, token, rid, body):
-        """The journal record that keeps this reply with its write."""
+    def forget(self, scope=None):
+        """Drop scope's replies (None: every scope's)."""
+        entry = self._find(scope)
+        if scope is None:
+            self._scopes = []
+        elif entry is not None:
+            self._scopes.remove(entry)
+
+    @staticmethod
+    def record(scope, token, rid, body):
+        """The journal record that keeps this reply with its write (applied by load())."""
         return ["rep", scope, token, rid, body]
 
-    def apply(self, record):
-        """A reply record from the journal, at boot."""
-        self.put(record[1], record[2], record[3], record[4])
-
     def dump(self):
-        """For the snapshot: [[scope, token, rid, body], ...], oldest first."""
+        """For the snapshot: the reply records, oldest first."""
         out = []
         for entry in self._scopes:
-            for kept in entry[1]:
-                out.append([entry[0], kept[0], kept[1], kept[2]])
+            for i in range(2, len(entry)):
+                out.append(self.record(entry[0], *entry[i]))
         return out
 
-    def load(self, dumped):
-        for scope, token, rid, body in dumped:
-            self.put(scope, token, rid, body)
+    def load(self, records):
+        for record in records:
+            self.put(record[1], record[2], record[3], record[4])
 
 
 class Session:
@@ -122,7 +98,7 @@ class Session:
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
-        self.replies = LinkReplies()
+        self.replies = Replies(8, 2, P.MAX_FRAME)  # this link's: reads, token-less writes
         self.durable = replies if replies is not None else Replies()  # the device's
         self.reply_key = None  # (scope, token, rid) of the write being run: its reply is kept
         self.executed = 0  # requests actually run (not answered from the cache)
@@ -139,7 +115,7 @@ class Session:
     def hello(self, server):
         """Start afresh in the hello's own scope (a new client may reuse the ids the last one
         used); naming a principal needs --insecure mode. A plain hello touches no session."""
-        self.replies.clear(self._scope_now)
+        self.replies.forget(self._scope_now)
         if server is None:
             if self.named is not None and self.principal == self.named:
                 self.principal = None
@@ -218,7 +194,7 @@ class Session:
                 token = write = None  # unscoped: this link's replies only
             cached = self.durable.get(scope, token, rid) if write else None
             if cached is None:
-                cached = self.replies.get(scope, rid)
+                cached = self.replies.get(scope, None, rid)
             if cached is not None:
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
@@ -266,7 +242,7 @@ class Session:
             was = channel._send
             reply = channel.handshake(bytes(body))
             if channel._send is not was:  # a new session: this link's replies start afresh
-                self.replies.clear()
+                self.replies.forget()
                 if self._log:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
@@ -291,7 +267,7 @@ class Session:
                 if token is not None:
                     self.durable.put(scope, token, rid, body)  # a journaled one is there already
                 else:
-                    self.replies.put(scope, rid, body)
+                    self.replies.put(scope, None, rid, body)
             except MemoryError:
                 gc.collect()  # not kept: answered all the same
         return self._frame(kind, piv, rid, content, n)

@@ -75,7 +75,11 @@ async def run(opts):
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
-        await server.serve_tcp(app, host, int(port))
+        # Two TCP links unless config says: one, and the one kept for a principal (the
+        # second gets buffers if the heap has them then, else it is refused with a status).
+        limits = dict(app.link_limits or {})
+        limits.setdefault("max", 2)
+        await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
         f = server.open_tty(dev, int(baud or 115200))
