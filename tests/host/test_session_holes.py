@@ -15,10 +15,10 @@ import pytest
 
 from agent import proto as P
 from agent.store import Store
-from host_tools import wire
-from host_tools.client import Device, DeviceError
-from host_tools.secure import ClientChannel, HandshakeError
-from host_tools.transport import LinkError, TcpTransport
+from host_tools.client import wire
+from host_tools.client.device import Device, DeviceError
+from host_tools.client.secure import ClientChannel, HandshakeError
+from host_tools.client.transport import LinkError, TcpTransport
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 KEY_A = "11" * 16

@@ -10,8 +10,8 @@ import random
 import time
 
 from agent import proto as P
-from host_tools import wire
-from host_tools.transport import LinkError, open_url
+from host_tools.client import wire
+from host_tools.client.transport import LinkError, open_url
 
 __all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
 
@@ -44,7 +44,7 @@ class Device:
         self.reconnects = 0  # connections made again after one was lost
         self._reopen = None  # () -> a new transport to the same device, when known (open())
         self._credentials = None  # (principal, key, suites): to handshake again after reconnecting
-        self.channel = None  # host_tools.secure.ClientChannel once handshaken
+        self.channel = None  # host_tools.client.secure.ClientChannel once handshaken
         self.for_server = None  # proxy mode: the ServerID every request acts for
         self.timeout = timeout
         self.retries = retries
@@ -82,7 +82,7 @@ class Device:
         dev._reopen = reopen
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
-                from host_tools.keys import load_key_file
+                from host_tools.client.keys import load_key_file
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
@@ -176,7 +176,7 @@ class Device:
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
         403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
-        from host_tools.secure import ClientChannel, HandshakeError
+        from host_tools.client.secure import ClientChannel, HandshakeError
 
         self.channel = None
         self.handshake_bytes = self._hs_bytes = 0
@@ -226,7 +226,7 @@ class Device:
 
     def _await(self, rid, pivs=()):
         if self.channel is not None:
-            from host_tools.secure import SecurityError
+            from host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
