@@ -104,7 +104,7 @@ class App:
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
         snap = self.tree.dump()
-        snap.append(self.replies.dump())  # the write replies a retry may still ask for
+        snap.append(self.replies.records)  # the write replies a retry may still ask for
         cbor.dump(snap, write)
 
     def _info(self):

@@ -155,7 +155,7 @@ class Dispatcher:
         if key is not None and (records or op == P.OP_EXEC):
             resp[P.K_STATUS] = status
             kept = self._encode(resp)
-            records = records + [session.durable.record(key[0], key[1], key[2], kept)]
+            records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
         if records:
             self._persist(records)  # rolls the tree back and raises if the write fails
         tree.commit()

@@ -77,25 +77,13 @@ TAG_LEN = const(8)
 SEQ_LEN = const(4)
 SEQ_MAX = const(0x3FFFFFFF)  # 2^30 - 1: still a small int on a 32-bit board
 REPLAY_WINDOW = const(32)  # serial links; TCP is strictly increasing
-HS_PENDING_MAX = const(4)  # pending handshakes on the whole device
-HS_PENDING_PER_SOURCE = const(2)  # ... of which one source holds at most this many
-HS_GRACE_MS = const(1000)  # a pending handshake this old may be pushed out by a new one
+HS_PENDING_MAX = const(4)  # pending handshakes on the whole device (more limits: agent/secure.py)
 HS_TIMEOUT_MS = const(10000)
 BACKOFF_BASE_MS = const(250)
 BACKOFF_MAX_MS = const(60000)
-BACKOFF_SOURCES = const(16)  # sources with a failure count: bounded, whatever arrives
-
-# --- reply records (docs/protocol.md s.3): what a retry is answered from ---------------------
-REPLIES_PER_SCOPE = const(16)  # write replies kept per principal (and `for`, and frame kind)
-REPLY_SCOPES = const(4)  # scopes kept; the least recently used goes first
-REPLY_SCOPE_BYTES = const(2048)  # reply bytes kept per scope
-
-# --- links (docs/protocol.md s.2): defaults; config "links" may change them ---------------------
-LINKS_MAX = const(8)  # TCP links at once on the whole device (a board's heap may allow fewer)
-LINKS_PER_SOURCE = const(4)  # ... from one peer address
-LINK_IDLE_MS = const(120000)  # an authenticated link silent this long is closed
-LINK_HALF_OPEN_MS = const(15000)  # a link not (yet) authenticated, silent this long, is closed
-LINK_RESERVE_MS = const(5000)  # the link in the slot kept for a principal must handshake by then
+# Limits that are the agent's, not the wire's (each defined where it is used, as a const that
+# costs a board no heap; docs/protocol.md names them): agent/secure.py (pending handshakes,
+# back-off table), agent/session.py (the reply window), agent/server.py (links).
 
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)

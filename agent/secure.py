@@ -20,6 +20,10 @@ from agent import cbor, crypto, hal
 from agent import proto as P
 from agent.errors import DMError
 
+_PENDING_PER_SOURCE = const(2)  # of the device's HS_PENDING_MAX, one source holds at most this
+_GRACE_MS = const(1000)  # a pending handshake this old may be pushed out by a new one
+_SOURCES = const(16)  # sources with a failure count: bounded, whatever arrives
+
 def _now():
     return hal.ticks_ms()
 
@@ -116,13 +120,13 @@ class Guard:
         entry = self._backoff.get(source)
         if entry is None:
             table = self._backoff
-            if len(table) >= P.BACKOFF_SOURCES:
+            if len(table) >= _SOURCES:
                 # Bounded: forget who has served their time, else the least punished source
                 # (never a shared slot: one source's failures are nobody else's).
                 for name in list(table):
                     if not table[name].waiting():
                         del table[name]
-                if len(table) >= P.BACKOFF_SOURCES:
+                if len(table) >= _SOURCES:
                     least = None
                     for name in table:
                         if least is None or table[name].count < table[least].count:
@@ -137,12 +141,12 @@ class Guard:
     # --- pending handshakes ------------------------------------------------------------
     def admit(self, channel):
         """Room for channel's new pending handshake? A source holds at most
-        HS_PENDING_PER_SOURCE (its oldest makes way); when the device's HS_PENDING_MAX are
-        taken, the expired go, then the oldest past HS_GRACE_MS. Pushed out counts as a
+        _PENDING_PER_SOURCE (its oldest makes way); when the device's HS_PENDING_MAX are
+        taken, the expired go, then the oldest past _GRACE_MS. Pushed out counts as a
         failure of its source: stalling costs the staller."""
         pending = self.pending
         mine = [ch for ch in pending if ch.source == channel.source]
-        if len(mine) >= P.HS_PENDING_PER_SOURCE:
+        if len(mine) >= _PENDING_PER_SOURCE:
             mine[0].abandon()
         if len(pending) >= P.HS_PENDING_MAX:
             for other in pending[:]:
@@ -150,7 +154,7 @@ class Guard:
                     other.abandon()
         if len(pending) >= P.HS_PENDING_MAX:
             oldest = pending[0]  # appended in order of arrival
-            if not _within(oldest._hs[4], P.HS_GRACE_MS):
+            if not _within(oldest._hs[4], _GRACE_MS):
                 oldest.abandon()
         return len(pending) < P.HS_PENDING_MAX
 

@@ -48,50 +48,29 @@ else:
 
 
 class LinkTable:
-    """The TCP links up, and their bounds (config "links"; defaults in agent/proto)."""
+    """The TCP links up, and their bounds: config "links" (docs/protocol.md s.2), else the
+    defaults here. The last slot is kept for a principal: a link that takes it while every
+    other is unauthenticated must authenticate within 5 s."""
 
     def __init__(self, limits=None):
         get = (limits or {}).get
-        self.max = get("max", P.LINKS_MAX)
-        self.per_source = get("per_source", P.LINKS_PER_SOURCE)
-        self.idle_ms = get("idle_ms", P.LINK_IDLE_MS)
-        self.half_open_ms = get("half_open_ms", P.LINK_HALF_OPEN_MS)
-        self.up = []  # Links, each with .source and .reserved
-        self.refusing = []  # [task, since] of refused connections being closed
-
-    def refusal(self, source):
-        """Why a new link from source is refused, or None."""
-        if len(self.up) >= self.max:
-            return "busy: no link free"
-        if sum([link.source == source for link in self.up]) >= self.per_source:
-            return "busy: too many links from this address"
-        return None
-
-    def add(self, link, keyed):
-        # The last slot is kept for a principal: taken while every other link is
-        # unauthenticated, it must authenticate within LINK_RESERVE_MS.
-        link.reserved = keyed and sum([not other.session.authenticated for other in self.up]) >= self.max - 1
-        link.task = asyncio.current_task()
-        link.heard = hal.ticks_ms()
-        self.up.append(link)
+        self.max = get("max", 8)  # at once on the whole device (a board's heap may allow fewer)
+        self.per_source = get("per_source", 4)  # ... from one peer address
+        self.idle_ms = get("idle_ms", 120000)  # an authenticated link silent this long: closed
+        self.half_open_ms = get("half_open_ms", 15000)  # one not (yet) authenticated: closed
+        self.up = []  # Links, each with .source, .task, .heard and .limit (unauthenticated)
 
     async def watch(self, log):
-        """Close links silent past their timeout: one task for all (no timer per read)."""
+        """Close links silent past their timeout: one task for all, no timer per read."""
         while True:
             await asyncio.sleep(1)
             now = hal.ticks_ms()
-            for entry in self.refusing:
-                if hal.ticks_diff(now, entry[1]) > 500:
-                    entry[0].cancel()
             for link in self.up:
-                if link.session.authenticated:
-                    limit = self.idle_ms
-                else:
-                    limit = min(self.half_open_ms, P.LINK_RESERVE_MS if link.reserved else self.half_open_ms)
-                if hal.ticks_diff(now, link.heard) > limit and link.task is not None:
+                limit = self.idle_ms if link.session.authenticated else link.limit
+                if hal.ticks_diff(now, link.heard) > limit:
                     log("%s: silent too long, closed" % link.name)
+                    link.heard = now  # cancelled once
                     link.task.cancel()
-                    link.task = None
 
 
 async def serve_stream(app, reader, writer, name, ordered=False, source=None, table=None):
@@ -105,10 +84,15 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
-        await refuse(reader, writer, "busy: device out of memory")
+        await refuse(writer, "busy: device out of memory")
         return
     if table is not None:
-        table.add(link, app.guard is not None)
+        link.limit = table.half_open_ms
+        if app.guard is not None and sum([not up.session.authenticated for up in table.up]) >= table.max - 1:
+            link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
+        link.task = asyncio.current_task()
+        link.heard = hal.ticks_ms()
+        table.up.append(link)
     app.log("link up: %s" % name)
     try:
         while True:
@@ -172,30 +156,16 @@ def _peer_text(peer):
     return str(peer)
 
 
-def _peer_host(peer):
-    # whom a TCP link's handshake failures and link count go against: the address, not the port
-    text = _peer_text(peer)
-    return text.rsplit(":", 1)[0] if ":" in text else text
-
-
-async def refuse(reader, writer, msg, table=None):
-    """Tell a peer it is refused (a plain frame, status 420), then close without a reset:
-    what it sends is read away until it closes, or until the table's watcher ends it."""
+async def refuse(writer, msg):
+    """Tell a peer it is refused (a plain frame, status 420), then close."""
     from agent import cbor, frame
 
-    entry = None
     try:
         writer.write(frame.encode_frame(P.KIND_PLAIN, cbor.dumps({P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: msg})))
         await writer.drain()
-        if table is not None:
-            entry = [asyncio.current_task(), hal.ticks_ms()]
-            table.refusing.append(entry)
-            while await reader.read(READ_CHUNK):
-                pass
-    except (Exception, asyncio.CancelledError):  # a reset, no heap, the watcher: closed all the same
+        await asyncio.sleep(0.1)
+    except Exception:  # a reset, no heap: closed all the same
         pass
-    if entry is not None:
-        table.refusing.remove(entry)
     await _close(writer)
 
 
@@ -204,17 +174,20 @@ async def serve_tcp(app, host, port, limits=None):
     counter = [0]
     table = LinkTable(limits if limits is not None else getattr(app, "link_limits", None))
     app.tcp_links = table
-    table.watcher = asyncio.create_task(table.watch(app.log))
+    asyncio.create_task(table.watch(app.log))
 
     async def on_client(reader, writer):
         counter[0] += 1
-        raw = writer.get_extra_info("peername")
-        peer = _peer_text(raw)
-        source = _peer_host(raw)
-        why = table.refusal(source)
+        peer = _peer_text(writer.get_extra_info("peername"))
+        source = peer.rsplit(":", 1)[0]  # the address: whom failures and link counts go against
+        why = None
+        if len(table.up) >= table.max:
+            why = "busy: no link free"
+        elif sum([up.source == source for up in table.up]) >= table.per_source:
+            why = "busy: too many links from this address"
         if why is not None:
             app.log("link refused: tcp %s: %s" % (peer, why))
-            await refuse(reader, writer, why, table)
+            await refuse(writer, why)
             return
         await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True, source, table)
 

@@ -19,75 +19,69 @@ from agent import frame
 from agent import proto as P
 from agent.errors import DMError
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
 _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
+# The window of write replies (docs/protocol.md s.3): per scope (frame kind, principal, `for`)
+_PER_SCOPE = const(16)  # the newest replies kept
+_SCOPES = const(4)  # scopes kept; the least recently used goes first
+_SCOPE_BYTES = const(1024)  # reply bytes kept per scope
 
 
 class Replies:
-    """Reply bodies by (scope, client token, request id), the newest per_scope of each scope
-    (at most scope_bytes of them), for the `scopes` scopes used last. The device's one holds
-    write replies: those of journaled writes are in the write's own journal record and in
-    every snapshot, so they outlive links, sessions and reboots. A link's own holds the rest."""
+    """Reply bodies by (scope, client token, request id): the newest per_scope of each scope
+    (at most scope_bytes of them) while at most `scopes` scopes are kept; the oldest go
+    first. The device's one holds write replies, as the journal records that keep each with
+    its write (and every snapshot keeps them all), so they outlive links, sessions and
+    reboots. A link's own holds the rest."""
 
-    def __init__(self, per_scope=P.REPLIES_PER_SCOPE, scopes=P.REPLY_SCOPES, scope_bytes=P.REPLY_SCOPE_BYTES):
+    def __init__(self, per_scope=_PER_SCOPE, scopes=_SCOPES, scope_bytes=_SCOPE_BYTES):
         self.per_scope = per_scope
         self.scopes = scopes
         self.scope_bytes = scope_bytes
-        self._scopes = []  # [scope, bytes, [token, rid, body], ...]: least recently used first
-
-    def _find(self, scope):
-        for entry in self._scopes:
-            if entry[0] == scope:
-                return entry
-        return None
+        self.records = []  # ["rep", scope, token, rid, body], oldest first (the snapshot's)
 
     def get(self, scope, token, rid):
-        entry = self._find(scope)
-        if entry is not None:
-            for i in range(2, len(entry)):
-                if entry[i][1] == rid and entry[i][0] == token:
-                    return entry[i][2]
+        for r in self.records:
+            if r[3] == rid and r[2] == token and r[1] == scope:
+                return r[4]
         return None
 
     def put(self, scope, token, rid, body):
+        records = self.records
         if len(body) > self.scope_bytes or self.get(scope, token, rid) is not None:
             return
-        entry = self._find(scope)
-        if entry is None:
-            entry = [scope, 0]
-            if len(self._scopes) >= self.scopes:
-                self._scopes.pop(0)
-        else:
-            self._scopes.remove(entry)
-        self._scopes.append(entry)  # most recently used last
-        entry.append([token, rid, body])
-        entry[1] += len(body)
-        while len(entry) - 2 > self.per_scope or entry[1] > self.scope_bytes:
-            entry[1] -= len(entry.pop(2)[2])
-
-    def forget(self, scope=None):
-        """Drop scope's replies (None: every scope's)."""
-        entry = self._find(scope)
-        if scope is None:
-            self._scopes = []
-        elif entry is not None:
-            self._scopes.remove(entry)
-
-    @staticmethod
-    def record(scope, token, rid, body):
-        """The journal record that keeps this reply with its write (applied by load())."""
-        return ["rep", scope, token, rid, body]
-
-    def dump(self):
-        """For the snapshot: the reply records, oldest first."""
-        out = []
-        for entry in self._scopes:
-            for i in range(2, len(entry)):
-                out.append(self.record(entry[0], *entry[i]))
-        return out
+        records.append(["rep", scope, token, rid, body])
+        while True:
+            count = size = 0
+            seen = []
+            for r in records:
+                if r[1] == scope:
+                    count += 1
+                    size += len(r[4])
+                if r[1] not in seen:
+                    seen.append(r[1])
+            if count > self.per_scope or size > self.scope_bytes:
+                drop = scope
+            elif len(seen) > self.scopes:
+                drop = records[0][1]
+            else:
+                return
+            for r in records:  # the oldest of that scope
+                if r[1] == drop:
+                    records.remove(r)
+                    break
 
     def load(self, records):
-        for record in records:
-            self.put(record[1], record[2], record[3], record[4])
+        """Reply records, from the journal or a snapshot."""
+        for r in records:
+            self.put(r[1], r[2], r[3], r[4])
 
 
 class Session:
@@ -98,7 +92,7 @@ class Session:
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
-        self.replies = Replies(8, 2, P.MAX_FRAME)  # this link's: reads, token-less writes
+        self.replies = Replies(8, 2, 1024)  # this link's: reads, token-less writes
         self.durable = replies if replies is not None else Replies()  # the device's
         self.reply_key = None  # (scope, token, rid) of the write being run: its reply is kept
         self.executed = 0  # requests actually run (not answered from the cache)
@@ -106,16 +100,17 @@ class Session:
         self.starved = 0  # frames dropped unanswered for want of heap (the client retries)
         self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
         self._log = log
-        self._rid = self._piv = self._scope_now = None  # of the request being answered
+        self._rid = self._piv = None  # of the request being answered
 
     @property
     def authenticated(self):
         return self.named is not None or (self.channel is not None and self.channel.established)
 
     def hello(self, server):
-        """Start afresh in the hello's own scope (a new client may reuse the ids the last one
-        used); naming a principal needs --insecure mode. A plain hello touches no session."""
-        self.replies.forget(self._scope_now)
+        """Start afresh (a new client may reuse the ids the last one used); naming a principal
+        needs --insecure mode. An unauthenticated hello touches no session's replies."""
+        if not (self.channel is not None and self.channel.established):
+            self.replies.records = []  # the link's own replies: plain ones (a session's stay)
         if server is None:
             if self.named is not None and self.principal == self.named:
                 self.principal = None
@@ -131,7 +126,7 @@ class Session:
 
     def on_frame(self, kind, body):
         """One received frame in, the encoded reply frame out (bytes), or None."""
-        self._rid = self._piv = self._scope_now = None
+        self._rid = self._piv = None
         try:
             return self._on_frame(kind, body)
         except MemoryError:
@@ -141,15 +136,13 @@ class Session:
             self.starved += 1
             if self._log:
                 self._log("%s: out of memory" % self.link_name)
-            if kind not in _PROTECTED and kind != P.KIND_PLAIN:
-                return None
-            if kind in _PROTECTED and self._piv is None:
-                return None  # not opened: nothing to answer under
-            try:
-                return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
-                                                                P.K_MSG: "device out of memory"})
-            except MemoryError:
-                return None
+            if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
+                try:
+                    return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
+                                                                    P.K_MSG: "device out of memory"})
+                except MemoryError:
+                    pass
+            return None
 
     def _on_frame(self, kind, body):
         piv = None
@@ -185,10 +178,9 @@ class Session:
             speaker = self._speaker(kind, request)
         except DMError as exc:  # policy refused it: nothing ran, nothing kept
             return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg})
-        scope = self._scope_now = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named,
-                                         request.get(P.K_FOR) if isinstance(request, dict) else None)
-        write = None
+        scope = write = None
         if rid is not None:
+            scope = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named, request.get(P.K_FOR))
             write = request.get(P.K_OP) in _WRITES
             if token is None or speaker is None:
                 token = write = None  # unscoped: this link's replies only
@@ -242,7 +234,7 @@ class Session:
             was = channel._send
             reply = channel.handshake(bytes(body))
             if channel._send is not was:  # a new session: this link's replies start afresh
-                self.replies.forget()
+                self.replies.records = []
                 if self._log:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)

@@ -140,9 +140,9 @@ def test_failed_handshakes_back_off_per_source_never_per_name():
 
 def test_the_backoff_table_is_bounded_and_never_shared():
     g = _guard()
-    for i in range(3 * P.BACKOFF_SOURCES):
+    for i in range(48):
         g.failed("flood%d" % i)
-    assert len(g._backoff) <= P.BACKOFF_SOURCES
+    assert len(g._backoff) <= 16  # the table's bound (agent/secure.py)
     assert not g.backing_off("someone else")
 
 
@@ -179,13 +179,13 @@ def test_pending_handshakes_are_bounded_per_source_and_stalled_ones_make_way():
         links = [Channel(g, True, "src%d" % i) for i in range(P.HS_PENDING_MAX + 1)]
         answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] for ch in links]
         assert answers[:-1] == [P.HS2] * P.HS_PENDING_MAX and answers[-1] == P.HS_ERR
-        now[0] += P.HS_GRACE_MS + 1  # the stalled are past their grace: the oldest makes way
+        now[0] += 1001  # the stalled are past their 1 s grace: the oldest makes way
         assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
         assert g.backing_off("src0")  # stalling cost the staller
         one = [Channel(g, True, "one") for _ in range(3)]
         for ch in one:
             ch.handshake(Client("ServerA", KEY_A).hs1())
-        assert len([ch for ch in g.pending if ch.source == "one"]) <= P.HS_PENDING_PER_SOURCE
+        assert len([ch for ch in g.pending if ch.source == "one"]) <= 2  # per source
     finally:
         hal.ticks_ms = real
 
