@@ -55,7 +55,8 @@ class LinkTable:
     def __init__(self, limits=None):
         get = (limits or {}).get
         self.max = get("max", 8)  # at once on the whole device (a board's heap may allow fewer)
-        self.per_source = get("per_source", 4)  # ... from one peer address
+        # ... from one peer address, which never takes every link
+        self.per_source = min(get("per_source", 4), max(1, self.max - 1))
         self.idle_ms = get("idle_ms", 120000)  # an authenticated link silent this long: closed
         self.half_open_ms = get("half_open_ms", 15000)  # one not (yet) authenticated: closed
         self.up = []  # Links, each with .source, .task, .heard and .limit (unauthenticated)

@@ -136,12 +136,14 @@ class Session:
             self.starved += 1
             if self._log:
                 self._log("%s: out of memory" % self.link_name)
-            if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
-                try:
+            try:
+                if kind == P.KIND_HANDSHAKE:
+                    return frame.encode_frame(kind, cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
+                if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
                     return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
                                                                     P.K_MSG: "device out of memory"})
-                except MemoryError:
-                    pass
+            except MemoryError:
+                pass
             return None
 
     def _on_frame(self, kind, body):

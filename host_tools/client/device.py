@@ -62,9 +62,17 @@ class Device:
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
              suites=(P.SUITE_CCM,), token=None):
         """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). A connection
-        lost mid-request is made again to url, and the request retried there."""
-        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
-                        token, reopen=lambda: open_url(url))
+        lost mid-request is made again to url, and the request retried there. A device that
+        refuses the connection as busy (420, its links are all taken) is tried again, up to
+        `retries` more times, a little later each time."""
+        for attempt in range(retries + 1):
+            try:
+                return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
+                                token, reopen=lambda: open_url(url))
+            except DeviceError as exc:
+                if exc.status != P.S_DEVICE_FULL or "busy" not in exc.message or attempt == retries:
+                    raise
+            time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
 
     @classmethod
     def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
@@ -222,6 +230,8 @@ class Device:
                 if kind == P.KIND_HANDSHAKE:
                     self._hs_bytes += len(wire.encode_frame(kind, reply))
                     return reply
+                if kind == P.KIND_PLAIN:  # the device refused the link (busy), before closing it
+                    _raise_refusal(reply)
         raise DeviceTimeout("no handshake answer from the device in %.1fs" % self.timeout)
 
     def _await(self, rid, pivs=()):
@@ -343,11 +353,21 @@ class Device:
         return self.request(P.OP_ATOMIC, {P.K_ITEMS: payload})[P.K_ITEMS]
 
 
+def _raise_refusal(body):
+    try:
+        message = wire.decode_message(body)
+    except Exception:
+        return
+    if isinstance(message, dict) and P.K_ID not in message and isinstance(message.get(P.K_STATUS), int):
+        raise DeviceError(message[P.K_STATUS], message.get(P.K_MSG, ""), message)
+
+
 def _try_again(exc):
     """A refusal worth one more try: the device was busy (its pending handshakes, or a source
-    backing off: it does not say which), or our pending handshake was pushed out."""
+    backing off: it does not say which) or short of heap, or our pending handshake was
+    pushed out."""
     text = exc.message or ""
-    return ((exc.status == P.S_FORBIDDEN and "busy" in text)
+    return ((exc.status == P.S_FORBIDDEN and "busy" in text) or exc.status == P.S_DEVICE_FULL
             or (exc.status == P.S_BAD_REQUEST and "no handshake in progress" in text))
 
 
