@@ -45,7 +45,7 @@ class Replies:
         self.per_scope = per_scope
         self.scopes = scopes
         self.scope_bytes = scope_bytes
-        self.records = []  # ["rep", scope, token, rid, body], oldest first (the snapshot's)
+        self.records = []  # ("rep", scope, token, rid, body), oldest first (the snapshot's)
 
     def get(self, scope, token, rid):
         for r in self.records:
@@ -57,7 +57,11 @@ class Replies:
         records = self.records
         if len(body) > self.scope_bytes or self.get(scope, token, rid) is not None:
             return
-        records.append(["rep", scope, token, rid, body])
+        for r in records:  # one copy of the scope's text for all its records
+            if r[1] == scope:
+                scope = r[1]
+                break
+        records.append(("rep", scope, token, rid, body))  # a tuple: no separate item array
         while True:
             count = size = 0
             seen = []
