@@ -382,3 +382,118 @@ def test_an_idle_link_is_closed_and_does_not_refuse_an_authenticated_client(runt
         assert time.monotonic() - start < 9
     finally:
         agent.stop()
+
+
+# --- 10.7: an RNG that repeats across boots ------------------------------------------------
+def _start_repeating(tmp, runtime):
+    """An agent whose RNG repeats after every start (tests/host/repeating_rng.py)."""
+    import subprocess
+    import sys
+
+    from host_tools.runtime import micropython as mpy
+    from host_tools.runtime.serve import BOARD_MAIN
+    from tests.host.agents import ROOT, RunningAgent, free_port
+
+    keys = tmp / "keys"
+    keys.mkdir(exist_ok=True)
+    _key_file(keys, "ServerA", KEY_A)
+    config = tmp / "config.json"
+    config.write_text(json.dumps(_config()))
+    port = free_port()
+    flags = ["--tcp", "127.0.0.1:%d" % port, "--state", str(tmp / "state"), "--config", str(config),
+             "--keys", str(keys)]
+    log_path = tmp / ("agent-%d.log" % time.monotonic_ns())
+    log = open(log_path, "w")
+    hook = ROOT / "tests" / "host" / "repeating_rng.py"
+    if runtime == "cpython":
+        argv = [sys.executable, str(hook), "cpython", "serve", "--runtime", "cpython"] + flags
+        proc = subprocess.Popen(argv, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=log, text=True,
+                                start_new_session=True, env=dict(__import__("os").environ, PYTHONPATH=str(ROOT)))
+        ready = "serving "
+        stream = proc.stdout
+    else:
+        (tmp / "state").mkdir(exist_ok=True)
+        # 160k: the hook compiles main.py from source, whose parse needs heap a board never spends
+        proc = mpy.spawn(hook, heap="160k", args=[str(BOARD_MAIN)] + flags, cwd=str(ROOT),
+                         stdout=log, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ready = "dmagent: ready"
+        stream = proc.stderr
+    deadline = time.monotonic() + 60
+    for line in stream:
+        log.write(line) if stream is proc.stderr else None
+        if line.startswith(ready) or time.monotonic() > deadline:
+            break
+    else:
+        raise RuntimeError("agent exited:\n" + log_path.read_text())
+    if stream is proc.stderr:
+        threading.Thread(target=lambda: [log.write(x) for x in stream], daemon=True).start()
+    return RunningAgent(proc, ["tcp://127.0.0.1:%d" % port], log_path)
+
+
+class _Raw:
+    """Frames over one TCP connection, by hand: to record a session and to replay it."""
+
+    def __init__(self, url):
+        self.sock = socket.create_connection(url[6:].rsplit(":", 1), timeout=5)
+        self.reader = wire.FrameReader()
+
+    def send(self, kind, body):
+        self.sock.sendall(wire.encode_frame(kind, body))
+
+    def answer(self, timeout=3):
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                if not data:
+                    return None
+                for kind, body in self.reader.feed(data):
+                    return kind, bytes(body)
+        except socket.timeout:
+            return None
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_recorded_session_cannot_be_replayed_on_a_device_whose_rng_repeats(runtime, tmp_path):
+    """Rule 10.7: after a restart the same RNG bytes give another device nonce (the boot
+    count is in it): the replayed HS3 fails, the replayed sealed write does not run."""
+    agent = _start_repeating(tmp_path, runtime)
+    try:
+        with _open(agent.url, retries=2) as dev:
+            dev.add("./Rp", interior=True)
+            dev.set_acl("./Rp", "Add=ServerA&Get=*&Replace=ServerA&Delete=ServerA")
+            dev.add("./Rp/N", 0)
+        raw = _Raw(agent.url)
+        ch = ClientChannel("ServerA", bytes.fromhex(KEY_A))
+        hs1 = ch.hs1()
+        raw.send(P.KIND_HANDSHAKE, hs1)
+        hs2 = raw.answer()[1]
+        hs3 = ch.on_hs2(hs2)
+        raw.send(P.KIND_HANDSHAKE, hs3)
+        ch.on_hs4(raw.answer()[1])
+        kind, sealed, _ = ch.seal({P.K_ID: 5, P.K_OP: P.OP_REPLACE, P.K_URI: "./Rp/N", P.K_VALUE: 5})
+        raw.send(kind, sealed)
+        assert raw.answer() is not None
+        raw.close()
+        with _open(agent.url, retries=2) as dev:
+            dev.replace("./Rp/N", 6)
+    finally:
+        agent.stop()
+    agent = _start_repeating(tmp_path, runtime)  # the same RNG bytes again
+    try:
+        raw = _Raw(agent.url)
+        raw.send(P.KIND_HANDSHAKE, hs1)
+        again = raw.answer()[1]
+        assert again != hs2  # another device nonce
+        raw.send(P.KIND_HANDSHAKE, hs3)
+        assert cbor2.loads(raw.answer()[1])[:2] == [P.HS_ERR, P.S_UNAUTHORIZED]
+        raw.send(kind, sealed)
+        assert raw.answer(timeout=1.5) is None  # no session: dropped
+        raw.close()
+        with _open(agent.url, retries=2) as dev:
+            assert dev.get("./Rp/N") == 6  # the recorded write did not run again
+    finally:
+        agent.stop()
+    assert _journal_values(tmp_path / "state", "./Rp/N").count(5) == 1
