@@ -465,6 +465,10 @@ def test_a_recorded_session_cannot_be_replayed_on_a_device_whose_rng_repeats(run
             dev.add("./Rp", interior=True)
             dev.set_acl("./Rp", "Add=ServerA&Get=*&Replace=ServerA&Delete=ServerA")
             dev.add("./Rp/N", 0)
+    finally:
+        agent.stop()
+    agent = _start_repeating(tmp_path, runtime)  # recorded: the first handshake of a boot
+    try:
         raw = _Raw(agent.url)
         ch = ClientChannel("ServerA", bytes.fromhex(KEY_A))
         hs1 = ch.hs1()
