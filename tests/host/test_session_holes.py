@@ -501,3 +501,28 @@ def test_a_recorded_session_cannot_be_replayed_on_a_device_whose_rng_repeats(run
     finally:
         agent.stop()
     assert _journal_values(tmp_path / "state", "./Rp/N").count(5) == 1
+
+
+# --- 14.6: out of memory is 420, always answered ---------------------------------------------
+def test_at_the_heaps_edge_every_request_is_answered_and_never_500(tmp_path):
+    """Rule 14.6: filling the device runtime's heap with leaves, every request gets an answer;
+    a request the heap cannot hold is 420 (never 500 "storage write failed", never silence),
+    and the agent serves on."""
+    agent = start_agent(tmp_path, runtime="micropython", insecure=True, heap="110k")
+    statuses = {}
+    try:
+        with Device.open(agent.url, timeout=5, retries=1) as dev:
+            dev.hello("ServerA")
+            for i in range(400):
+                reply = dev.request(P.OP_ADD, {P.K_URI: "./Big%d" % i, P.K_VALUE: "x" * 600}, check=False)
+                status = reply[P.K_STATUS]
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == P.S_DEVICE_FULL:
+                    full = reply.get(P.K_MSG)
+                    break
+            assert P.S_DEVICE_FULL in statuses, statuses
+            assert P.S_FAILED not in statuses, statuses
+            print("statuses until full: %r; the 420 says %r" % (statuses, full))
+            assert dev.info()["proto"] == P.PROTOCOL_VERSION  # serving on
+    finally:
+        agent.stop()
