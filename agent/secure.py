@@ -141,13 +141,12 @@ class Guard:
     # --- pending handshakes ------------------------------------------------------------
     def admit(self, channel):
         """Room for channel's new pending handshake? A source holds at most
-        _PENDING_PER_SOURCE (its oldest makes way); when the device's HS_PENDING_MAX are
-        taken, the expired go, then the oldest past _GRACE_MS. Pushed out counts as a
-        failure of its source: stalling costs the staller."""
+        _PENDING_PER_SOURCE; when the device's HS_PENDING_MAX are taken, the expired go,
+        then the oldest past _GRACE_MS. Pushed out counts as a failure of its source:
+        stalling costs the staller."""
         pending = self.pending
-        mine = [ch for ch in pending if ch.source == channel.source]
-        if len(mine) >= _PENDING_PER_SOURCE:
-            mine[0].abandon()
+        if sum([ch.source == channel.source for ch in pending]) >= _PENDING_PER_SOURCE:
+            return False  # its own wait their HS3 (a busy host is not punished for being busy)
         if len(pending) >= P.HS_PENDING_MAX:
             for other in pending[:]:
                 if not _within(other._hs[4], P.HS_TIMEOUT_MS):

@@ -150,7 +150,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     result = run(args.runtime, args.clients, args.ops, args.heap)
     print(json.dumps(result, indent=1))
-    ok = not result["failed"] and not result["wrong"] and not result["reset"]
+    ok = not (result["failed"] or result["refused"] or result["wrong"] or result["reset"])
     sys.exit(0 if ok else 1)
 
 

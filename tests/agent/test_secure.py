@@ -182,7 +182,7 @@ def test_pending_handshakes_are_bounded_per_source_and_stalled_ones_make_way():
         now[0] += 1001  # the stalled are past their 1 s grace: the oldest makes way
         assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
         assert g.backing_off("src0")  # stalling cost the staller
-        one = [Channel(g, True, "one") for _ in range(3)]
+        one = [Channel(g, True, "one") for _ in range(3)]  # a third waits: busy
         for ch in one:
             ch.handshake(Client("ServerA", KEY_A).hs1())
         assert len([ch for ch in g.pending if ch.source == "one"]) <= 2  # per source
