@@ -10,8 +10,12 @@ import asyncio
 import gc
 import sys
 
-from agent import hal
 from agent import proto as P
+
+try:
+    from time import ticks_diff, ticks_ms  # MicroPython: without loading agent.hal (no keys, no hal)
+except ImportError:  # CPython: the same wrapping arithmetic
+    from agent.hal import ticks_diff, ticks_ms
 
 try:
     from micropython import const
@@ -65,10 +69,10 @@ class LinkTable:
         """Close links silent past their timeout: one task for all, no timer per read."""
         while True:
             await asyncio.sleep(1)
-            now = hal.ticks_ms()
+            now = ticks_ms()
             for link in self.up:
                 limit = self.idle_ms if link.session.authenticated else link.limit
-                if hal.ticks_diff(now, link.heard) > limit:
+                if ticks_diff(now, link.heard) > limit:
                     log("%s: silent too long, closed" % link.name)
                     link.heard = now  # cancelled once
                     link.task.cancel()
@@ -92,7 +96,7 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         if app.guard is not None and sum([not up.session.authenticated for up in table.up]) >= table.max - 1:
             link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
         link.task = asyncio.current_task()
-        link.heard = hal.ticks_ms()
+        link.heard = ticks_ms()
         table.up.append(link)
     app.log("link up: %s" % name)
     try:
@@ -105,7 +109,7 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
                 n = len(data)
             if not n:
                 break
-            link.heard = hal.ticks_ms()
+            link.heard = ticks_ms()
             try:
                 sent = False
                 for reply in link.receive(data, n):
