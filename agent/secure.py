@@ -279,11 +279,11 @@ class Channel:
         self.guard.succeeded(self.source)
         if not self.guard.may_use(principal, suite):  # told only to one who proved the key
             return _error(P.S_FORBIDDEN, "integrity-only is not allowed for %s" % principal)
+        self._clear()  # the link's old session ends here, once the new one is proven
         mac4 = crypto.hmac_sha256(key, P.HS_LABEL4 + hs1 + hs2 + hs3)
         key_len = 16 if suite == P.SUITE_CCM else 32
         recv, send, iv = crypto.derive(
             key, salt, P.CLIENT_SENDER_ID, P.AGENT_SENDER_ID, principal.encode(), suite, key_len, P.IV_LEN)
-        self._clear()  # the link's old session ends here, once the new one is proven
         if suite == P.SUITE_CCM:  # the AES key schedule once per session, not per frame
             self._spent = None  # its room is for these (see _clear): freed just before
             gc.collect()
