@@ -207,7 +207,7 @@ class Device:
                 break
             except HandshakeError as exc:
                 if attempt < self.retries and _try_again(exc):
-                    time.sleep(0.1 * (attempt + 1) + random.random() * 0.2)
+                    time.sleep(min(2.0, 0.1 * 2 ** attempt) + random.random() * 0.2)  # doubling
                     continue
                 exc.message = "handshake as %s: %s" % (principal, exc.message)
                 exc.args = ("%d %s: %s" % (exc.status, status_text(exc.status), exc.message),)

@@ -157,12 +157,12 @@ def test_backoff_ends_after_a_long_gap_across_the_tick_wrap():
         g.failed("src")
         assert g.backing_off("src")
         for gap in (300, (1 << 29) + 5, (1 << 29) - 5, 1 << 28):
-            now[0] = hal.ticks_add((1 << 30) - 100, gap)
+            now[0] = ((1 << 30) - 100 + gap) & ((1 << 30) - 1)  # (ticks_add refuses 2^29 on MicroPython)
             assert not g.backing_off("src"), gap
         now[0] = (1 << 30) - 100
         ch = Channel(g, True, "other")
         hs2 = ch.handshake(Client("ServerA", KEY_A).hs1())
-        now[0] = hal.ticks_add(now[0], (1 << 29) + 1000)  # HS3 after the gap: expired, not "fresh"
+        now[0] = (now[0] + (1 << 29) + 1000) & ((1 << 30) - 1)  # HS3 after the gap: expired, not "fresh"
         client = Client("ServerA", KEY_A)
         assert cbor.loads(ch.handshake(cbor.dumps([P.HS3, b"x" * 32])))[1] == P.S_UNAUTHORIZED
         assert hs2 and client
