@@ -374,8 +374,12 @@ def test_an_idle_link_is_closed_and_does_not_refuse_an_authenticated_client(runt
         idle = socket.create_connection(agent.url[6:].rsplit(":", 1), timeout=5,
                                         source_address=("127.0.0.2", 0))
         time.sleep(0.3)
-        with _open(agent.url) as dev:
+        start = time.monotonic()
+        # On the device runtime a second link needs a 2 KB block its heap seldom has with
+        # keys: then the client is told "busy" (420) until the idle link is closed.
+        with _open(agent.url, retries=6) as dev:
             assert dev.info()["principal"] == "ServerA"
+        print("served after %.1f s beside an idle link" % (time.monotonic() - start))
         idle.settimeout(10)
         start = time.monotonic()
         assert _refusal(idle) == []  # closed, without a word: it never spoke
