@@ -85,8 +85,8 @@ def _add_account(tree, account, sid):
         tree.put(leaf + "AAuthType", auth.get("type", "HMAC"), "chr")
         tree.put(leaf + "AAuthName", auth.get("name", sid), "chr")
         tree.put(leaf + "AAuthSecret", auth.get("secret", ""), "chr", flags=SECRET)
-        # AAuthData (a nonce, a certificate) is No-Get in the DMAcc DDF, like the secret.
-        tree.put(leaf + "AAuthData", _text(auth, "data"), "chr", flags=SECRET)
+        if "data" in auth:  # ZeroOrOne; No-Get in the DMAcc DDF, like the secret
+            tree.put(leaf + "AAuthData", _text(auth, "data"), "chr", flags=SECRET)
 
 
 def _set_acl(tree, uri, acl):

@@ -94,7 +94,7 @@ def test_rule_status_403_forbidden_by_policy_not_acl():
     from agent import cbor, frame
     from agent.session import Session
 
-    t, d = _agent()
+    t, d = _agent(accounts=("A",))  # one account: room for the session's frame buffers at 110k
     s = Session(d, "t", insecure=True)
     s.hello("A")
     out = s.on_frame(P.KIND_PLAIN, cbor.dumps({P.K_ID: 3, P.K_OP: P.OP_GET, P.K_URI: "./T/L",
