@@ -354,6 +354,8 @@ def _register_board_commands():
 
 
 _register_board_commands()
+from host_tools.cli.conformance import test_command  # noqa: E402
+main.add_command(test_command)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,29 @@ class Device:
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
 
+    def exchange(self, message, timeout=None):
+        """Send this exact message (its own request id, any fields, sealed if the session is)
+        once, no retry: -> the response map, or None if none came in timeout seconds. For
+        tools that probe a device (the conformance suite); a client wants request()."""
+        rid = message.get(P.K_ID) if isinstance(message, dict) else None
+        pivs = []
+        if self.channel is not None:
+            kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
+            pivs.append(piv)
+            data = wire.encode_frame(kind, body)
+        else:
+            data = wire.encode_message(message)
+        self.last_request_bytes = len(data)
+        self.transport.write(data)
+        saved, self.timeout = self.timeout, self.timeout if timeout is None else timeout
+        try:
+            response = self._await(rid, pivs)
+        finally:
+            self.timeout = saved
+        if self.channel is not None:
+            self.channel.forget(rid)
+        return response
+
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
