@@ -249,24 +249,15 @@ def _encode(obj, out):
 
 
 def _sorted_keys(obj):
-    """obj's keys in the bytewise order of their encodings. Keys 0..23, the wire's field
-    keys, encode as the one byte they are: sorting them as ints is the same order."""
+    """obj's keys in the bytewise order of their encodings. Unsigned ints (the wire's field
+    keys) encode in numeric order, so they sort as they are; anything else by its bytes."""
     keys = list(obj)
-    small = True
     for key in keys:
-        if type(key) is not int or not 0 <= key < 24:
-            small = False
-            break
-    if small:
-        keys.sort()
-        return keys
-    pairs = []
-    for key in keys:
-        buf = bytearray()
-        _encode(key, buf)
-        pairs.append((bytes(buf), key))
-    pairs.sort(key=lambda pair: pair[0])
-    return [pair[1] for pair in pairs]
+        if type(key) is not int or key < 0:
+            keys.sort(key=dumps)
+            return keys
+    keys.sort()
+    return keys
 
 
 def _encode_float(x, out):

@@ -13,9 +13,6 @@ from agent.errors import DMError
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
-# OMA DM forbids these inside an Atomic (Get, a nested Atomic, Sequence): 500, not 406
-_NOT_IN_ATOMIC = (P.OP_GET, P.OP_ATOMIC, P.OP_SEQUENCE)
-_SEQUENCE_OPS = (P.OP_GET, P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_COPY, P.OP_ATOMIC)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
@@ -112,7 +109,9 @@ class Dispatcher:
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
         if op == P.OP_SEQUENCE:
-            return self._sequence(session, req, resp)
+            from agent import extra_ops  # loaded on first use: the heap is for the common ops
+
+            return extra_ops.sequence(self, session, req, resp)
         principal = session.principal
         uri = _uri(req)
         if op == P.OP_GET:
@@ -177,15 +176,9 @@ class Dispatcher:
             tree.delete(principal, uri)
             return P.S_OK
         if op == P.OP_COPY:
-            # Get + Add through the tree's own rules: Get on the source, Add on the target's parent.
-            source = req.get(P.K_SOURCE)
-            if not _is_text(source) or not source or "?" in source or "?" in uri:
-                raise DMError(P.S_BAD_REQUEST, "copy needs a plain source URI")
-            value, fmt = tree.get(principal, source)
-            if fmt == "node":
-                raise DMError(P.S_NOT_ALLOWED, "only a leaf can be copied")
-            mime = tree.get(principal, source + "?prop=Type")[0]
-            tree.add(principal, uri, value, fmt, mime)
+            from agent import extra_ops
+
+            extra_ops.copy(tree, principal, uri, req.get(P.K_SOURCE))
             return P.S_OK
         # OP_EXEC
         status, result = tree.execute(principal, uri, req.get(P.K_VALUE))
@@ -206,10 +199,9 @@ class Dispatcher:
                 if not isinstance(item, dict):
                     raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
                 op = item.get(P.K_OP)
-                if op in _NOT_IN_ATOMIC:
-                    raise DMError(P.S_FAILED, "Get, Atomic and Sequence may not be inside an Atomic")
                 if op not in _ATOMIC_OPS:
-                    raise DMError(P.S_NOT_SUPPORTED, "only Add, Replace, Delete and Copy may be atomic")
+                    # OMA DM: Get, Atomic, Sequence may not be in an Atomic (500); Exec here is 406
+                    raise DMError(P.S_NOT_SUPPORTED if op == P.OP_EXEC else P.S_FAILED, "not allowed in an atomic")
                 sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)
             except DMError as exc:
                 sub[P.K_STATUS] = exc.status
@@ -238,35 +230,6 @@ class Dispatcher:
         resp[P.K_ITEMS] = results
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
-
-    def _sequence(self, session, req, resp):
-        """In order, each item its own request (its own transaction, persisted when it
-        succeeds); the first failure stops the rest (215). The Sequence itself is 200."""
-        items = req.get(P.K_ITEMS)
-        if not isinstance(items, list) or not items:
-            raise DMError(P.S_BAD_REQUEST, "sequence needs a non-empty list of items")
-        results = []
-        failed = False
-        for item in items:
-            if failed:
-                results.append({P.K_STATUS: P.S_NOT_EXECUTED})
-                continue
-            if not isinstance(item, dict):
-                sub = {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "sequence item must be a map"}
-            elif item.get(P.K_OP) == P.OP_SEQUENCE:
-                sub = {P.K_STATUS: P.S_FAILED, P.K_MSG: "a Sequence may not be inside a Sequence"}
-            elif item.get(P.K_OP) not in _SEQUENCE_OPS:
-                sub = {P.K_STATUS: P.S_NOT_SUPPORTED, P.K_MSG: "op not allowed in a sequence"}
-            else:
-                sub = self._handle(session, item)
-                if sub is None:  # not retried: the items before it are done and persisted
-                    sub = {P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: "device out of memory"}
-                sub.pop(P.K_ID, None)
-            status = sub.get(P.K_STATUS)
-            failed = not (type(status) is int and 200 <= status < 300)
-            results.append(sub)
-        resp[P.K_ITEMS] = results
-        return P.S_OK
 
     def _persist(self, records):
         store = self.store

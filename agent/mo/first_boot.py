@@ -68,14 +68,16 @@ def _add_account(tree, account, sid):
     base = "./DMAcc/" + name
     own = "&".join([c + "=" + sid for c in (P.CMD_ADD, P.CMD_DELETE, P.CMD_GET, P.CMD_REPLACE)])
     tree.put(base, fmt="node", acl=own)
-    # The DMAcc MO's Occurrence-One nodes: AppID, ServerID, Name, AppAddr/<X>/{Addr, AddrType}.
+    # The DMAcc MO: AppID, ServerID, Name; AppAddr/<X>/{Addr, AddrType} for an account with
+    # an address (four nodes an account: at 110k with keys there is no room for them empty).
     tree.put(base + "/AppID", APP_ID, "chr")
     tree.put(base + "/ServerID", sid, "chr")
     tree.put(base + "/Name", account.get("display", sid), "chr")
-    tree.put(base + "/AppAddr", fmt="node")
-    tree.put(base + "/AppAddr/Srv", fmt="node")
-    tree.put(base + "/AppAddr/Srv/Addr", _text(account, "addr"), "chr")
-    tree.put(base + "/AppAddr/Srv/AddrType", _text(account, "addr_type", "URI"), "chr")
+    if "addr" in account:
+        tree.put(base + "/AppAddr", fmt="node")
+        tree.put(base + "/AppAddr/Srv", fmt="node")
+        tree.put(base + "/AppAddr/Srv/Addr", _text(account, "addr"), "chr")
+        tree.put(base + "/AppAddr/Srv/AddrType", _text(account, "addr_type", "URI"), "chr")
     auth = account.get("auth")
     if auth:
         tree.put(base + "/AppAuth", fmt="node")

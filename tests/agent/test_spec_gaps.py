@@ -93,11 +93,12 @@ def test_dmacc_mo_accounts_carry_appid_appaddr_and_aauthlevel_and_aauthdata_is_n
     from tests.agent import acl_fixture
 
     tree = Tree()
-    mo.seed(tree, {"accounts": [{"server_id": "A", "auth": {"secret": "s", "data": "nonce"}}]})
+    mo.seed(tree, {"accounts": [{"server_id": "A", "addr": "https://dm.example/a",
+                                 "auth": {"secret": "s", "data": "nonce"}}]})
     acl_fixture._D[0] = Dispatcher(tree)
     assert val("A", "./DMAcc/A/AppID") == "w7"
     assert val("A", "./DMAcc/A/AppAddr/Srv/AddrType") == "URI"
-    assert val("A", "./DMAcc/A/AppAddr/Srv/Addr") == ""
+    assert val("A", "./DMAcc/A/AppAddr/Srv/Addr") == "https://dm.example/a"
     assert val("A", "./DMAcc/A/AppAuth/Srv/AAuthLevel") == "SRVCRED"
     assert get_st("A", "./DMAcc/A/AppAuth/Srv/AAuthData") == 405
     assert get_st("A", "./DMAcc/A/AppAuth/Srv/AAuthSecret") == 405

@@ -26,11 +26,14 @@ KNOWN_GAPS = {
     "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id":
         "tree: a ServerID Replace leaves the old id in the ACLs",
 }
+SERVER_ID_GAP = "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id"
 
 
 def config():
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["accounts"][0]["auth"]["data"] = "nonce-a"  # AAuthData: present, so its No-Get is checked
+    for account in cfg["accounts"]:
+        account["addr"] = "https://dm.example/" + account["server_id"]
     cfg["accounts"].append({"name": "Spare", "server_id": "SpareServer"})
     cfg["acls"] = {"./DMAcc/Spare": "Add=SpareServer&Delete=SpareServer&Get=ServerA+SpareServer"
                                     "&Replace=ServerA+SpareServer"}

@@ -76,7 +76,7 @@ def list_tnds(t):
     t.expect(t.get(d + "?list=TNDS"), 406, 200)
 
 
-@check("DM status 407: a request that needs a principal, sent without any credentials, is 407", G)
+@check("DM-Protocol status 407: a request that needs a principal, sent without any credentials, is 407", G)
 def no_credentials(t):
     d = t.dir()
     t.expect(t.add(d + "/Anon", 1, "int", who=None), 407)
