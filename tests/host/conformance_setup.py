@@ -26,19 +26,34 @@ KNOWN_GAPS = {
     "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id":
         "tree: a ServerID Replace leaves the old id in the ACLs",
 }
+# Found by the suite on the device runtime (not in the audit): a sealed Add of a 1.2 KB value
+# runs the 128k heap out before the size check, so the request is dropped, never answered.
+DEVICE_RUNTIME_GAPS = {
+    "protocol.md 6 status 413: a value over the device's bound is 413 and creates nothing":
+        "device runtime: out of memory before the 413 (request dropped unanswered)",
+}
+
 SERVER_ID_GAP = "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id"
 
 
 def config():
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["accounts"][0]["auth"]["data"] = "nonce-a"  # AAuthData: present, so its No-Get is checked
+    cfg["accounts"].append({"name": "Spare", "server_id": "SpareServer"})
     for account in cfg["accounts"]:
         account["addr"] = "https://dm.example/" + account["server_id"]
-    cfg["accounts"].append({"name": "Spare", "server_id": "SpareServer"})
     cfg["acls"] = {"./DMAcc/Spare": "Add=SpareServer&Delete=SpareServer&Get=ServerA+SpareServer"
                                     "&Replace=ServerA+SpareServer"}
     cfg["security"] = {"gateways": {"GW1": ["ServerA"]}, "integrity_only": ["GW1"],
                        "confidential": ["./DMAcc"]}
+    return cfg
+
+
+def plain_config():
+    """config() without `security`: for --insecure agents (a confidential subtree would need a
+    sealed session)."""
+    cfg = config()
+    del cfg["security"]
     return cfg
 
 

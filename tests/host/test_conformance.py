@@ -86,8 +86,7 @@ def test_a_failure_reports_what_was_sent_and_received_and_junit_holds_every_chec
 def test_suite_without_keys_on_an_insecure_agent_and_several_devices_at_once(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    plain = S.config()
-    del plain["security"]  # its confidential subtree would need a sealed session
+    plain = S.plain_config()
     a = start_agent(tmp_path / "a", config=plain)
     b = start_agent(tmp_path / "b", config=plain)
     try:
@@ -126,19 +125,15 @@ def test_cli_runs_the_suite_writes_junit_and_says_failures_in_its_exit_status(tm
 
 
 def test_suite_passes_on_the_device_runtime_with_keys(tmp_path):
-    # At 110k the spare account does not fit beside three keys: its check is skipped here.
-    cfg = S.config()
-    cfg["accounts"].pop()
-    del cfg["acls"]
+    # 128k: this config (three accounts with addresses, three keys) does not boot in 110k.
     S.key_files(tmp_path / "keys")
-    agent = start_agent(tmp_path, runtime="micropython", config=cfg, insecure=False,
+    agent = start_agent(tmp_path, runtime="micropython", config=S.config(), insecure=False, heap="128k",
                         extra=["--keys", str(tmp_path / "keys")])
     try:
         report = conformance.run(agent.url, keys=S.keys(), confidential=["./DMAcc"], timeout=4.0)
     finally:
         agent.stop()
-    assert _failed(report) == set(S.KNOWN_GAPS) - {S.SERVER_ID_GAP}, [(r.name, r.message) for r in report.failed]
-    assert report.by_name()[S.SERVER_ID_GAP].outcome == "skip"
+    assert _failed(report) == set(S.KNOWN_GAPS) | set(S.DEVICE_RUNTIME_GAPS), [(r.name, r.message) for r in report.failed]
     print("device runtime: %d checks in %.1fs" % (len(report.results), report.seconds))
 
 
@@ -151,7 +146,7 @@ BREAKS = {
          "omadm-rules ACL syntax: ids match whole: an id that is a prefix of <p1> grants nothing to it"}),
     "atomic rollback": (
         "dispatch.py", "            self.tree.rollback()\n        except Exception:  # the undo itself failed",
-        "            pass\n        except Exception:  # the undo itself failed",
+        "            self.tree.commit()\n        except Exception:  # the undo itself failed",
         None),
     "reply cache": (
         "session.py", "            cached = self.replies.get(rid, kind)", "            cached = None",
@@ -186,7 +181,7 @@ def _serve_copy(tmp_path, copy):
     config = tmp_path / "config.json"
     import json
 
-    config.write_text(json.dumps(S.config()))
+    config.write_text(json.dumps(S.plain_config()))
     log = open(tmp_path / "agent.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--tcp", "127.0.0.1:0", "--config", str(config),
                              "--insecure"], cwd=str(ROOT), stdout=subprocess.PIPE, stderr=log, text=True,
@@ -206,7 +201,6 @@ ATOMIC_ROLLBACK = {
     "DM-Protocol Atomic: a failed Atomic rolls back a Replace (the old value is back)",
     "DM-Protocol Atomic: a failed Atomic rolls back a Delete (the subtree is back, ACLs and all)",
     "DM-Protocol Atomic: an Atomic refused by the ACL half way changes nothing",
-    "DM-Protocol Atomic: an Atomic nested in an Atomic is 500",
     "DM-Protocol Atomic: Copy may be an Atomic item and is rolled back with it",
     "DM-Protocol Sequence: an Atomic inside a Sequence is all or nothing on its own",
 }
