@@ -50,8 +50,10 @@ def seed(tree, config):
     for account, sid in zip(accounts, ids):
         _add_account(tree, account, sid)
 
-    for node in config.get("nodes", []):
-        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""))
+    for node in config.get("nodes", []):  # `dmagent ddf import` writes these, Scope and all
+        flags = PERMANENT if node.get("scope") == "permanent" else 0
+        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""), flags,
+                 node.get("title"), node.get("type"))
     for uri, acl in config.get("acls", {}).items():
         _set_acl(tree, uri, acl)
 
