@@ -24,10 +24,12 @@ from host_tools.client.keys import KeyFileError, load_key_file
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="write JUnit XML here")
 @click.option("--only", metavar="PATTERN", help="checks whose name or group matches (glob, or a word)")
 @click.option("--confidential", multiple=True, metavar="URI", help="the device's confidential subtrees")
+@click.option("--ddf", "ddf_file", type=click.Path(exists=True, dir_okay=False),
+              help="the device's DDF: check its AccessType and Occurrence too")
 @click.option("--list", "list_only", is_flag=True, help="list the checks and stop")
 @click.option("-v", "--verbose", is_flag=True, help="print every check, not only failures")
 @click.pass_obj
-def test_command(ctx, urls, key_files, names, junit, only, confidential, list_only, verbose):
+def test_command(ctx, urls, key_files, names, junit, only, confidential, ddf_file, list_only, verbose):
     """Check devices rule by rule against the protocol, OMA DM's rules and the standard objects."""
     from host_tools.conformance import report as rep
     from host_tools.conformance import run_many, select
@@ -54,7 +56,15 @@ def test_command(ctx, urls, key_files, names, junit, only, confidential, list_on
             err.print("[red]error:[/] %s" % exc)
             sys.exit(2)
     options = dict(keys=keys, names=list(names) or ["ServerA", "ServerB"], only=only,
-                   timeout=ctx.timeout if ctx else 2.0, confidential=list(confidential))
+                   timeout=ctx.timeout if ctx else 2.0, confidential=list(confidential), ddf=ddf_file)
+    if ddf_file:
+        from host_tools.ddf import DDFError, read_file
+
+        try:
+            read_file(ddf_file)
+        except DDFError as exc:
+            err.print("[red]error:[/] %s" % exc, markup=True, highlight=False)
+            sys.exit(2)
     console = Console(stderr=as_json, highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[last]}"), console=console, transient=as_json) as progress:

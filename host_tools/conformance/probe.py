@@ -31,12 +31,13 @@ class SetupError(Exception):
 class Target:
     """The device and the suite's identities on it."""
 
-    def __init__(self, url, keys=(), names=("ServerA", "ServerB"), timeout=2.0, confidential=()):
+    def __init__(self, url, keys=(), names=("ServerA", "ServerB"), timeout=2.0, confidential=(), ddf=None):
         self.url = url
         self.timeout = timeout
         self.keys = list(keys)  # [(principal, key bytes)] in the order given
         self.names = list(names)  # insecure hello principals when there are no keys
         self.confidential = list(confidential)
+        self.ddf = ddf  # (config nodes, {parent: most children}) of the device's DDF, or None
         self.transport = None
         self._devices = {}
         self._current = object()

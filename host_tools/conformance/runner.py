@@ -55,12 +55,19 @@ class Report:
 
 
 def run(url, keys=(), names=("ServerA", "ServerB"), only=None, timeout=2.0, confidential=(),
-        progress=None):
-    """Run the selected checks against url -> Report. progress(done, total, result) after each."""
+        progress=None, ddf=None):
+    """Run the selected checks against url -> Report. progress(done, total, result) after each.
+    ddf: a DDF file of the device (its AccessType and Occurrence are then checked)."""
     checks = select(only)
     report = Report(url)
     start = time.monotonic()
-    target = Target(url, keys, names, timeout, confidential)
+    described = None
+    if ddf is not None:
+        from host_tools import ddf as ddf_lib
+
+        doc = ddf_lib.read_file(ddf)  # DDFError (a ValueError) for a bad file: the caller's mistake
+        described = (ddf_lib.to_config(doc)["nodes"], ddf_lib.child_limits(doc))
+    target = Target(url, keys, names, timeout, confidential, described)
     try:
         target.connect()
     except (SetupError, LinkError) as exc:
@@ -134,6 +141,8 @@ def _run_one(target, scratch, chk):
     try:
         if "keys" in chk.needs and not target.keyed:
             raise Skipped("needs --key files")
+        if "ddf" in chk.needs and not target.ddf:
+            raise Skipped("give --ddf FILE: the device's own DDF says what to enforce")
         if "insecure" in chk.needs and target.keyed:
             raise Skipped("for an --insecure agent without keys")
         chk.fn(probe)

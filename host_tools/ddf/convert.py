@@ -111,6 +111,31 @@ def _value(doc, elem, text, fmt):
     return text
 
 
+_MAX = {"One": 1, "ZeroOrOne": 1}
+
+
+def child_limits(doc):
+    """{parent URI: the most children its <X> placeholder allows} (Occurrence One, ZeroOrOne,
+    ZeroOrN, OneOrN), for checking a device's enforcement."""
+    limits = {}
+
+    def walk(elem, parent):
+        name = _text(elem, "NodeName", "")
+        if not name:
+            occurrence = _only_child(elem.find("DFProperties"), "Occurrence")
+            if occurrence is not None and (occurrence.tag in _MAX or occurrence.tag.endswith("OrN")):
+                limits[parent] = _MAX.get(occurrence.tag) or int((occurrence.text or "0").strip())
+            return
+        uri = "%s/%s" % (parent, name)
+        for child in elem.findall("Node"):
+            walk(child, uri)
+
+    for elem in doc.root.findall("Node"):
+        base = _text(elem, "Path") or "."
+        walk(elem, base.rstrip("/") if base != "." else ".")
+    return limits
+
+
 # --- export --------------------------------------------------------------------------------
 class Node:
     """One node for a DDF: what a live device or a config says about it."""

@@ -104,3 +104,66 @@ def server_id_replace(t):
                 "the ACL that named the old id")
     finally:
         t.expect(t.replace(uri, sid), 200, what="putting the ServerID back")
+
+
+def _ddf(t):
+    if not t.target.ddf:
+        raise Skipped("give --ddf FILE: the device's own DDF says what to enforce")
+    return t.target.ddf
+
+
+@check("DM-TND DDF AccessType: Replace of a leaf whose AccessType excludes it is 405 (before the ACL)", G,
+       needs=("ddf",))
+def access_replace(t):
+    nodes, _ = _ddf(t)
+    leaves = [n for n in nodes if n["format"] != "node" and "Replace" not in n.get("access", ())]
+    if not leaves:
+        raise Skipped("the DDF has no leaf without Replace")
+    for node in leaves:
+        resp = t.get(node["uri"])
+        if resp.get(P.K_STATUS) != 200:
+            continue
+        before = resp.get(P.K_VALUE)
+        answer = t.replace(node["uri"], before)  # the same value: nothing changes even if it is taken
+        t.expect(answer, 405, what="Replace of %s" % node["uri"])
+
+
+@check("DM-TND DDF AccessType: Add under an interior node whose AccessType excludes Add is 405", G, needs=("ddf",))
+def access_add(t):
+    nodes, _ = _ddf(t)
+    closed = [n for n in nodes if n["format"] == "node" and "Add" not in n.get("access", ())]
+    if not closed:
+        raise Skipped("the DDF has no interior node without Add")
+    for node in closed:
+        uri = node["uri"] + "/ConformanceAdd"
+        resp = t.add(uri, 1, "int")
+        if resp.get(P.K_STATUS) == 200:
+            t.delete(uri)
+        t.expect(resp, 405, what="Add under %s" % node["uri"])
+
+
+@check("DM-TND DDF Occurrence: one child more than the placeholder's Occurrence allows is refused (420)", G,
+       needs=("ddf",))
+def occurrence(t):
+    _, limits = _ddf(t)
+    if not limits:
+        raise Skipped("the DDF limits no placeholder's Occurrence")
+    for parent, most in sorted(limits.items()):
+        have = t.get(parent)
+        if have.get(P.K_STATUS) != 200 or most - len(have.get(P.K_VALUE) or []) > 8:
+            continue
+        added = []
+        try:
+            for i in range(most - len(have[P.K_VALUE]) + 1):
+                uri = "%s/Conf%d" % (parent, i)
+                resp = t.add(uri, "x", "chr")
+                if resp.get(P.K_STATUS) != 200:
+                    break
+                added.append(uri)
+            t.expect(resp, 420, 418, what="child %d of %s (Occurrence at most %d)" % (len(have[P.K_VALUE]) + len(added) + 1,
+                                                                                   parent, most))
+        finally:
+            for uri in added:
+                t.delete(uri)
+        return
+    raise Skipped("no placeholder's parent readable here")
