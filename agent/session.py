@@ -3,7 +3,7 @@
 A request whose reply is kept is answered from it and NOT executed again: that is what
 makes a client's retry after a lost response safe (a sealed retry comes under a new seq and
 gets the kept answer sealed afresh, bound to the retry). Replies are kept by who spoke
-(frame kind, principal, `for`) and request id: a write's with the client token (field 19)
+(frame kind, principal, `for`) and request id: a write's with the client token (field 20)
 device-wide, journaled with the write, so a retry on a new link, in a new session or after
 a reboot is answered too; the rest in the link's own Replies.
 
@@ -301,7 +301,7 @@ class Session:
 _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
-_WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+_WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 
 def _uint30(value):
@@ -314,11 +314,14 @@ def _scope(kind, principal, server):
 
 
 def _uris(request):
-    uri = request.get(P.K_URI)
-    if uri is not None:
-        yield uri
+    """Every URI a request touches: its target, a Copy's source, and its items' (nested)."""
+    for key in (P.K_URI, P.K_SOURCE):
+        uri = request.get(key)
+        if uri is not None:
+            yield uri
     items = request.get(P.K_ITEMS)
     if type(items) is list:
         for item in items:
-            if type(item) is dict and item.get(P.K_URI) is not None:
-                yield item[P.K_URI]
+            if type(item) is dict:
+                for uri in _uris(item):
+                    yield uri
