@@ -156,7 +156,8 @@ class Dispatcher:
         records = tree.pending()
         key = getattr(session, "reply_key", None)  # (scope, client token, rid): kept with the write
         kept = None
-        if key is not None and (records or op == P.OP_EXEC):
+        # (A Sequence's items are their own transactions, without an id: not one of them.)
+        if key is not None and P.K_ID in req and (records or op == P.OP_EXEC):
             resp[P.K_STATUS] = status
             kept = self._encode(resp)
             records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
