@@ -101,7 +101,7 @@ def _journal_values(state, uri):
 def _failing_handshake(url, source, principal="ServerA"):
     try:
         dev = _open(url, key="33" * 16, principal=principal, source=source, retries=0, timeout=3)
-    except HandshakeError as exc:
+    except DeviceError as exc:  # a HandshakeError, or the device runtime's "busy" link refusal
         return exc
     dev.close()
     raise AssertionError("a wrong key was accepted")
@@ -139,7 +139,7 @@ def test_failed_handshakes_from_another_source_never_lock_the_principal_out(agen
     assert good == 10
     assert len(refusals) >= 8
     for exc in refusals:
-        assert exc.status in (P.S_UNAUTHORIZED, P.S_FORBIDDEN)
+        assert exc.status in (P.S_UNAUTHORIZED, P.S_FORBIDDEN, P.S_DEVICE_FULL)
         assert "retry after" not in exc.message and " ms" not in exc.message
 
 
