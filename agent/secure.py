@@ -49,7 +49,9 @@ class _Backoff:
     def waiting(self):
         """True while the next try is not allowed yet (ticks_diff throughout: no lockout after
         a long gap, see _within)."""
-        delay = min(P.BACKOFF_BASE_MS << min(self.count - 1, 16), P.BACKOFF_MAX_MS)
+        if self.count < 2:  # one mistake is free: back-off starts at the second failure
+            return False
+        delay = min(P.BACKOFF_BASE_MS << min(self.count - 2, 16), P.BACKOFF_MAX_MS)
         return _within(self.since, delay - 1)
 
     def failed(self):

@@ -254,7 +254,7 @@ def test_a_burst_of_failed_handshakes_meets_the_backoff():
         if reply[1] == P.S_FORBIDDEN:
             assert reply[2] == "busy: try again later"
             refused += 1
-    assert refused >= 5
+    assert refused >= 4  # the second failure starts it
     # the right key is refused too while the principal backs off: no guessing at speed
     assert Peer(app).handshake("ServerA", KEY_A)[1] == P.S_FORBIDDEN
 
