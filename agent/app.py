@@ -37,7 +37,7 @@ class App:
 
             self.store = Store(state_dir)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys"):
+        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal"):
             agent.unload(name)
         self.guard = None
         if keys or "security" in self.config:
@@ -65,10 +65,10 @@ class App:
         tree = self.tree
         found = [0, 0]  # snapshots, journal records
 
-        def restore(snapshot):
-            if snapshot is not None:
+        def restore(read):  # the snapshot, streamed from flash an item at a time
+            if read is not None:
                 found[0] = 1
-                tree.restore(cbor.loads(snapshot, 64))
+                tree.restore(read)
 
         def apply(payload):
             found[1] += 1
@@ -88,7 +88,7 @@ class App:
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
-        cbor.dump(self.tree.dump(), write)
+        self.tree.dump(write)
 
     def _info(self):
         try:

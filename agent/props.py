@@ -1,0 +1,55 @@
+"""Replace of a node's properties (?prop=ACL|Name|Title), loaded when one is asked for.
+
+Name renames the node in place; its subtree keeps its ACLs. Who may replace an ACL is
+agent.acl's acl_replace_decision, the same one check() answers with.
+"""
+
+from agent import acl as A
+from agent import proto as P
+from agent import uri as U
+from agent.errors import DMError
+from agent.nodes import MISSING, PERMANENT, TITLE, child, flags_of
+from agent.tree import WRITABLE, _text, check_prop
+
+
+def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff, src, peff, psrc):
+    check_prop(prop)
+    if prop not in WRITABLE:
+        raise DMError(P.S_NOT_ALLOWED, "%s can only be read" % prop)
+    uri = U.format(segs)
+    name = segs[-1] if segs else None
+    if prop == "Name":
+        if not segs or flags_of(entry) & PERMANENT:
+            raise DMError(P.S_NOT_ALLOWED, "%s cannot be renamed" % uri)
+        A.need(eff, P.CMD_REPLACE, principal, segs)
+        return _rename(tree, segs, _text(value, fmt, prop), entry, parent)
+    if prop == "Title":
+        A.need(eff, P.CMD_REPLACE, principal, segs)
+        tree._check_size(_text(value, fmt, prop))
+        tree._set_meta(parent, name, entry, TITLE, value or None)
+        return tree._log("title", uri, value)
+    if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
+        raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
+    canonical = A.parse(_text(value, fmt, prop))
+    if not segs and A.ids(canonical, P.CMD_ADD) != "*":
+        raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
+    tree._set_acl(parent, name, uri, entry, canonical)
+
+
+def _rename(tree, segs, name, entry, parent):
+    if not name or name == "." or name == "..":
+        raise DMError(P.S_BAD_REQUEST, "bad node name")
+    lim = tree.limits
+    if lim["max_seg_len"] and len(name) > lim["max_seg_len"]:
+        raise DMError(P.S_URI_TOO_LONG, "name longer than %d" % lim["max_seg_len"])
+    if name == segs[-1]:
+        return
+    if child(parent, name) is not MISSING:
+        raise DMError(P.S_EXISTS, "%s exists" % U.format(segs[:-1] + [name]))
+    if lim["max_tot_len"]:
+        longest = 0  # every URI below must stay within MaxTotLen, or it could not be named
+        for node_uri, _, _, _, _, _ in tree._walk(entry, U.format(segs), "", None):
+            longest = max(longest, len(node_uri))
+        if longest - len(U.escape(segs[-1])) + len(U.escape(name)) > lim["max_tot_len"]:
+            raise DMError(P.S_URI_TOO_LONG, "a URI below would be longer than %d" % lim["max_tot_len"])
+    tree._move(parent, segs, name)
