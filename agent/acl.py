@@ -112,13 +112,14 @@ def creator(ident):
 
 
 # --- the rules ---------------------------------------------------------------------------
-def effective(entry, eff, src, here):
-    """(effective ACL, where it comes from) at a node, given its parent's: its own ACL if it
-    has one, else the inherited one, whole (never merged per command)."""
+def effective(entry, here):
+    """The rule for the effective ACL at a node: its own ACL if it has one, else its parent's
+    effective ACL, whole (never merged per command). -> (own ACL, here) when the node's own
+    ACL decides, None when it inherits (no tuple made for the many nodes that inherit)."""
     own = N.own_acl(entry)
     if own:
         return own, here
-    return eff, src
+    return None
 
 
 def need(eff, cmd, principal, segs):

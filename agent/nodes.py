@@ -3,9 +3,11 @@
 Nodes are not objects (1,000 leaves must fit a board's heap). A leaf with default metadata
 is the bare value in its parent's child list, its format read from the Python type; any other
 node is a 7-slot list [value or children, format, acl, flags, title, type, hook]. Children are
-a list of chunks [names, entries], names packed in one bytes (length-prefixed UTF-8, sorted):
-no chunk holds more than CHUNK names, so no structure ever grows as one big block. Every
-change takes an undo list (None outside a transaction) and logs before it changes anything.
+a list of chunks [names, entries], names packed in one bytearray (length-prefixed UTF-8,
+sorted) edited in place: no chunk holds more than CHUNK names, so no structure grows as one
+big block, and an insert leaves next to no garbage (garbage between long-lived nodes is what
+cuts a heap into pieces). Every change takes an undo list (None outside a transaction) and
+logs before it changes anything.
 """
 
 try:
@@ -105,7 +107,10 @@ def _chunk_of(kids, key):
     while hi - lo > 1:
         mid = (lo + hi) // 2
         blob = kids[mid][0]
-        s, n = _at(blob, 0)
+        n = blob[0]
+        s = 1
+        if n & 0x80:
+            n, s = (n & 0x7F) << 8 | blob[1], 2
         if _cmp(blob, s, n, key) <= 0:
             lo = mid
         else:
@@ -114,11 +119,16 @@ def _chunk_of(kids, key):
 
 
 def _find(blob, key):
-    """-> (position, offset, found): where key is, or would go, among blob's names."""
+    """-> (position, offset, found): where key is, or would go, among blob's names. The
+    name heads are read inline: a helper returning (start, length) would allocate a tuple
+    for every name passed over."""
     o = p = 0
     end = len(blob)
     while o < end:
-        s, n = _at(blob, o)
+        n = blob[o]
+        s = o + 1
+        if n & 0x80:
+            n, s = (n & 0x7F) << 8 | blob[s], s + 1
         c = _cmp(blob, s, n, key)
         if c >= 0:
             return p, o, c == 0
@@ -132,9 +142,20 @@ def child(node, name):
     if not kids:
         return MISSING
     key = name.encode()
-    chunk = kids[_chunk_of(kids, key)]
-    p, _, found = _find(chunk[0], key)
-    return chunk[1][p] if found else MISSING
+    blob, vals = kids[_chunk_of(kids, key)]
+    o = p = 0
+    end = len(blob)
+    m = len(key)
+    while o < end:  # _find, inline: the request path's lookup makes no tuple
+        n = blob[o]
+        s = o + 1
+        if n & 0x80:
+            n, s = (n & 0x7F) << 8 | blob[s], s + 1
+        if n == m and blob.startswith(key, s):
+            return vals[p]
+        o = s + n
+        p += 1
+    return MISSING
 
 
 def items(node, after=None):
@@ -152,7 +173,10 @@ def items(node, after=None):
     while k < len(kids):
         blob, vals = kids[k]
         while o < len(blob):
-            s, n = _at(blob, o)
+            n = blob[o]
+            s = o + 1
+            if n & 0x80:
+                n, s = (n & 0x7F) << 8 | blob[s], s + 1
             yield blob[s : s + n].decode(), vals[p]
             o, p = s + n, p + 1
         k += 1
@@ -191,18 +215,37 @@ def _remove(undo, lst, i):
     lst.pop(i)
 
 
+def _insert_bytes(undo, blob, o, piece):
+    if undo is not None:
+        undo.append((blob, o, len(blob), None))
+    blob[o:o] = piece
+
+
+def _remove_bytes(undo, blob, o, n):
+    if undo is not None:
+        undo.append((blob, o, len(blob), blob[o : o + n]))
+    blob[o : o + n] = b""
+
+
 def rollback(undo):
-    """Undo logged changes, newest first. Allocates nothing: a removed item goes back into
-    room its list kept (a list keeps room for one more after a pop)."""
+    """Undo logged changes, newest first. Next to nothing is allocated: what a removal took
+    goes back into room its list or bytearray kept (one removal each, at least)."""
     while undo:
         step = undo.pop()
         lst, i = step[0], step[1]
         if len(step) == 3:
             lst[i] = step[2]
-        elif len(lst) > step[2]:  # the insert happened
-            lst.pop(i)
-        elif len(lst) < step[2]:  # the removal happened
-            lst.insert(i, step[3])
+            continue
+        grown = len(lst) - step[2]
+        if type(lst) is list:
+            if grown > 0:  # the insert happened
+                lst.pop(i)
+            elif grown < 0:  # the removal happened
+                lst.insert(i, step[3])
+        elif grown > 0:
+            lst[i : i + grown] = b""
+        elif grown < 0:
+            lst[i:i] = step[3]
 
 
 def set_slot(undo, node, slot, value):
@@ -214,16 +257,15 @@ def set_child(undo, node, name, entry):
     kids = node[VALUE]
     key = name.encode()
     if not kids:
-        return _insert(undo, kids, 0, [_head(len(key)) + key, [entry]])
+        return _insert(undo, kids, 0, [bytearray(_head(len(key)) + key), [entry]])
     k = _chunk_of(kids, key)
-    chunk = kids[k]
-    blob, vals = chunk
+    blob, vals = kids[k]
     p, o, found = _find(blob, key)
     if found:
         return _set(undo, vals, p, entry)
-    names = blob[:o] + _head(len(key)) + key + blob[o:]
     _insert(undo, vals, p, entry)
-    _set(undo, chunk, 0, names)
+    _insert_bytes(undo, blob, o, key)
+    _insert_bytes(undo, blob, o, _head(len(key)))
     if len(vals) > CHUNK:
         _split(undo, kids, k)
 
@@ -236,7 +278,7 @@ def _split(undo, kids, k):
     for _ in range(half):
         s, n = _at(blob, o)
         o = s + n
-    left, right = blob[:o], [blob[o:], vals[half:]]
+    left, right = blob[:o], [blob[o:], vals[half:]]  # slices of a bytearray are bytearrays
     lvals = vals[:half]
     _insert(undo, kids, k + 1, right)
     _set(undo, chunk, 0, left)
@@ -248,17 +290,15 @@ def pop_child(undo, node, name):
     kids = node[VALUE]
     key = name.encode()
     k = _chunk_of(kids, key)
-    chunk = kids[k]
-    blob, vals = chunk
+    blob, vals = kids[k]
     p, o, _ = _find(blob, key)
     old = vals[p]
     if len(vals) == 1:  # the chunk goes whole, and comes back whole on undo
         _remove(undo, kids, k)
         return old
     s, n = _at(blob, o)
-    names = blob[:o] + blob[s + n :]
     _remove(undo, vals, p)
-    _set(undo, chunk, 0, names)
+    _remove_bytes(undo, blob, o, s + n - o)
     return old
 
 
@@ -272,7 +312,7 @@ def append_child(node, name, entry):
         chunk[0] += piece
         chunk[1].append(entry)
     else:
-        kids.append([piece, [entry]])
+        kids.append([bytearray(piece), [entry]])
 
 
 def last_name(node):

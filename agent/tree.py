@@ -133,7 +133,9 @@ class Tree:
             entry = N.child(entry, segs[i])
             if entry is MISSING:
                 raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
-            eff, src = A.effective(entry, eff, src, i + 1)
+            own = A.effective(entry, i + 1)
+            if own:
+                eff, src = own
         return entry, parent, eff, src, peff, psrc
 
     def _walk(self, top, top_uri, eff, src, after=None):
@@ -152,7 +154,9 @@ class Tree:
             if not interior(node):
                 break
             uri = U.join(uri, name)
-            eff, src = A.effective(node, eff, src, uri)
+            own = A.effective(node, uri)
+            if own:
+                eff, src = own
         else:
             stack.append((node, N.items(node), uri, eff, src))
         while stack:
@@ -163,7 +167,9 @@ class Tree:
                 stack.pop()
                 continue
             uri = U.join(uri, name)
-            eff, src = A.effective(entry, eff, src, uri)
+            own = A.effective(entry, uri)
+            if own:
+                eff, src = own
             yield uri, entry, eff, src, node, name
             if interior(entry):
                 stack.append((entry, N.items(entry), uri, eff, src))
