@@ -4,6 +4,7 @@ State on flash wins over config: config seeds the tree on first boot only, so a
 value a server changed is not reset by a reboot. Links are made with new_link().
 """
 
+import gc
 import sys
 
 import agent
@@ -13,9 +14,23 @@ from agent import proto as P
 from agent.dispatch import Dispatcher
 from agent import mo
 from agent.session import Session
-from agent.tree import Tree
+from agent.tree import BOOT_SLACK, Tree, heap_room
 
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
+
+
+def _unload_boot_code():
+    for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal"):
+        agent.unload(name)
+    gc.collect()
+
+
+def _in_use():
+    """Heap in use after a collection (MicroPython), or None (CPython: no heap to mind)."""
+    if not hasattr(gc, "mem_alloc"):
+        return None
+    gc.collect()
+    return gc.mem_alloc()
 
 
 def _log(msg):
@@ -36,18 +51,14 @@ class App:
             from agent.store import Store
 
             self.store = Store(state_dir)
-        self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal"):
-            agent.unload(name)
         self.guard = None
-        if keys or "security" in self.config:
-            # After boot (its peak is past), and all of it now rather than at the first
-            # handshake, when the heap is in smaller pieces.
-            from agent import ccm, hal  # noqa: F401
-            from agent.secure import Guard
-
-            hal.aes_block(bytes(16))  # loads the AES backend too
-            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
+        self._keys = keys
+        self._boot()
+        for name in ("agent.journal", "agent.recovery"):  # what a boot with state loads
+            __import__(name)  # (not bound to a name here: it would outlive the unload)
+        boot_use = _in_use()  # boot's own code and data still loaded, and the config
+        _unload_boot_code()
+        late = self._load_security()  # first boot: only now (its peak is past)
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -58,8 +69,28 @@ class App:
         )
         self.links = []
         self.config = None  # seeded and read: its heap is worth more to the links now
+        if boot_use is not None:
+            # A next boot needs what this one needed beyond the running agent (boot_use -
+            # running), for a tree as large as the one there will be: room(), docs/memory.md.
+            margin = boot_use - _in_use() + late + BOOT_SLACK
+            self.tree.room = heap_room(margin)
+            self.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
+
+    def _load_security(self):
+        """Load the security code, all of it (at the first handshake the heap is in pieces),
+        once. -> the bytes it took, or 0 if it was loaded already or is not needed."""
+        if self.guard is not None or not (self._keys or "security" in self.config):
+            return 0
+        before = _in_use() or 0
+        from agent import ccm, hal  # noqa: F401
+        from agent.secure import Guard
+
+        hal.aes_block(bytes(16))  # loads the AES backend too
+        self.guard = Guard(self._keys or {}, self.config.get("security"), self.log)
+        self._keys = None
+        return (_in_use() or 0) - before
 
     def _boot(self):
         tree = self.tree
@@ -68,6 +99,8 @@ class App:
         def restore(read):  # the snapshot, streamed from flash an item at a time
             if read is not None:
                 found[0] = 1
+                # Code that stays goes first, into a heap not yet cut up by the replay.
+                self._load_security()
                 tree.restore(read)
 
         def apply(payload):
@@ -81,6 +114,7 @@ class App:
             mo.seed(tree, self.config)
             mo.bind(tree)
             if self.store is not None:
+                _unload_boot_code()  # room for the snapshot code beside the security code
                 self.store.compact(self.dump_state)
             return
         mo.bind(tree)

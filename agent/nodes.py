@@ -2,12 +2,13 @@
 
 Nodes are not objects (1,000 leaves must fit a board's heap). A leaf with default metadata
 is the bare value in its parent's child list, its format read from the Python type; any other
-node is a 7-slot list [value or children, format, acl, flags, title, type, hook]. Children are
-a list of chunks [names, entries], names packed in one bytearray (length-prefixed UTF-8,
-sorted) edited in place: no chunk holds more than CHUNK names, so no structure grows as one
-big block, and an insert leaves next to no garbage (garbage between long-lived nodes is what
-cuts a heap into pieces). Every change takes an undo list (None outside a transaction) and
-logs before it changes anything.
+node is a 7-slot list [value or children, format, acl, flags, title, type, hook]. Children,
+sorted by name, are a list of groups, a group a list of chunks, a chunk [names, entries] with
+the names packed in one bytearray (length-prefixed UTF-8) edited in place. Every list and
+bytearray has a bounded size (GROUP chunks, CHUNK names, about CHUNK_BYTES), so nothing grows
+as one big block however many children a node has, and an insert leaves next to no garbage
+(garbage between long-lived nodes is what cuts a heap into pieces). Every change takes an
+undo list (None outside a transaction) and logs before it changes anything.
 """
 
 try:
@@ -32,8 +33,10 @@ PERMANENT = const(1)  # cannot be deleted or renamed
 READONLY = const(2)  # the value cannot be replaced
 SECRET = const(4)  # write-only: Get of the value (and of Size) is 405 whatever the ACL
 
-CHUNK = const(32)  # most names in one chunk: a chunk's blocks stay under ~200 bytes
-_FILL = const(24)  # names a restored chunk gets: room for inserts before a split
+CHUNK = const(16)  # most names in one chunk (its entry list: 128 bytes at most)
+CHUNK_BYTES = const(192)  # a chunk of long names splits sooner
+GROUP = const(16)  # most chunks in one group
+_FILL = const(12)  # names a restored chunk gets, chunks a restored group: room to grow
 MISSING = object()
 
 
@@ -77,12 +80,20 @@ def _head(n):
     return bytes((n,)) if n < 0x80 else bytes((0x80 | n >> 8, n & 0xFF))
 
 
-def _at(blob, o):
-    """(start, length) of the name whose head is at offset o."""
-    n = blob[o]
-    if n & 0x80:
-        return o + 2, (n & 0x7F) << 8 | blob[o + 1]
-    return o + 1, n
+def _cmp(blob, s, n, key):
+    """blob[s:s+n] against key, bytewise (UTF-8 order is code point order): -1, 0 or 1."""
+    m = len(key)
+    lim = n if n < m else m
+    i = 0
+    while i < lim:
+        a = blob[s + i]
+        b = key[i]
+        if a != b:
+            return -1 if a < b else 1
+        i += 1
+    if n == m:
+        return 0
+    return -1 if n < m else 1
 
 
 def _cmp(blob, s, n, key):
@@ -101,21 +112,40 @@ def _cmp(blob, s, n, key):
     return -1 if n < m else 1
 
 
-def _chunk_of(kids, key):
-    """Index of the chunk that holds, or would take, key: the last whose first name <= key."""
-    lo, hi = 0, len(kids)
+def _first_cmp(blob, key):
+    """The first name of blob against key."""
+    n = blob[0]
+    s = 1
+    if n & 0x80:
+        n, s = (n & 0x7F) << 8 | blob[1], 2
+    return _cmp(blob, s, n, key)
+
+
+def _index(lst, key, first):
+    """Index of the item of lst (groups or chunks) that holds, or would take, key: the last
+    whose first name <= key, found by bisection; first(item) is its first chunk's names."""
+    lo, hi = 0, len(lst)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        blob = kids[mid][0]
-        n = blob[0]
-        s = 1
-        if n & 0x80:
-            n, s = (n & 0x7F) << 8 | blob[1], 2
-        if _cmp(blob, s, n, key) <= 0:
+        if _first_cmp(first(lst[mid]), key) <= 0:
             lo = mid
         else:
             hi = mid
     return lo
+
+
+def _group_first(group):
+    return group[0][0]
+
+
+def _chunk_first(chunk):
+    return chunk[0]
+
+
+def _chunk(kids, key):
+    """The chunk that holds, or would take, key (kids not empty)."""
+    group = kids[_index(kids, key, _group_first)]
+    return group[_index(group, key, _chunk_first)]
 
 
 def _find(blob, key):
@@ -142,7 +172,7 @@ def child(node, name):
     if not kids:
         return MISSING
     key = name.encode()
-    blob, vals = kids[_chunk_of(kids, key)]
+    blob, vals = _chunk(kids, key)
     o = p = 0
     end = len(blob)
     m = len(key)
@@ -162,25 +192,38 @@ def items(node, after=None):
     """(name, entry) of node's children in name order; with `after` only the names after it
     (it need not exist). Entries may be replaced meanwhile, not added or removed."""
     kids = node[VALUE]
-    k = p = o = 0
+    g = c = p = o = 0
     if after is not None and kids:
         key = after.encode()
-        k = _chunk_of(kids, key)
-        p, o, found = _find(kids[k][0], key)
+        g = _index(kids, key, _group_first)
+        c = _index(kids[g], key, _chunk_first)
+        p, o, found = _find(kids[g][c][0], key)
         if found:
-            s, n = _at(kids[k][0], o)
-            o, p = s + n, p + 1
-    while k < len(kids):
-        blob, vals = kids[k]
-        while o < len(blob):
-            n = blob[o]
-            s = o + 1
-            if n & 0x80:
-                n, s = (n & 0x7F) << 8 | blob[s], s + 1
-            yield blob[s : s + n].decode(), vals[p]
-            o, p = s + n, p + 1
-        k += 1
-        o = p = 0
+            o = _skip(kids[g][c][0], o)
+            p += 1
+    while g < len(kids):
+        group = kids[g]
+        while c < len(group):
+            blob, vals = group[c]
+            while o < len(blob):
+                n = blob[o]
+                s = o + 1
+                if n & 0x80:
+                    n, s = (n & 0x7F) << 8 | blob[s], s + 1
+                yield blob[s : s + n].decode(), vals[p]
+                o, p = s + n, p + 1
+            c += 1
+            o = p = 0
+        g += 1
+        c = 0
+
+
+def _skip(blob, o):
+    """Offset of the name after the one at o."""
+    n = blob[o]
+    if n & 0x80:
+        return o + 2 + ((n & 0x7F) << 8 | blob[o + 1])
+    return o + 1 + n
 
 
 def names(node):
@@ -191,8 +234,9 @@ def names(node):
 
 def child_count(node):
     n = 0
-    for chunk in node[VALUE]:
-        n += len(chunk[1])
+    for group in node[VALUE]:
+        for chunk in group:
+            n += len(chunk[1])
     return n
 
 
@@ -252,53 +296,66 @@ def set_slot(undo, node, slot, value):
     _set(undo, node, slot, value)
 
 
+def _place(kids, key):
+    """-> (group index, chunk index, chunk) for key (kids not empty)."""
+    g = _index(kids, key, _group_first)
+    c = _index(kids[g], key, _chunk_first)
+    return g, c, kids[g][c]
+
+
 def set_child(undo, node, name, entry):
     """Add child name, or replace its entry."""
     kids = node[VALUE]
     key = name.encode()
     if not kids:
-        return _insert(undo, kids, 0, [bytearray(_head(len(key)) + key), [entry]])
-    k = _chunk_of(kids, key)
-    blob, vals = kids[k]
+        return _insert(undo, kids, 0, [[bytearray(_head(len(key)) + key), [entry]]])
+    g, c, chunk = _place(kids, key)
+    blob, vals = chunk
     p, o, found = _find(blob, key)
     if found:
         return _set(undo, vals, p, entry)
     _insert(undo, vals, p, entry)
     _insert_bytes(undo, blob, o, key)
     _insert_bytes(undo, blob, o, _head(len(key)))
-    if len(vals) > CHUNK:
-        _split(undo, kids, k)
+    if len(vals) > CHUNK or len(blob) > CHUNK_BYTES and len(vals) > 1:
+        group = kids[g]
+        _split(undo, group, c, _split_chunk(chunk))
+        if len(group) > GROUP:
+            half = len(group) // 2
+            _split(undo, kids, g, (group[:half], group[half:]))
 
 
-def _split(undo, kids, k):
-    chunk = kids[k]
+def _split_chunk(chunk):
     blob, vals = chunk
     half = len(vals) // 2
     o = 0
     for _ in range(half):
-        s, n = _at(blob, o)
-        o = s + n
-    left, right = blob[:o], [blob[o:], vals[half:]]  # slices of a bytearray are bytearrays
-    lvals = vals[:half]
-    _insert(undo, kids, k + 1, right)
-    _set(undo, chunk, 0, left)
-    _set(undo, chunk, 1, lvals)
+        o = _skip(blob, o)
+    # slices of a bytearray are bytearrays
+    return [blob[:o], vals[:half]], [blob[o:], vals[half:]]
+
+
+def _split(undo, lst, i, halves):
+    """lst[i] becomes the two halves (made before: a MemoryError there changes nothing)."""
+    _insert(undo, lst, i + 1, halves[1])
+    _set(undo, lst, i, halves[0])
 
 
 def pop_child(undo, node, name):
     """Remove child name (it must exist); -> its entry."""
     kids = node[VALUE]
     key = name.encode()
-    k = _chunk_of(kids, key)
-    blob, vals = kids[k]
+    g, c, chunk = _place(kids, key)
+    blob, vals = chunk
     p, o, _ = _find(blob, key)
     old = vals[p]
-    if len(vals) == 1:  # the chunk goes whole, and comes back whole on undo
-        _remove(undo, kids, k)
-        return old
-    s, n = _at(blob, o)
-    _remove(undo, vals, p)
-    _remove_bytes(undo, blob, o, s + n - o)
+    if len(vals) > 1:
+        _remove(undo, vals, p)
+        _remove_bytes(undo, blob, o, _skip(blob, o) - o)
+    elif len(kids[g]) > 1:  # the chunk goes whole, and comes back whole on undo
+        _remove(undo, kids[g], c)
+    else:
+        _remove(undo, kids, g)
     return old
 
 
@@ -307,23 +364,14 @@ def append_child(node, name, entry):
     kids = node[VALUE]
     key = name.encode()
     piece = _head(len(key)) + key
-    if kids and len(kids[-1][1]) < _FILL:
-        chunk = kids[-1]
-        chunk[0] += piece
-        chunk[1].append(entry)
-    else:
-        kids.append([bytearray(piece), [entry]])
-
-
-def last_name(node):
-    """The greatest child name, or None."""
-    kids = node[VALUE]
-    if not kids:
-        return None
-    blob = kids[-1][0]
-    o = 0
-    while True:
-        s, n = _at(blob, o)
-        if s + n >= len(blob):
-            return blob[s : s + n].decode()
-        o = s + n
+    if kids:
+        group = kids[-1]
+        chunk = group[-1]
+        if len(chunk[1]) < _FILL and len(chunk[0]) + len(piece) <= CHUNK_BYTES:
+            chunk[0] += piece
+            chunk[1].append(entry)
+            return
+        if len(group) < _FILL:
+            group.append([bytearray(piece), [entry]])
+            return
+    kids.append([[bytearray(piece), [entry]]])

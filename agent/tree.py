@@ -15,6 +15,8 @@ except ImportError:  # CPython
         return x
 
 
+import gc
+
 import agent
 from agent import acl as A
 from agent import formats as F
@@ -50,6 +52,24 @@ def _plain(prop, listing, cmd):
         check_prop(prop)
     if prop is not None or listing:
         raise DMError(P.S_NOT_ALLOWED, "%s takes a plain URI" % cmd)
+
+
+# Beyond what the last boot needed more than the running agent: a record being replayed
+# (up to a frame, decoded too) and the blocks the heap may not have in one piece.
+BOOT_SLACK = const(3072)
+
+
+def heap_room(margin):
+    """A Tree.room rule: the tree may grow while the heap keeps `margin` bytes free, which is
+    what a boot with the same tree needs beyond the running agent (App measures it)."""
+
+    def room():
+        if gc.mem_free() >= margin:  # garbage counts as used: free now is free at least
+            return True
+        gc.collect()
+        return gc.mem_free() >= margin
+
+    return room
 
 
 def _rare(module, fn, *args):
@@ -246,7 +266,7 @@ class Tree:
             if len(segs) == 5 and segs[0] == DMACC and segs[2] == "AppAuth" and segs[4] == "AAuthSecret":
                 flags = SECRET
             entry = pack([value, fmt, "", flags, None, mime, None])
-        self._insert(parent, segs, entry, self.limits["max_nodes"])
+        self._insert(parent, segs, entry, True)
 
     def replace(self, principal, uri, value, fmt=None):
         """Replace a leaf's value (no fmt: keep the leaf's format), or ?prop=ACL|Name|Title."""
@@ -315,12 +335,14 @@ class Tree:
         return result[0], result[1]
 
     # --- primitives shared by the commands, the device's writes and journal replay --------
-    def _insert(self, parent, segs, entry, max_nodes):
-        if max_nodes and self._count >= max_nodes:
+    def _insert(self, parent, segs, entry, request):
+        """request: a server's Add, held to the node limit and to room(); else the device's."""
+        max_nodes = self.limits["max_nodes"]
+        if request and max_nodes and self._count >= max_nodes:
             raise DMError(P.S_DEVICE_FULL, "the tree holds the most nodes it may")
         if not interior(entry):
             self._check_size(fields(entry)[VALUE])
-        if max_nodes:
+        if request:
             self._check_room()
         self._set_child(parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
         self._count += 1
@@ -398,7 +420,7 @@ class Tree:
         if not is_node:
             self._check_server_id(segs, entry[VALUE])
         if old is MISSING:
-            return self._insert(parent, segs, entry if is_node else pack(entry), 0)
+            return self._insert(parent, segs, entry if is_node else pack(entry), False)
         if interior(old) != is_node:
             raise DMError(P.S_NOT_ALLOWED, "%s cannot turn leaf or interior" % U.format(segs))
         if is_node:
