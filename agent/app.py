@@ -20,7 +20,7 @@ FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "
 
 
 def _unload_boot_code():
-    for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal"):
+    for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal", "agent.device"):
         agent.unload(name)
     gc.collect()
 
@@ -54,9 +54,11 @@ class App:
         self.guard = None
         self._keys = keys
         self._boot()
-        for name in ("agent.journal", "agent.recovery"):  # what a boot with state loads
-            __import__(name)  # (not bound to a name here: it would outlive the unload)
-        boot_use = _in_use()  # boot's own code and data still loaded, and the config
+        boot_use = None  # no store: no next boot to keep room for
+        if self.store is not None:
+            for name in ("agent.journal", "agent.recovery", "agent.device"):  # a boot with state
+                __import__(name)  # (not bound to a name here: it would outlive the unload)
+            boot_use = _in_use()  # boot's own code and data still loaded, and the config
         _unload_boot_code()
         late = self._load_security()  # first boot: only now (its peak is past)
         self.dispatcher = Dispatcher(

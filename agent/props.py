@@ -1,15 +1,40 @@
-"""Replace of a node's properties (?prop=ACL|Name|Title), loaded when one is asked for.
+"""A node's properties (?prop=...): Get of any, Replace of ACL, Name and Title; loaded when
+one is asked for.
 
 Name renames the node in place; its subtree keeps its ACLs. Who may replace an ACL is
 agent.acl's acl_replace_decision, the same one check() answers with.
 """
 
 from agent import acl as A
+from agent import formats as F
 from agent import proto as P
 from agent import uri as U
 from agent.errors import DMError
-from agent.nodes import MISSING, PERMANENT, TITLE, child, flags_of
+from agent.nodes import MISSING, PERMANENT, SECRET, TITLE, TYPE, child, flags_of, fmt_of, interior, own_acl
 from agent.tree import WRITABLE, _text, check_prop
+
+
+def get(tree, principal, segs, entry, eff, prop):
+    """-> (value, "chr" or "int") of property prop of the node at segs."""
+    check_prop(prop)
+    if prop == "Size":
+        if interior(entry):
+            raise DMError(P.S_NOT_SUPPORTED, "Size is for leaves only")
+        if flags_of(entry) & SECRET:
+            raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
+    A.need(eff, P.CMD_GET, principal, segs)
+    if prop == "ACL":
+        return own_acl(entry), "chr"
+    if prop == "Format":
+        return fmt_of(entry), "chr"
+    if prop == "Name":
+        return (segs[-1] if segs else "."), "chr"
+    if prop == "Size":
+        return F.size(tree._read(entry)), "int"
+    meta = entry[TITLE if prop == "Title" else TYPE] if type(entry) is list else None
+    if prop == "Title":
+        return meta or "", "chr"
+    return (F.default_type(fmt_of(entry)) if meta is None else meta), "chr"
 
 
 def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff, src, peff, psrc):

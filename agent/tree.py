@@ -24,8 +24,8 @@ from agent import nodes as N
 from agent import proto as P
 from agent import uri as U
 from agent.errors import DMError
-from agent.nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, TITLE, TYPE, VALUE
-from agent.nodes import fields, flags_of, fmt_of, interior, own_acl, pack
+from agent.nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, TITLE, VALUE
+from agent.nodes import fields, flags_of, fmt_of, interior, pack
 
 ROOT_ACL = "Add=*&Get=*"
 DEFAULT_LIMITS = {"max_depth": 16, "max_tot_len": 255, "max_seg_len": 64, "max_nodes": 1200,
@@ -202,7 +202,7 @@ class Tree:
             return self.list(principal, uri)[0], "node"
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop is not None:
-            return self._get_prop(principal, segs, entry, eff, prop)
+            return _rare("props", "get", self, principal, segs, entry, eff, prop)
         if interior(entry):
             A.need(eff, P.CMD_GET, principal, segs)
             return list(N.names(entry)), "node"
@@ -210,27 +210,6 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
         A.need(eff, P.CMD_GET, principal, segs)
         return self._read(entry), fmt_of(entry)
-
-    def _get_prop(self, principal, segs, entry, eff, prop):
-        check_prop(prop)
-        if prop == "Size":
-            if interior(entry):
-                raise DMError(P.S_NOT_SUPPORTED, "Size is for leaves only")
-            if flags_of(entry) & SECRET:
-                raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
-        A.need(eff, P.CMD_GET, principal, segs)
-        if prop == "ACL":
-            return own_acl(entry), "chr"
-        if prop == "Format":
-            return fmt_of(entry), "chr"
-        if prop == "Name":
-            return (segs[-1] if segs else "."), "chr"
-        if prop == "Size":
-            return F.size(self._read(entry)), "int"
-        meta = entry[TITLE if prop == "Title" else TYPE] if type(entry) is list else None
-        if prop == "Title":
-            return meta or "", "chr"
-        return (F.default_type(fmt_of(entry)) if meta is None else meta), "chr"
 
     def list(self, principal, uri, cursor=None, limit=None):
         """?list=Struct|StructData, a page at a time (agent.query)."""
@@ -310,15 +289,7 @@ class Tree:
             raise DMError(P.S_PERMISSION_DENIED, "Delete not permitted by the ACL of %s" % denied)
         self._remove(parent, segs, count)
         for server_id in ids:
-            self._forget_server(server_id)
-
-    def _forget_server(self, server_id):
-        """A deleted account's id leaves every ACL; a root command it empties becomes '*'."""
-        for node_uri, node, _, _, parent, name in self._walk(self._root, ".", "", None):
-            if server_id in own_acl(node):
-                acl = A.remove_id(node[ACL], server_id, node is self._root)
-                if acl != node[ACL]:
-                    self._set_acl(parent, name, node_uri, node, acl)
+            _rare("device", "forget_server", self, server_id)
 
     def execute(self, principal, uri, data=None):
         """-> (status, result) from the node's Exec handler: 200 done, or 202 started."""
@@ -397,49 +368,38 @@ class Tree:
         self._log("del", U.format(segs))
 
     # --- the device's own reads and writes, and board code --------------------------------
+    # --- the device's own writes and board code: agent.device, loaded at boot and when a board
+    # asks (the agent unloads it after boot)
     def put(self, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):
         """Create or overwrite a node as the device itself: no ACL check, no node limit. An
         existing interior node keeps its children. Journaled like any change."""
-        fmt = F.infer(value, fmt)
-        value = F.coerce(value, fmt)
-        entry = [[] if fmt == "node" else value, fmt, A.parse(acl), flags, title or None,
-                 F.stored_type(fmt, mime), None]
-        self._put(U.parse(uri)[0], entry)
+        from agent import device
+
+        device.put(self, uri, value, fmt, acl, flags, title, mime)
 
     def _put(self, segs, entry):
-        is_node = entry[FMT] == "node"
-        if not segs:
-            if not is_node or A.ids(entry[ACL], P.CMD_ADD) != "*":
-                raise DMError(P.S_NOT_ALLOWED, "the root stays interior, its Add *")
-            old, parent = self._root, None
-        else:
-            parent = self._locate(segs[:-1])[0]
-            if not interior(parent):
-                raise DMError(P.S_NOT_ALLOWED, "%s is a leaf" % U.format(segs[:-1]))
-            old = N.child(parent, segs[-1])
-        if not is_node:
-            self._check_server_id(segs, entry[VALUE])
-        if old is MISSING:
-            return self._insert(parent, segs, entry if is_node else pack(entry), False)
-        if interior(old) != is_node:
-            raise DMError(P.S_NOT_ALLOWED, "%s cannot turn leaf or interior" % U.format(segs))
-        if is_node:
-            for slot in (ACL, FLAGS, TITLE, TYPE):
-                self._set(old, slot, entry[slot])
-        else:
-            self._check_size(entry[VALUE])
-            entry[N.HOOK] = fields(old)[N.HOOK]
-            self._set_child(parent, segs[-1], pack(entry))
-        self._log("put", U.format(segs), _record_form(entry))
+        from agent import device
+
+        device.put_entry(self, segs, entry)
 
     def set_acl(self, uri, acl):
         """Set a node's own ACL as the device itself (board policy, provisioning)."""
-        segs = U.parse(uri)[0]
-        entry, parent = self._locate(segs)[:2]
-        acl = A.parse(acl)
-        if not segs and A.ids(acl, P.CMD_ADD) != "*":
-            raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-        self._set_acl(parent, segs[-1] if segs else None, U.format(segs), entry, acl)
+        from agent import device
+
+        device.set_acl(self, uri, acl)
+
+    def bind(self, uri, read=None, write=None):
+        """Expose live data as a leaf: read() answers Get, write(value) runs on Replace before
+        the value is stored. Code is not data: not journaled, not in snapshots, not undone."""
+        from agent import device
+
+        device.hook(self, uri, 0, read, 1, write, False)
+
+    def on_exec(self, uri, handler):
+        """handler(tree, principal, data) -> (200 or 202, result). ACLs are checked before."""
+        from agent import device
+
+        device.hook(self, uri, 2, handler, 2, handler, True)
 
     # Boot replays the journal record by record: agent.journal stays loaded until the
     # agent unloads it after boot. Compaction loads it for its two passes.
@@ -471,29 +431,6 @@ class Tree:
         except DMError:
             return False
         return True
-
-    def bind(self, uri, read=None, write=None):
-        """Expose live data as a leaf: read() answers Get, write(value) runs on Replace before
-        the value is stored. Code is not data: not journaled, not in snapshots, not undone."""
-        self._hook(uri, 0, read, 1, write, False)
-
-    def on_exec(self, uri, handler):
-        """handler(tree, principal, data) -> (200 or 202, result). ACLs are checked before."""
-        self._hook(uri, 2, handler, 2, handler, True)
-
-    def _hook(self, uri, i, fn_i, j, fn_j, interior_ok):
-        segs = U.parse(uri)[0]
-        entry, parent = self._locate(segs)[:2]
-        if interior(entry) and not interior_ok:
-            raise DMError(P.S_NOT_ALLOWED, "only a leaf can be bound")
-        f = entry if interior(entry) else fields(entry)
-        if f[N.HOOK] is None:
-            f[N.HOOK] = len(self._hooks) + 1
-            self._hooks[f[N.HOOK]] = [None, None, None]
-        self._hooks[f[N.HOOK]][i] = fn_i
-        self._hooks[f[N.HOOK]][j] = fn_j
-        if f is not entry:
-            N.set_child(None, parent, segs[-1], f)
 
     def _hook_fn(self, entry, i):
         if type(entry) is list and entry[N.HOOK] is not None:

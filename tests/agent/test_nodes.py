@@ -44,8 +44,8 @@ def test_rule_children_are_a_sorted_map_with_bounded_blocks():
     rand = _rng(7)
     node = N.new_interior()
     model = {}
-    for step in range(250):
-        name = _name(rand) if rand(3) else "n%04d" % rand(150)
+    for step in range(160):
+        name = _name(rand) if rand(3) else "n%04d" % rand(90)
         if name in model and rand(2):
             assert N.pop_child(None, node, name) == model.pop(name)
         else:
