@@ -60,7 +60,9 @@ class App:
                 __import__(name)  # (not bound to a name here: it would outlive the unload)
             boot_use = _in_use()  # boot's own code and data still loaded, and the config
         _unload_boot_code()
-        late = self._load_security()  # first boot: only now (its peak is past)
+        # After boot: its peak is past, and a boot's peak is then its own code and the tree
+        # (not the security code as well), so it needs less than the running agent does.
+        self._load_security()
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -74,25 +76,22 @@ class App:
         if boot_use is not None:
             # A next boot needs what this one needed beyond the running agent (boot_use -
             # running), for a tree as large as the one there will be: room(), docs/memory.md.
-            margin = boot_use - _in_use() + late + BOOT_SLACK
+            margin = max(boot_use - _in_use(), 0) + BOOT_SLACK
             self.tree.room = heap_room(margin)
             self.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
 
     def _load_security(self):
-        """Load the security code, all of it (at the first handshake the heap is in pieces),
-        once. -> the bytes it took, or 0 if it was loaded already or is not needed."""
-        if self.guard is not None or not (self._keys or "security" in self.config):
-            return 0
-        before = _in_use() or 0
+        """All of the security code now (at the first handshake the heap is in pieces)."""
+        if not (self._keys or "security" in self.config):
+            return
         from agent import ccm, hal  # noqa: F401
         from agent.secure import Guard
 
         hal.aes_block(bytes(16))  # loads the AES backend too
         self.guard = Guard(self._keys or {}, self.config.get("security"), self.log)
         self._keys = None
-        return (_in_use() or 0) - before
 
     def _boot(self):
         tree = self.tree
@@ -101,8 +100,6 @@ class App:
         def restore(read):  # the snapshot, streamed from flash an item at a time
             if read is not None:
                 found[0] = 1
-                # Code that stays goes first, into a heap not yet cut up by the replay.
-                self._load_security()
                 tree.restore(read)
 
         def apply(payload):
@@ -111,6 +108,8 @@ class App:
                 tree.apply(record)
 
         if self.store is not None:
+            for name in ("agent.journal", "agent.device"):  # code first, into a whole heap,
+                __import__(name)  # then the tree (loaded mid-replay, code finds no room)
             self.store.load(restore, apply)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)

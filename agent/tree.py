@@ -56,7 +56,7 @@ def _plain(prop, listing, cmd):
 
 # Beyond what the last boot needed more than the running agent: a record being replayed
 # (up to a frame, decoded too) and the blocks the heap may not have in one piece.
-BOOT_SLACK = const(3072)
+BOOT_SLACK = const(6144)
 
 
 def heap_room(margin):

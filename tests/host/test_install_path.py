@@ -41,7 +41,9 @@ def _keyed(tmp_path, runtime, root):
     key = keys / "ServerA.key"
     key.write_text(json.dumps({"principal": "ServerA", "key": "11" * 16}))
     key.chmod(0o600)
-    return start_agent(tmp_path, runtime=runtime, insecure=False, extra=["--keys", str(keys)], root=root), key
+    config = root / "boards" / "unix" / "demo-config.json"  # each clone's own
+    return start_agent(tmp_path, runtime=runtime, insecure=False, config=config, extra=["--keys", str(keys)],
+                       root=root), key
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
