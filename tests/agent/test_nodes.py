@@ -103,3 +103,4 @@ def test_rule_a_restore_appends_in_order_and_splits_on_later_inserts():
             for n, v in got:
                 assert n == name and v == i
                 break
+
