@@ -96,22 +96,6 @@ def _cmp(blob, s, n, key):
     return -1 if n < m else 1
 
 
-def _cmp(blob, s, n, key):
-    """blob[s:s+n] against key, bytewise (UTF-8 order is code point order): -1, 0 or 1."""
-    m = len(key)
-    lim = n if n < m else m
-    i = 0
-    while i < lim:
-        a = blob[s + i]
-        b = key[i]
-        if a != b:
-            return -1 if a < b else 1
-        i += 1
-    if n == m:
-        return 0
-    return -1 if n < m else 1
-
-
 def _first_cmp(blob, key):
     """The first name of blob against key."""
     n = blob[0]
