@@ -16,11 +16,11 @@ if sys.implementation.name != "micropython":  # the host side: run this file on 
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from host_tools import mpy_runtime
+    from host_tools.runtime import micropython as mpy_runtime
 
     ap = argparse.ArgumentParser(description="heap figures of the agent on a MicroPython runtime")
     ap.add_argument("--runtime", default="micropython", help="micropython (the .mpy agent), or another "
-                    "runtime this checkout's host_tools.mpy_runtime knows (e.g. micropython-frozen)")
+                    "runtime this checkout's host_tools.runtime.micropython knows (e.g. micropython-frozen)")
     ap.add_argument("--heap", default="110k")
     ap.add_argument("args", nargs="*", help="for the probe: [LEAVES] [--keys] [--spread K] ...")
     opts = ap.parse_args()
