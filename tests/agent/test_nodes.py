@@ -104,3 +104,22 @@ def test_rule_a_restore_appends_in_order_and_splits_on_later_inserts():
                 assert n == name and v == i
                 break
 
+
+
+def test_rule_long_names_take_two_length_bytes_and_split_chunks_by_size():
+    node = N.new_interior()
+    names = []
+    for i in range(40):
+        name = ("%03d" % i) + ("\u00e9" * (60 + i))  # 123 to 162 UTF-8 bytes: a 2-byte head
+        names.append(name)
+        N.set_child(None, node, name, i)
+    N.set_child(None, node, "a", -1)
+    _bounded(node)
+    assert [n for n, _ in N.items(node)] == sorted(names + ["a"])
+    for i in range(40):
+        assert N.child(node, names[i]) == i
+    undo = []
+    N.pop_child(undo, node, names[7])
+    assert N.child(node, names[7]) is N.MISSING
+    N.rollback(undo)
+    assert N.child(node, names[7]) == 7
