@@ -14,7 +14,7 @@ from agent import proto as P
 from agent.dispatch import Dispatcher
 from agent import mo
 from agent.session import Session
-from agent.tree import BOOT_SLACK, Tree, heap_room
+from agent.tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
 
@@ -60,6 +60,7 @@ class App:
                 __import__(name)  # (not bound to a name here: it would outlive the unload)
             boot_use = _in_use()  # boot's own code and data still loaded, and the config
         _unload_boot_code()
+        __import__("agent.query")  # listings and check: kept (tree._rare)
         # After boot: its peak is past, and a boot's peak is then its own code and the tree
         # (not the security code as well), so it needs less than the running agent does.
         self._load_security()
@@ -76,7 +77,7 @@ class App:
         if boot_use is not None:
             # A next boot needs what this one needed beyond the running agent (boot_use -
             # running), for a tree as large as the one there will be: room(), docs/memory.md.
-            margin = max(boot_use - _in_use(), 0) + BOOT_SLACK
+            margin = max(boot_use - _in_use() + BOOT_SLACK, BOOT_FLOOR)
             self.tree.room = heap_room(margin)
             self.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
         if self.insecure:

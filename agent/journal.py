@@ -1,5 +1,5 @@
-"""The tree as flash holds it: journal records and their replay, and the streamed snapshot.
-Boot and compaction need it, nothing else: the agent unloads it after boot.
+"""The tree as flash holds it: journal records and their replay, and reading the streamed
+snapshot back. Only boot needs it: the agent unloads it after boot.
 
 A record names one change by URI: ["put", uri, node], ["val", uri, value, fmt], ["acl", uri,
 acl], ["title", uri, title], ["mv", uri, new name], ["del", uri]. A snapshot (version 2) is a
@@ -24,11 +24,10 @@ from agent import proto as P
 from agent import uri as U
 from agent.errors import DMError
 from agent.nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, fields, interior, pack
+from agent.snapshot import VERSION
 from agent.tree import HARD_MAX_DEPTH
 
-VERSION = const(2)
 _ITEM_DEPTH = const(4)  # item, entry, value: a snapshot item nests no deeper
-_BATCH = const(256)  # bytes handed to write() at a time
 
 
 def apply(tree, record):
@@ -62,62 +61,7 @@ def apply(tree, record):
     raise DMError(P.S_FAILED, "unknown journal record %r" % (op,))
 
 
-# --- the snapshot --------------------------------------------------------------------------
-class _Out:
-    """Items framed and batched for write(): a few hundred bytes at a time, whatever the tree."""
-
-    def __init__(self, write):
-        self.write = write
-        self.buf = bytearray(_BATCH)
-        self.n = 0
-
-    def item(self, obj):
-        data = cbor.dumps(obj)
-        self.put(bytes((len(data) & 0xFF, len(data) >> 8)))
-        self.put(data)
-
-    def put(self, data):
-        k = len(data)
-        if self.n + k > _BATCH:
-            self.flush()
-        if k > _BATCH:
-            self.write(data)
-        else:
-            self.buf[self.n : self.n + k] = data
-            self.n += k
-
-    def flush(self):
-        if self.n:
-            self.write(memoryview(self.buf)[: self.n])
-            self.n = 0
-
-
-def _item_entry(entry):
-    if type(entry) is not list:
-        return entry
-    return [None if entry[FMT] == "node" else entry[VALUE], entry[FMT], entry[ACL], entry[FLAGS],
-            entry[TITLE], entry[TYPE]]
-
-
-def dump(tree, write):
-    """Stream the snapshot to write(chunk); the same bytes on every call while the tree stays
-    as it is. The tree holds no copy of itself for it."""
-    root = tree._root
-    out = _Out(write)
-    out.item([VERSION, root[ACL], root[FLAGS], root[TITLE], root[TYPE]])
-    stack = [N.items(root)]
-    while stack:
-        for name, entry in stack[-1]:
-            break
-        else:
-            stack.pop()
-            continue
-        out.item([len(stack), name, _item_entry(entry)])
-        if interior(entry):
-            stack.append(N.items(entry))
-    out.flush()
-
-
+# --- the snapshot (written by agent.snapshot) ---------------------------------------------
 def reader(data):
     """read(n) over snapshot bytes in memory (tests, host tools): b"" at the end."""
     pos = [0]
@@ -137,7 +81,7 @@ def reader(data):
 def snapshot_bytes(tree):
     """The whole snapshot in memory (tests and host tools: a board streams it)."""
     parts = []
-    dump(tree, lambda chunk: parts.append(bytes(chunk)))
+    tree.dump(lambda chunk: parts.append(bytes(chunk)))
     return b"".join(parts)
 
 
