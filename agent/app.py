@@ -60,7 +60,6 @@ class App:
                 __import__(name)  # (not bound to a name here: it would outlive the unload)
             boot_use = _in_use()  # boot's own code and data still loaded, and the config
         _unload_boot_code()
-        __import__("agent.query")  # listings and check: kept (tree._rare)
         # After boot: its peak is past, and a boot's peak is then its own code and the tree
         # (not the security code as well), so it needs less than the running agent does.
         self._load_security()

@@ -1,8 +1,7 @@
-"""A node's properties (?prop=...): Get of any, Replace of ACL, Name and Title; loaded when
-one is asked for.
+"""A node's properties (?prop=...): Get of any, Replace of Name and Title (of ACL: in
+agent.tree, which provisioning uses often); loaded for the request and dropped after.
 
-Name renames the node in place; its subtree keeps its ACLs. Who may replace an ACL is
-agent.acl's acl_replace_decision, the same one check() answers with.
+Name renames the node in place; its subtree keeps its ACLs.
 """
 
 from agent import acl as A
@@ -37,7 +36,8 @@ def get(tree, principal, segs, entry, eff, prop):
     return (F.default_type(fmt_of(entry)) if meta is None else meta), "chr"
 
 
-def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff, src, peff, psrc):
+def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff):
+    """Replace of ?prop=Name or Title (ACL: Tree._replace_acl, resident)."""
     check_prop(prop)
     if prop not in WRITABLE:
         raise DMError(P.S_NOT_ALLOWED, "%s can only be read" % prop)
@@ -53,12 +53,7 @@ def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff, src, pe
         tree._check_size(_text(value, fmt, prop))
         tree._set_meta(parent, name, entry, TITLE, value or None)
         return tree._log("title", uri, value)
-    if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
-        raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
-    canonical = A.parse(_text(value, fmt, prop))
-    if not segs and A.ids(canonical, P.CMD_ADD) != "*":
-        raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-    tree._set_acl(parent, name, uri, entry, canonical)
+    raise DMError(P.S_NOT_ALLOWED, "%s: ACL is replaced by Tree" % prop)  # not reached
 
 
 def _rename(tree, segs, name, entry, parent):

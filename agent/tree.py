@@ -78,17 +78,15 @@ def heap_room(margin):
 
 
 def _rare(module, fn, *args):
-    """module.fn(*args). Listings and check (agent.query) are loaded by App after boot and
-    kept: loaded for each request instead, on a heap in pieces, they failed where running
-    them does not (the 10,000-request soak at 110k: 330 of 10,000 answers 420). Properties
-    (agent.props) and the device's own work (agent.device) are loaded for the call and
-    dropped after it: a ?prop= request can meet that 420."""
+    """module.fn(*args), the module loaded for the call and dropped after it: listings and
+    check (agent.query), properties (agent.props), the device's own work (agent.device). On
+    a heap in pieces a load can fail where resident code would have run: that request gets
+    a 420 (docs/memory.md says how often, and what keeping them resident cost)."""
     name = "agent." + module
     try:
         return getattr(__import__(name, None, None, ("x",)), fn)(*args)
     finally:
-        if name != "agent.query":
-            agent.unload(name)
+        agent.unload(name)
 
 
 class Tree:
@@ -264,9 +262,10 @@ class Tree:
         if listing:
             raise DMError(P.S_NOT_ALLOWED, "Replace takes no ?list=")
         entry, parent, eff, src, peff, psrc = self._locate(segs)
+        if prop == "ACL":  # provisioning does this often: resident, unlike the other props
+            return self._replace_acl(principal, segs, value, fmt, entry, parent, eff, src, peff, psrc)
         if prop is not None:
-            return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff,
-                         src, peff, psrc)
+            return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff)
         if interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is an interior node" % U.format(segs))
         f = fields(entry)
@@ -289,6 +288,15 @@ class Tree:
         if write:
             self._call(write, value)
         self._set_value(parent, segs, f, value, fmt)
+
+    def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
+        uri = U.format(segs)
+        if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
+            raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
+        canonical = A.parse(_text(value, fmt, "ACL"))
+        if not segs and A.ids(canonical, P.CMD_ADD) != "*":
+            raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
+        self._set_acl(parent, segs[-1] if segs else None, uri, entry, canonical)
 
     def delete(self, principal, uri):
         """Needs Delete on the node and on every node below it (their effective ACLs)."""
