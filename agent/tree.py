@@ -221,11 +221,17 @@ class Tree:
         return self._read(entry), fmt_of(entry)
 
     def list(self, principal, uri, cursor=None, limit=None):
-        """?list=Struct|StructData, a page at a time (agent.query)."""
-        return _rare("query", "listing", self, principal, uri, cursor, limit)
+        """?list=Struct|StructData, a page at a time (agent.listing)."""
+        return _rare("listing", "listing", self, principal, uri, cursor, limit)
 
     def acl_info(self, principal, uri):
-        return _rare("query", "acl_info", self, principal, uri)
+        """-> (own ACL, effective ACL, URI of the node the effective ACL comes from)."""
+        segs, prop, listing = self._parse(uri)
+        if prop is not None or listing:
+            raise DMError(P.S_BAD_REQUEST, "the ACL query takes a plain URI")
+        entry, parent, eff, src, peff, psrc = self._locate(segs)
+        A.need(eff, P.CMD_GET, principal, segs)
+        return N.own_acl(entry), eff, U.format(segs[:src])
 
     def check(self, asker, server, cmd, uri):
         return _rare("query", "check", self, asker, server, cmd, uri)
