@@ -258,9 +258,15 @@ class Dispatcher:
         store = self.store
         if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self._encode(self.tree.dump()))
+                store.compact(self._snapshot or self.tree.dump)
             except Exception:
-                pass  # the journal still holds everything; compaction is retried next time
+                return  # the journal still holds everything; compaction is retried next time
+            replies = getattr(self, "replies", None)
+            if replies is not None and replies.records:
+                try:  # the kept write replies start the new journal (a crash just before: lost)
+                    store.append(self._encode(replies.records))
+                except Exception:
+                    pass
 
     def _info(self, session):
         info = dict(self.info)
