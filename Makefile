@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.runtime.micropython ensure
+	@$(PY) -m host_tools.runtime.micropython ensure-frozen
 	@$(PY) -m host_tools.vboard ensure
 
 $(STAMP): pyproject.toml constraints.txt

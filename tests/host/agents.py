@@ -74,7 +74,7 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
     args += ["--config", str(config)]
     if insecure:
         args.append("--insecure")
-    if runtime == "micropython":
+    if runtime.startswith("micropython"):
         args += ["--heap", heap]
     args += list(extra)
     log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
