@@ -42,6 +42,7 @@ fuzz: setup
 soak: setup
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m host_tools.bench.soak --runtime micropython-frozen --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
 
 clean:
