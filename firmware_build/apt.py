@@ -87,11 +87,13 @@ class PrivateApt:
         proc = subprocess.run(["apt-get", "-q"] + self.opts + list(args), cwd=str(cwd),
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise AptError("%s failed: %s" % (what, " | ".join(tail)))
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            errors = [line for line in lines if line.startswith("E: ")]
+            raise AptError("%s failed: %s" % (what, (errors or lines[-1:] or ["exit %d" % proc.returncode])[0]))
 
     def update(self):
-        self.run(["update"], self.work, "apt-get update (private lists)")
+        # --error-on=any: an index that cannot be fetched is an error, not a warning (exit 0)
+        self.run(["update", "--error-on=any"], self.work, "apt-get update (private lists)")
 
 
 def check_sha256(path, digest):

@@ -22,7 +22,7 @@ from firmware_build.mpy import BuildError
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON instead")
 def build_command(board, out, firmware, as_json):
     """Build the agent and a board's files into a bundle (.mpy files, manifest, sizes)."""
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, however long
     try:
         if firmware:
             from firmware_build.firmware import build_firmware
