@@ -77,6 +77,8 @@ def _read_records(data, pos, end, prefix, files):
         if kind in (KIND_DIR, KIND_FILE):
             name_len, p = _uint(data, pos)
             name = data[p:p + name_len].decode("ascii")
+            if name in ("", ".", "..") or "/" in name:
+                raise ValueError("bad name %r in ROMFS image" % name)  # unpack() stays in its folder
             p += name_len
             if kind == KIND_DIR:
                 _read_records(data, p, payload_end, prefix + name + "/", files)

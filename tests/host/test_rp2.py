@@ -55,6 +55,12 @@ def test_the_reader_refuses_what_is_not_an_image(rp2):
         romfs.read(b"MPY" + image[3:])
     with pytest.raises(ValueError, match="cut short"):
         romfs.read(image[:len(image) // 2])
+    from mpremote.romfs import VfsRomWriter
+
+    sneaky = VfsRomWriter()
+    sneaky.mkfile("../outside.py", b"x")
+    with pytest.raises(ValueError, match="bad name"):
+        romfs.read(sneaky.finalise())
 
 
 def test_micropython_own_romfs_reads_the_image_and_imports_the_agent_from_it(rp2, tmp_path):
