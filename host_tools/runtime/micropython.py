@@ -1,8 +1,9 @@
-"""The MicroPython device runtime: find it, or fetch Debian's 32-bit build into a project folder.
+"""The MicroPython runtimes on this machine: Debian's 32-bit build (the agent as .mpy files,
+fetched into a project folder) and the frozen one (the agent built into the Unix port).
 
 A 32-bit build matters: it has an ESP32's object sizes and 31-bit small ints, and
-`-X heapsize` makes its heap a hard cap. The fetch never touches the system's apt
-set-up: it uses a private sources list and lists folder (see docs/runtimes.md).
+`-X heapsize` makes its heap a hard cap. Neither fetch touches the system's apt set-up: a
+private sources list naming the system's own Debian mirror (firmware_build/apt.py).
 """
 
 import os
