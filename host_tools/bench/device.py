@@ -133,10 +133,16 @@ def run(count, leaves, heap_size="110k"):
 
 
 def firmware_size():
-    """The frozen firmware's size: the Unix binary built here (an ESP32's is not built here)."""
+    """The frozen firmware's size (the Unix binary built here; an ESP32's is not built here),
+    and the rp2 board's ROMFS image of the agent against its partition."""
+    from firmware_build.bundle import build
+
     binary = Path(mpy_runtime.frozen_command()[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        rom = build("rp2", Path(tmp) / "rp2").manifest["romfs"]
     return {"file": str(binary), "bytes": binary.stat().st_size,
-            "text_data_bss": _text_data_bss(binary)}
+            "text_data_bss": _text_data_bss(binary),
+            "rp2_romfs_image_bytes": rom["size"], "rp2_romfs_partition_bytes": rom["partition_bytes"]}
 
 
 def _text_data_bss(binary):

@@ -140,3 +140,20 @@ def test_mpy_run_on_the_frozen_runtime(tmp_path):
     proc = subprocess.run(dmagent_argv("mpy", "run", "--runtime", mpy_runtime.FROZEN, str(script)),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "agent/frame.py", proc.stderr
+
+
+def test_setup_without_gcc_multilib_and_no_root_names_the_command(monkeypatch):
+    monkeypatch.setattr(unix_port, "_can_build_32bit", lambda: False)
+    monkeypatch.setattr(unix_port.os, "geteuid", lambda: 1000)
+    said = []
+    assert unix_port.install_multilib(said.append) is False
+    assert len(said) == 1 and "sudo apt-get install gcc-multilib" in said[0]
+
+
+def test_serve_frozen_refuses_a_bundle_in_one_line(tmp_path):
+    from tests.host.agents import dmagent_argv
+
+    proc = subprocess.run(dmagent_argv("serve", "--runtime", mpy_runtime.FROZEN, "--bundle", str(tmp_path),
+                                       "--tcp", "127.0.0.1:1"), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--bundle needs --runtime micropython" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
