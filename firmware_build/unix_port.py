@@ -107,13 +107,37 @@ def build(board, manifest_py, log=print):
 
 
 def _build_locked(board, manifest_py, key, out, log):
+    cache = _make_safe(cache_root().resolve(), "cache")
+    manifest_py = _make_safe(manifest_py.resolve().parent, "bundle") / manifest_py.name
+    return _build_linked(board, manifest_py, cache, out, log)
+
+
+def _make_safe(path, role):
+    """path itself, or where it has characters make splits at, a stable symlink to it (make's
+    dependency files keep the paths it was given, so the link must not move between builds)."""
+    if not any(c in str(path) for c in " \t#$:;\"'"):
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    link = Path(tempfile.gettempdir()) / ("dmagent-fw-%d-%s-%s" % (os.getuid(), role, digest))
+    if link.is_symlink() and link.lstat().st_uid == os.getuid() and Path(os.readlink(link)) == path:
+        return link
+    if link.is_symlink() and link.lstat().st_uid == os.getuid():
+        link.unlink()
+    elif os.path.lexists(link):
+        raise BuildError("%s is in the way (not this user's link to %s): remove it" % (link, path))
+    link.symlink_to(path)
+    return link
+
+
+def _build_linked(board, manifest_py, cache, out, log):
     start = time.monotonic()
 
     def stage(text):
         log("firmware: [%5.1f s] %s" % (time.monotonic() - start, text))
 
     try:
-        top = source.tree(lambda line: stage(line.partition(": ")[2]))
+        source.tree(lambda line: stage(line.partition(": ")[2]))
+        top = cache / source.source_dir().name / "src"
     except OSError as exc:  # a disk full, a cache folder that cannot be written
         raise BuildError("cannot unpack MicroPython's source: %s" % exc) from None
     except AptError as exc:
@@ -122,13 +146,13 @@ def _build_locked(board, manifest_py, key, out, log):
     if not mpy_cross.exists():
         stage("building mpy-cross (make %s -C mpy-cross)" % JOBS)
         _make(["-C", str(top / "mpy-cross")], "mpy-cross")
-    lib = cache_root() / "frozen-mpy-lib"  # the build wants $(MPY_LIB_DIR)/README.md; nothing else
+    lib = cache / "frozen-mpy-lib"  # the build wants $(MPY_LIB_DIR)/README.md; nothing else
     lib.mkdir(parents=True, exist_ok=True)
     (lib / "README.md").write_text("Empty on purpose: the frozen agent needs no micropython-lib.\n")
-    objs = cache_root() / ("frozen-build-" + hashlib.sha256(" ".join(FLAGS).encode()).hexdigest()[:12])
+    objs = cache / ("frozen-build-" + hashlib.sha256(" ".join(FLAGS).encode()).hexdigest()[:12])
     stage("building the Unix port with %s frozen (make %s %s)" % (manifest_py.name, JOBS, " ".join(FLAGS)))
     _make(["-C", str(top / "ports" / "unix")] + list(FLAGS) +
-          ["BUILD=%s" % objs, "MPY_LIB_DIR=%s" % lib, "FROZEN_MANIFEST=%s" % manifest_py.resolve()],
+          ["BUILD=%s" % objs, "MPY_LIB_DIR=%s" % lib, "FROZEN_MANIFEST=%s" % manifest_py],
           "the Unix port")
     work = out.with_name(out.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
