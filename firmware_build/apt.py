@@ -2,7 +2,7 @@
 
 The mirror is whatever /etc/apt/sources.list(.d) already names for Debian: no host name is
 written here. Every call passes a private sources list, lists and cache folder, so the
-system's apt state is never touched (and no root is needed beyond what apt-get asks for).
+system's apt state is never touched.
 """
 
 import hashlib
@@ -62,12 +62,11 @@ def _read(path):
 
 
 class PrivateApt:
-    """apt-get with its own sources list, lists and cache under work/ (made fresh)."""
+    """apt-get with its own sources list, lists and cache under work/."""
 
     def __init__(self, work, source_lines, arch=None):
-        for tool in ("apt-get",):
-            if not shutil.which(tool):
-                raise AptError("%s is not on this machine" % tool)
+        if not shutil.which("apt-get"):
+            raise AptError("apt-get is not on this machine (a Debian or Ubuntu host fetches these)")
         self.work = Path(work)
         (self.work / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (self.work / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
