@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from firmware_build.mpy import BuildError
+from firmware_build.source import checkout_problem
 
 IDF_VERSION = "v5.2.2"  # the ESP-IDF MicroPython 1.25's esp32 port is built and tested with
 FIRMWARE = "firmware.bin"
@@ -33,13 +34,7 @@ def missing_tools():
     if not _idf_py():
         return ("esp32 firmware needs ESP-IDF %s: no idf.py on PATH and no IDF_PATH set "
                 "(install ESP-IDF and source its export.sh)" % IDF_VERSION)
-    top = os.environ.get("MICROPY_DIR")
-    if not top or not (Path(top) / "ports" / "esp32" / "Makefile").is_file():
-        return ("esp32 firmware needs MICROPY_DIR set to a MicroPython v1.25.0 checkout with its "
-                "submodules (make -C ports/esp32 submodules)")
-    if not any((Path(top) / "lib" / "berkeley-db-1.xx").iterdir()):
-        return "MICROPY_DIR %s has no lib/berkeley-db-1.xx: run make -C ports/esp32 submodules there" % top
-    return None
+    return checkout_problem("esp32", "lib/berkeley-db-1.xx")
 
 
 def build(board, manifest_py, work, log=print):

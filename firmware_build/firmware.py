@@ -1,6 +1,6 @@
 """`dmagent build --firmware`: a board's bundle plus MicroPython firmware with it frozen in.
 
-The port comes from board.json ("firmware": {"port": "unix" | "esp32"}). Everything is built
+The port comes from board.json ("firmware": {"port": "unix" | "esp32" | "rp2"}). Everything is built
 in a staging folder and only then put where the bundle goes, so a build that fails (a tool
 missing, a download or checksum that fails, a compiler error) leaves the last one in place.
 """
@@ -9,11 +9,11 @@ import json
 import shutil
 from pathlib import Path
 
-from firmware_build import esp32_port, unix_port
+from firmware_build import esp32_port, rp2_port, unix_port
 from firmware_build.bundle import Bundle, build, load_board, sha256
 from firmware_build.mpy import ROOT, BuildError
 
-PORTS = {"unix": unix_port, "esp32": esp32_port}
+PORTS = {"unix": unix_port, "esp32": esp32_port, "rp2": rp2_port}
 FIRMWARE_DIR = "firmware"
 
 
@@ -43,7 +43,7 @@ def build_firmware(name, out=None, log=print):
         if port == "unix":
             binary = unix_port.build(board, manifest_py, log)
         else:
-            binary = esp32_port.build(board, manifest_py, unix_port.cache_root(), log)
+            binary = PORTS[port].build(board, manifest_py, unix_port.cache_root(), log)
         target = bundle.dir / FIRMWARE_DIR / binary.name
         target.parent.mkdir()
         shutil.copy2(binary, target)

@@ -98,3 +98,20 @@ def _extract(tarball, dest):
             tar.extractall(dest, members, filter="data")
         else:
             tar.extractall(dest, members)
+
+
+def checkout_problem(port, submodule):
+    """None when MICROPY_DIR names a MicroPython checkout whose `port` can be built (its
+    `submodule` fetched), else the one line that says what to do. The esp32 and rp2 ports
+    need submodules Debian's "+ds" source empties."""
+    import os
+    from pathlib import Path
+
+    top = os.environ.get("MICROPY_DIR")
+    if not top or not (Path(top) / "ports" / port / "Makefile").is_file():
+        return ("%s firmware needs MICROPY_DIR set to a MicroPython v1.25.0 checkout with its "
+                "submodules (make -C ports/%s submodules)" % (port, port))
+    folder = Path(top) / submodule
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return "MICROPY_DIR %s has no %s: run make -C ports/%s submodules there" % (top, submodule, port)
+    return None

@@ -109,6 +109,26 @@ def test_esp32_firmware_without_esp_idf_says_what_is_missing(tmp_path, monkeypat
     assert not (tmp_path / "e").exists()
 
 
+def test_rp2_firmware_without_the_arm_toolchain_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    res = CliRunner().invoke(build_command, ["--board", "rp2", "--firmware", "--out", str(tmp_path / "r")])
+    assert "rp2 firmware needs arm-none-eabi-gcc" in _one_error_line(res)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_rp2_firmware_takes_its_romfs_partition_from_the_file_system(tmp_path):
+    from firmware_build.rp2_port import board_definition
+
+    stock = tmp_path / "RPI_PICO_W"
+    stock.mkdir()
+    (stock / "mpconfigboard.h").write_text("#define MICROPY_HW_FLASH_STORAGE_BYTES          (848 * 1024)\n")
+    (stock / "pins.csv").write_text("LED,WL_GPIO0\n")
+    board_definition(stock, tmp_path / "out", 131072)
+    header = (tmp_path / "out" / "mpconfigboard.h").read_text()
+    assert "MICROPY_HW_FLASH_STORAGE_BYTES (%d)" % (848 * 1024 - 131072) in header  # the code space keeps its size
+    assert "#define MICROPY_HW_ROMFS_BYTES (131072)" in header and (tmp_path / "out" / "pins.csv").exists()
+
+
 def test_the_mirror_is_the_one_the_system_apt_sources_name(tmp_path):
     etc = tmp_path / "apt"
     (etc / "sources.list.d").mkdir(parents=True)
