@@ -718,6 +718,10 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     key_files = [load_key(k) for k in keys]
     if firmware:
         fw = bundle.manifest.get("firmware") or {}
+        if fw.get("port") == "rp2":  # a UF2 goes over USB mass storage, not a serial line
+            raise FlashError("board %s takes firmware as a .uf2 copied onto its RPI-RP2 drive, not over %s"
+                             % (bundle.board, port), "hold BOOTSEL while plugging it in, copy %s onto the "
+                             "drive, then flash again without --firmware" % Path(firmware).name)
         flash_firmware(port, firmware, fw.get("chip", "auto"), fw.get("address", 0x1000),
                        fw.get("baud", 460800), erase, progress)
     progress("connect", 0, 1)

@@ -142,3 +142,12 @@ def test_flashing_rp2_onto_a_board_without_romfs_changes_nothing(rp2, tmp_path):
             flash(board.port, rp2, config={"escape_ms": 300})
         assert len(str(exc.value).splitlines()) <= 2  # the line and its hint
         assert sorted(p.relative_to(board.dir).as_posix() for p in board.dir.rglob("*")) == before
+
+
+def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
+    from host_tools.flash.deploy import FlashError, flash
+
+    uf2 = tmp_path / "firmware.uf2"
+    uf2.write_bytes(b"UF2\n")
+    with pytest.raises(FlashError, match="copied onto its RPI-RP2 drive"):
+        flash("/dev/null-no-such-port", rp2, firmware=uf2)
