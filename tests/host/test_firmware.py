@@ -69,14 +69,27 @@ def test_a_source_that_fails_its_pinned_sha256_is_refused_and_the_last_build_sta
     out, _ = built
     before = (out / "manifest.json").read_bytes()
     monkeypatch.setattr(source, "CACHE", tmp_path / "cache")  # nothing cached: fetch for real
-    name, version, pins, tarball, place = source.SOURCES[0]
+    name, version, pins, tarball, place, pool = source.SOURCES[0]
     wrong = dict(pins, **{tarball: "0" * 64})
-    monkeypatch.setattr(source, "SOURCES", ((name, version, wrong, tarball, place),) + source.SOURCES[1:])
+    monkeypatch.setattr(source, "SOURCES", ((name, version, wrong, tarball, place, pool),) + source.SOURCES[1:])
     res = CliRunner().invoke(build_command, ["--board", "unix", "--firmware", "--out", str(out)])
     line = _one_error_line(res)
     assert "%s does not match its pinned sha256" % tarball in line, line
     assert (out / "manifest.json").read_bytes() == before
     assert not (tmp_path / "cache" / ("micropython-src-" + source.VERSION) / ".complete").exists()
+
+
+def test_when_apt_cannot_have_the_index_the_pinned_files_come_from_the_pool(tmp_path, monkeypatch):
+    monkeypatch.setattr(source, "CACHE", tmp_path / "cache")
+
+    def index_fails(self):  # as a mirror mid-sync does: its Sources file fails its hash
+        raise apt.AptError("apt-get update (private lists) failed: E: simulated hash sum mismatch")
+
+    monkeypatch.setattr(apt.PrivateApt, "update", index_fails)
+    said = []
+    top = source.tree(said.append)
+    assert any("from the pool instead" in line for line in said), said
+    assert (top / "ports" / "unix" / "Makefile").is_file() and (top / "lib" / "mbedtls" / "library" / "aes.c").is_file()
 
 
 def test_a_failed_download_is_one_line_and_the_last_build_stays(built, tmp_path, monkeypatch):
@@ -86,7 +99,8 @@ def test_a_failed_download_is_one_line_and_the_last_build_stays(built, tmp_path,
     monkeypatch.setattr(source, "debian_mirror", lambda: "http://127.0.0.1:9/debian")  # nothing listens
     res = CliRunner().invoke(build_command, ["--board", "unix", "--firmware", "--out", str(out)])
     line = _one_error_line(res)
-    assert "cannot get MicroPython's source: apt-get update" in line and "127.0.0.1:9" in line, line
+    # apt's index first, then the pool: neither answers
+    assert "cannot get MicroPython's source: cannot download http://127.0.0.1:9/debian/pool/" in line, line
     assert (out / "manifest.json").read_bytes() == before
 
 
