@@ -15,8 +15,9 @@ MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))
 # This module holds a whole second endpoint (spec_client: HKDF, AES-CCM, two peers' frame
 # decoders) in the agent's heap, which no board carries: at 110k it passes most runs but
 # not every one (fragmentation). The agent alone is proven at 110k with keys by
-# tests/host/test_security_e2e.py against `serve --runtime micropython`.
-HEAP = {"test_secure_session": "160k"}
+# tests/host/test_security_e2e.py against `serve --runtime micropython`. Frozen, the code is
+# out of the heap and every module runs at 110k.
+HEAP = {(mpy_runtime.MPY, "test_secure_session"): "160k"}
 
 
 @pytest.mark.parametrize("runtime", mpy_runtime.RUNTIMES)
@@ -24,7 +25,7 @@ HEAP = {"test_secure_session": "160k"}
 def test_agent_module_passes_on_device_runtime(module, runtime):
     proc = mpy_runtime.run_file(
         ROOT / "tests" / "agent" / "mpy_runner.py",
-        heap=HEAP.get(module, mpy_runtime.DEFAULT_HEAP),
+        heap=HEAP.get((runtime, module), mpy_runtime.DEFAULT_HEAP),
         args=["tests.agent." + module],
         runtime=runtime,
         cwd=str(ROOT),
