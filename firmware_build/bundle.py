@@ -315,10 +315,15 @@ def freeze_manifest(manifest, board):
 def size_rows(manifest):
     """(device path, .py size or None, deployed size) per file, and the totals row."""
     rows = []
-    for e in manifest["files"]:
+    for e in _all_files(manifest):
         is_mpy = e["path"].endswith(".mpy")
         rows.append((e["path"], e["source_size"], e["size"] if is_mpy else None, e["size"]))
     return rows
+
+
+def _all_files(manifest):
+    """The file system's files and, on a ROMFS board, the image's (at /rom/...)."""
+    return manifest["files"] + (manifest.get("romfs") or {}).get("files", [])
 
 
 def size_table(manifest):
@@ -336,8 +341,9 @@ def size_table(manifest):
         mpy_total += mpy_size or 0
         table.add_row(path, _kb(py_size), _kb(mpy_size) if mpy_size is not None else "(.py)", _kb(size))
     table.add_section()
-    table.add_row("total (%d files)" % len(manifest["files"]), _kb(py_total), _kb(mpy_total),
-                  _kb(manifest["total"]), style="bold")
+    files = _all_files(manifest)
+    table.add_row("total (%d files)" % len(files), _kb(py_total), _kb(mpy_total),
+                  _kb(sum(e["size"] for e in files)), style="bold")
     return table
 
 
