@@ -151,3 +151,24 @@ def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
     uf2.write_bytes(b"UF2\n")
     with pytest.raises(FlashError, match="copied onto its RPI-RP2 drive"):
         flash("/dev/null-no-such-port", rp2, firmware=uf2)
+
+
+def test_mpremote_romfs_deploy_runs_over_the_flash_raw_repl(rp2, tmp_path):
+    """mpremote's own deploy, driven through the flash's entered raw REPL, as far as a board
+    without ROMFS lets it go: its first question is asked and answered over our transport."""
+    from host_tools.flash import romfs as flash_romfs
+    from host_tools.flash.deploy import FlashError, Repl
+    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+
+    ensure_node_runtime(log=lambda line: None)
+    with VirtualBoard(tmp_path / "board") as board:
+        repl = Repl(board.port)
+        try:
+            assert repl.enter() == "repl"
+            seen = []
+            with pytest.raises(FlashError, match="writing the ROMFS image failed: ROMFS is not enabled"):
+                flash_romfs.deploy(repl, rp2, lambda *a: seen.append(a))
+            assert seen == [("romfs", 0, 1)]
+            assert repl.call("print(6*7)").strip() == b"42"  # the raw REPL is still ours
+        finally:
+            repl.close()
