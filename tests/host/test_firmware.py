@@ -191,3 +191,29 @@ def test_serve_frozen_refuses_a_bundle_in_one_line(tmp_path):
                                        "--tcp", "127.0.0.1:1"), capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "--bundle needs --runtime micropython" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_the_esp32_board_on_frozen_firmware_serves_its_console_at_110k(tmp_path):
+    """The ESP32 board's own files with the agent frozen (no /lib/agent on its file system):
+    at a board's 110k the console serves, with room for a tree."""
+    import shutil
+
+    from firmware_build.bundle import build
+    from host_tools.client.device import Device
+    from host_tools.client.transport import FdTransport
+    from tests.host.agents import DEMO_CONFIG, console_board
+    from tests.host.test_build import _read_until
+
+    fs = tmp_path / "fs"
+    shutil.copytree(build("esp32", tmp_path / "esp32").dir / "files", fs)
+    shutil.rmtree(fs / "lib" / "agent")
+    config = dict(json.loads(DEMO_CONFIG.read_text()), insecure=True, escape_ms=200)
+    (fs / "dmagent.json").write_text(json.dumps(config))
+    with console_board(fs, [fs / "lib"], runtime=mpy_runtime.FROZEN) as master:
+        _read_until(master, b"dmagent: serving console\n", 20)
+        with Device(FdTransport(master)) as dev:
+            assert dev.info()["heap_free"] > 60000
+            dev.hello("ServerA")
+            for i in range(300):
+                dev.add("./P%d" % i, i, "int")
+            assert dev.get("./P299") == 299

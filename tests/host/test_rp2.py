@@ -7,10 +7,7 @@ partition (the virtual board) is refused before anything is written. A real Pico
 """
 
 import json
-import os
 import shutil
-import subprocess
-import tty
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +18,7 @@ from host_tools.cli.build import build_command
 from host_tools.client.device import Device
 from host_tools.client.transport import FdTransport
 from host_tools.runtime import micropython as mpy_runtime
-from tests.host.agents import DEMO_CONFIG, ROOT
+from tests.host.agents import DEMO_CONFIG, ROOT, console_board
 from tests.host.test_build import _read_until
 
 
@@ -87,12 +84,8 @@ def test_rp2_main_boots_from_the_unpacked_image_and_serves_its_console(rp2, tmp_
     config = json.loads(DEMO_CONFIG.read_text())
     config.update(insecure=True, escape_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
-    master, slave = os.openpty()
-    tty.setraw(slave)
     # 256k as the esp32 board's console test: at 110k its dmboard start-up runs out (issue 11)
-    proc = mpy_runtime.spawn(fs / "main.py", heap="256k", paths=[rom / "lib"], compiled=False, cwd=str(fs),
-                             stdin=slave, stdout=slave, stderr=subprocess.PIPE)
-    try:
+    with console_board(fs, [rom / "lib"], heap="256k") as master:
         _read_until(master, b"dmagent: serving console\n", 20)
         with Device(FdTransport(master)) as dev:
             info = dev.info()
@@ -100,11 +93,6 @@ def test_rp2_main_boots_from_the_unpacked_image_and_serves_its_console(rp2, tmp_
             dev.hello("ServerA")
             dev.add("./Probe", "\x03\x04 from rom", "chr")
             assert dev.get("./Probe") == "\x03\x04 from rom"
-    finally:
-        proc.kill()
-        proc.wait()
-        os.close(master)
-        os.close(slave)
 
 
 def test_an_image_too_large_for_its_partition_is_one_line_and_the_last_build_stays(rp2, tmp_path):
