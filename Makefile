@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.runtime.micropython ensure
+	@$(PY) -m host_tools.runtime.micropython ensure-frozen
 	@$(PY) -m host_tools.vboard ensure
 
 $(STAMP): pyproject.toml constraints.txt
@@ -45,6 +46,7 @@ conformance: setup
 soak: setup
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m host_tools.bench.soak --runtime micropython-frozen --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
 
 # Mutation testing of the key modules (tools/mutate.py): MODULE=agent/acl.py, SAMPLE=40 to narrow it.

@@ -37,7 +37,7 @@ HASH_BATCH = 8  # files per hash listing: a short answer is less likely to be ga
 READ_TRIES = 8  # attempts at a listing: reading twice is harmless, and long answers meet more faults
 
 # One per stage, in order; progress(stage, done, total) is called with them.
-STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "reset", "agent")
+STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "romfs", "reset", "agent")
 
 
 class FlashError(Exception):
@@ -718,6 +718,10 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     key_files = [load_key(k) for k in keys]
     if firmware:
         fw = bundle.manifest.get("firmware") or {}
+        if fw.get("port") == "rp2":  # a UF2 goes over USB mass storage, not a serial line
+            raise FlashError("board %s takes firmware as a .uf2 copied onto its RPI-RP2 drive, not over %s"
+                             % (bundle.board, port), "hold BOOTSEL while plugging it in, copy %s onto the "
+                             "drive, then flash again without --firmware" % Path(firmware).name)
         flash_firmware(port, firmware, fw.get("chip", "auto"), fw.get("address", 0x1000),
                        fw.get("baud", 460800), erase, progress)
     progress("connect", 0, 1)
@@ -725,7 +729,13 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     try:
         result.entered = repl.enter(principal, key=_key_of(principal, key_files))
         progress("connect", 1, 1)
+        if bundle.romfs_image:  # rp2: the agent goes to the ROMFS partition (host_tools/flash/romfs.py)
+            from host_tools.flash import romfs
+
+            romfs.check_partition(repl, bundle)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
+        if bundle.romfs_image:
+            romfs.deploy(repl, bundle, progress)
         progress("reset", 0, 1)
         ready, said = repl.soft_reset_to_agent()
         progress("reset", 1, 1)

@@ -177,9 +177,9 @@ def bundle_lib(bundle):
 
 
 def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=(), bundle=None):
+                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=(), bundle=None, runtime=mpy_runtime.MPY):
     """bundle: run a built bundle's .mpy files (what `dmagent flash` would put on a board)
-    instead of the agent compiled from this checkout."""
+    instead of the agent compiled from this checkout. runtime: mpy_runtime.MPY or FROZEN."""
     args = []
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
@@ -187,7 +187,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if tcp:
         host, port = split_hostport(tcp)
         if port == 0:
-            raise ServeError("--runtime micropython needs a fixed TCP port (not 0)")
+            raise ServeError("--runtime %s needs a fixed TCP port (not 0)" % runtime)
         args += ["--tcp", "%s:%d" % (host, port)]
     for spec in serial_ports:
         args += ["--serial", spec]
@@ -213,7 +213,8 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     try:
         paths = [bundle_lib(bundle)] if bundle else ()
         proc = mpy_runtime.spawn(BOARD_MAIN, heap=heap, args=args, stdin=stdin, stdout=stdout,
-                                 stderr=subprocess.PIPE, text=True, paths=paths, compiled=not bundle)
+                                 stderr=subprocess.PIPE, text=True, paths=paths, compiled=not bundle,
+                                 runtime=runtime)
     except mpy_runtime.RuntimeMissing as exc:
         raise ServeError(str(exc)) from None
     # Forward the agent's log; announce once it says it is ready.
