@@ -55,6 +55,7 @@ class App:
             self._info(),
             self.config.get("open_reads", ()),
             self.dump_state,
+            self.guard,
         )
         self.links = []
         self.config = None  # seeded and read: its heap is worth more to the links now

@@ -59,6 +59,7 @@ class Session:
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
+        self.kind = P.KIND_PLAIN  # the frame kind of the request being run (policy: dispatch.py)
         self.replies = ReplyCache()
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
@@ -123,6 +124,7 @@ class Session:
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
         try:
+            self.kind = kind
             self.principal = self._speaker(kind, request)
             response = self.dispatcher.handle(self, request)
         except DMError as exc:
@@ -150,10 +152,6 @@ class Session:
             if kind not in _PROTECTED or not guard.may_act_for(acting, server):
                 raise DMError(P.S_FORBIDDEN, "%s may not act for %r" % (acting or "this link", server))
             acting = server
-        if guard is not None and guard.confidential and (kind != P.KIND_SEALED):
-            for uri in _uris(request):
-                if guard.needs_confidential(uri):
-                    raise DMError(P.S_FORBIDDEN, "%s needs a confidential (AES-CCM) session" % uri)
         return acting
 
     def _handshake(self, body):
@@ -223,14 +221,3 @@ _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
-
-
-def _uris(request):
-    uri = request.get(P.K_URI)
-    if uri is not None:
-        yield uri
-    items = request.get(P.K_ITEMS)
-    if type(items) is list:
-        for item in items:
-            if type(item) is dict and item.get(P.K_URI) is not None:
-                yield item[P.K_URI]

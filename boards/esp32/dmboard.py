@@ -19,12 +19,10 @@ import micropython
 from agent import proto as P
 from agent import server
 from agent.app import App
-from agent.nodes import PERMANENT, READONLY
 
 CONFIG = "dmagent.json"
 KEYS = "keys"
 STATE = "state"
-REPL_NODE = "./DevDetail/Ext/Repl"
 ESCAPE_MS = 2000
 READY = "dmagent: serving"  # the last line on the console before it carries frames
 LOG_LINES = 16
@@ -136,14 +134,12 @@ class Board:
             print("dmagent: " + msg)
 
     def add_repl_node(self):
-        """./DevDetail/Ext/Repl: Exec hands the console back to the REPL."""
-        tree = self.app.tree
-        if not tree.exists(REPL_NODE) and tree.exists("./DevDetail/Ext"):
-            ids = [a["server_id"] for a in self.config.get("accounts", ()) if a.get("server_id")]
-            acl = "Exec=" + "+".join(ids) + "&Get=*" if ids else ""
-            tree.put(REPL_NODE, "", "chr", acl=acl, flags=PERMANENT | READONLY)
-        if tree.exists(REPL_NODE):
-            tree.on_exec(REPL_NODE, self._repl)
+        """./DevDetail/Ext/Repl: Exec hands the console back to the REPL (owners only: the
+        agent's rule, see agent/mo/ext.py)."""
+        from agent.mo import ext
+
+        guard = self.app.guard
+        ext.add_repl(self.app.tree, self._repl, guard.owners if guard is not None else ())
 
     def _repl(self, tree, principal, data):
         asyncio.create_task(self._stop_soon())  # after the 200 has left on the console
