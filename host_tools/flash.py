@@ -201,16 +201,17 @@ class Repl:
             return "reset"
         if self.refused:
             raise FlashError("the agent on %s refused to give the console back: %s" % (self.port, self.refused),
-                             "--as SERVERID must name a principal with Exec on %s, with its key in "
-                             "--key or the key store (`dmagent keys list`)" % REPL_NODE)
+                             "--as SERVERID must name an owner (the device config's security.owners) "
+                             "to Exec %s, with its key in --key or the key store (`dmagent keys list`)"
+                             % REPL_NODE)
         if not heard:
             raise FlashError("no board answers on %s (nothing came back)" % self.port,
                              "is this the board's port (`dmagent ports`)? Is it powered and running "
                              "MicroPython? A board without MicroPython needs --firmware first")
         raise FlashError("the raw REPL on %s cannot be reached (the board answers: %r)"
                          % (self.port, bytes(heard[-60:])),
-                         "an agent serving the console ignores Ctrl-C: give --as SERVERID (a "
-                         "principal with Exec on %s), or reset the board and flash within its 2 s "
+                         "an agent serving the console ignores Ctrl-C: give --as SERVERID (an "
+                         "owner, security.owners, to Exec %s), or reset the board and flash within its 2 s "
                          "escape window. ESP32 boards reset by RTS (EN) and DTR (GPIO0): a USB-UART "
                          "without those lines wired needs the EN button pressed while flashing "
                          "starts" % REPL_NODE)
@@ -1086,7 +1087,7 @@ def _click_command():
     @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False), help="key file to provision (repeat)")
     @click.option("--devid", help="the board's DevId (default: kept, or made from its unique id)")
     @click.option("--baud", default=DEFAULT_BAUD, show_default=True)
-    @click.option("--as", "principal", metavar="SERVERID", help="principal that may Exec ./DevDetail/Ext/Repl")
+    @click.option("--as", "principal", metavar="SERVERID", help="an owner (security.owners) that may Exec ./DevDetail/Ext/Repl")
     @click.option("--no-erase", is_flag=True, help="with --firmware: do not erase the flash first")
     def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud, principal, no_erase):
         """Flash the agent onto one or more MicroPython boards (PORTS: paths, or `auto`)."""
