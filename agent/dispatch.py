@@ -88,23 +88,19 @@ class Dispatcher:
         an unauthenticated link beyond the open reads, 403 where policy refuses the request."""
         if op == P.OP_HELLO or op == P.OP_INFO:
             return
-        anonymous = session.principal is None
-        if anonymous and op not in _ANONYMOUS_READS:
-            raise DMError(P.S_UNAUTHORIZED, "not authenticated")
-        if not 1 <= op <= P.OP_LAST:
-            return  # _run answers it
-        try:
-            targets = self._canonical(op, request)
-        except DMError:
-            if anonymous:
-                targets = None
-            else:
-                raise
-        if anonymous:
+        if session.principal is None:  # only the open reads, and no URI error tells more
+            try:
+                segs = op in _ANONYMOUS_READS and self._canonical(op, request)[0][0]
+            except DMError:
+                segs = False
             for root in self.open_reads:
-                if targets and targets[0][0][: len(root)] == root:
-                    return
-            raise DMError(P.S_UNAUTHORIZED, "not authenticated")
+                if segs is not False and segs[: len(root)] == root:
+                    break
+            else:
+                raise DMError(P.S_UNAUTHORIZED, "not authenticated")
+        elif not 1 <= op <= P.OP_LAST:
+            return  # _run answers it
+        targets = self._canonical(op, request)  # made already: given back as they are
         guard = self.guard
         if guard is None:
             owner = False
@@ -117,7 +113,7 @@ class Dispatcher:
                     if guard.needs_confidential(segs, listing):
                         raise DMError(P.S_FORBIDDEN, "%s needs an AES-CCM session" % U.format(segs))
         if op == P.OP_EXEC and targets[0][0] in OWNER_ONLY and not owner:
-            raise DMError(P.S_FORBIDDEN, "Exec of the REPL is for security.owners only")
+            raise DMError(P.S_FORBIDDEN, "for owners only")
 
     def _canonical(self, op, request):
         """The request's URIs in canonical form (agent.uri), made once and written back into

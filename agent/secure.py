@@ -79,7 +79,8 @@ class Guard:
         return suite == P.SUITE_CCM or principal in self.integrity_only
 
     def may_act_for(self, principal, server_id):
-        return server_id in self.gateways.get(principal, ())
+        ids = self.gateways.get(principal)
+        return type(ids) is list and server_id in ids  # a whole ServerID of a list, never text
 
     def needs_confidential(self, segs, listing=None):
         """True if the canonical URI (decoded segments, agent.uri) reaches a confidential

@@ -534,15 +534,16 @@ def _merge(base, over):
 
 
 def load_config(config):
-    """None, a dict, or a JSON file path -> dict or None."""
-    if config is None or isinstance(config, dict):
-        return config
+    """None, a dict, or a JSON file path -> dict or None, checked by the agent's own loader
+    (agent.config): a config the board would refuse is refused here, before flashing."""
+    from agent import config as checker
+
     try:
-        return json.loads(Path(config).read_text())
-    except OSError as exc:
-        raise FlashError("cannot read config %s: %s" % (config, exc.strerror)) from None
-    except ValueError as exc:
-        raise FlashError("config %s is not valid JSON: %s" % (config, exc)) from None
+        if config is None or isinstance(config, dict):
+            return checker.check(config, "given") if config is not None else None
+        return checker.load(str(config))
+    except checker.ConfigError as exc:
+        raise FlashError(str(exc)) from None
 
 
 def load_key(path):

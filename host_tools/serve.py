@@ -6,7 +6,6 @@ Once serving, one line per link `serving URL` goes to stdout; logs go to stderr.
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,15 +23,13 @@ class ServeError(Exception):
 
 
 def load_config(path):
-    if not path:
-        return {}
+    """The device config, read and checked by the agent's own loader (agent.config)."""
+    from agent import config
+
     try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ServeError("cannot read config %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise ServeError("config %s is not valid JSON: %s" % (path, exc)) from None
+        return config.load(str(path) if path else None)
+    except config.ConfigError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def split_hostport(text):
@@ -196,7 +193,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
         args += ["--state", str(Path(state).resolve())]
     if config:
         load_config(config)  # fail here, readably, not inside MicroPython
-        args += ["--config", str(Path(config).resolve())]
+        args += ["--config", str(Path(config).resolve()), "--config-checked"]
     if insecure:
         args.append("--insecure")
     stdin = stdout = None

@@ -30,13 +30,6 @@ REPL = "./DevDetail/Ext/Repl"
 OWNER_ONLY = (["DevDetail", "Ext", "Repl"],)
 
 
-def seed(tree, server_ids):
-    tree.put("./DevDetail/Ext", fmt="node", flags=PERMANENT)
-    tree.put("./DevDetail/Ext/Uptime", 0, "int", flags=PERMANENT | READONLY)
-    exec_acl = "Exec=" + "+".join(server_ids) + "&Get=*" if server_ids else ""
-    tree.put("./DevDetail/Ext/Echo", "", "chr", acl=exec_acl, flags=PERMANENT | READONLY)
-
-
 def _uptime():
     return _diff(_ticks(), _BOOT) // 1000  # seconds: stays a small int for 34 years
 

@@ -9,7 +9,6 @@ TCP links are in dmlinks, imported only when the config asks for them (heap is s
 
 import asyncio
 import gc
-import json
 import select
 import sys
 import time
@@ -29,13 +28,11 @@ LOG_LINES = 16
 
 
 def load_config(path=CONFIG):
-    """The device config `dmagent flash` writes; {} if there is none. Bad JSON raises."""
-    try:
-        f = open(path)
-    except OSError:
-        return {}
-    with f:
-        return json.load(f)
+    """The device config `dmagent flash` writes, checked (agent.config); {} if there is none.
+    ConfigError (one line: file and key) if it is bad."""
+    from agent import config
+
+    return config.load(path, missing_ok=True)
 
 
 def load_keys(path=KEYS):
@@ -201,7 +198,12 @@ def escape_window(ms, poll=None):
 
 
 def main(config=None):
-    config = load_config() if config is None else config
+    if config is None:
+        try:
+            config = load_config()
+        except ValueError as exc:  # refuse to start on a bad config: say why, keep the REPL
+            print("dmagent: %s; not started, this is the REPL" % exc)
+            return
     if not escape_window(config.get("escape_ms", ESCAPE_MS)):
         return
     try:
