@@ -547,20 +547,15 @@ def load_config(config):
 
 
 def load_key(path):
-    """A key file from `dmagent keys new`: JSON {"principal", "key" (hex, 16 or 32 bytes), "created"}."""
+    """(principal, the file's bytes) of a key file from `dmagent keys new`, checked by the one
+    key-file reader (agent.keys, with its warning for a file others may read)."""
+    from host_tools.client.keys import KeyFileError, load_key_file
+
     try:
-        raw = Path(path).read_bytes()
-        doc = json.loads(raw)
-        principal = doc["principal"]
-        key = bytes.fromhex(doc["key"])
-    except OSError as exc:
-        raise FlashError("cannot read key file %s: %s" % (path, exc.strerror)) from None
-    except (ValueError, KeyError, TypeError):
-        raise FlashError("%s is not a dmagent key file" % path,
-                         'a key file is JSON {"principal", "key", "created"}: make one with `dmagent keys new`') from None
-    if not isinstance(principal, str) or not principal or "/" in principal or len(key) not in (16, 32):
-        raise FlashError("%s: needs a principal and a 16 or 32 byte key" % path)
-    return principal, raw
+        principal = load_key_file(path)[0]
+        return principal, Path(path).read_bytes()
+    except (KeyFileError, OSError) as exc:
+        raise FlashError(str(exc), 'a key file is JSON {"principal", "key"}: make one with `dmagent keys new`') from None
 
 
 def device_config(bundle, existing, config=None, devid=None, uid=None):

@@ -53,11 +53,12 @@ def _open_pty():
 
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
-    from agent import keys
+    """{principal: key} through the one key-file reader, which warns of files others may read."""
+    from host_tools.client.keys import KeyFileError, load_keys as read_keys
 
     try:
-        return keys.load([str(p) for p in paths])
-    except ValueError as exc:
+        return read_keys(paths)
+    except KeyFileError as exc:
         raise ServeError(str(exc)) from None
 
 

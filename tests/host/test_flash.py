@@ -50,7 +50,7 @@ def test_key_files_are_checked(tmp_path):
         path.write_text(body if isinstance(body, str) else json.dumps(body))
         with pytest.raises(F.FlashError):
             F.load_key(path)
-    with pytest.raises(F.FlashError, match="cannot read key file"):
+    with pytest.raises(F.FlashError, match="not found"):
         F.load_key(tmp_path / "missing.key")
 
 
