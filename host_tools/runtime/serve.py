@@ -51,6 +51,13 @@ def _open_pty():
     return master, slave, path
 
 
+def _private_files():
+    """Every file and folder the agent makes from here on is its owner's alone (0600, 0700):
+    the state holds the tree's secrets. The process's umask, so the device runtime (a child)
+    and every write of the store have it from the first byte."""
+    os.umask(0o077)
+
+
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
     """{principal: key} through the one key-file reader, which warns of files others may read."""
@@ -66,6 +73,7 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
                   key_paths=()):
     from agent.app import App
 
+    _private_files()
     keys = load_keys(key_paths)
     try:
         app = App(load_config(config), state, insecure, keys=keys)
@@ -179,6 +187,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     """bundle: run a built bundle's .mpy files (what `dmagent flash` would put on a board)
     instead of the agent compiled from this checkout."""
     args = []
+    _private_files()  # the runtime inherits it
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
         args += ["--keys", str(Path(path).resolve())]
