@@ -34,15 +34,16 @@ def _app(security=SECURITY):
     return app
 
 
-def _exec(app, principal, key, **fields):
+def _exec(app, principal, key, uri=ext.REPL, **fields):
     peer = Peer(app)
     assert peer.handshake(principal, key) == [P.HS4, P.S_OK]
-    return peer.request(P.OP_EXEC, uri=ext.REPL, **fields)
+    return peer.request(P.OP_EXEC, uri=uri, **fields)
 
 
 def test_a_configured_server_with_an_account_cannot_exec_the_repl():
     app = _app()
-    assert _exec(app, "ServerA", KEY_A)[P.K_STATUS] == P.S_FORBIDDEN
+    for uri in (ext.REPL, "DevDetail/Ext/Repl", "./DevDetail/Ext/%52epl", "./%44evDetail/Ext/Repl"):
+        assert _exec(app, "ServerA", KEY_A, uri)[P.K_STATUS] == P.S_FORBIDDEN, uri
     assert _ran == []
 
 
@@ -50,6 +51,8 @@ def test_a_gateway_acting_for_an_owner_cannot_exec_the_repl():
     app = _app()
     resp = _exec(app, "GW1", KEY_GW, **{"for": "Owner"})
     assert resp[P.K_STATUS] == P.S_FORBIDDEN, resp
+    assert _exec(app, "GW1", KEY_GW, **{"for": "ServerA"})[P.K_STATUS] == P.S_FORBIDDEN
+    assert _exec(app, "GW1", KEY_GW, uri="./DevDetail/Ext/Echo", **{"for": "Owner"})[P.K_STATUS] == P.S_OK
     assert _ran == []
 
 
