@@ -51,6 +51,27 @@ except ValueError as exc:
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
 frame.reserve(links_wanted(OPTS))
 
+
+def load_keys(paths):
+    """The keys, read before the agent's modules load: the reader's code then leaves a hole
+    that those modules fill, not one among the tree's nodes (a handshake needs 304 bytes
+    in one piece for a key schedule, at 110k)."""
+    if not paths:
+        return None
+    import agent
+    from agent import keys as keyfiles
+
+    try:
+        return keyfiles.load(paths)
+    except ValueError as exc:  # one line naming the file, never the key
+        print("dmagent: %s" % exc, file=sys.stderr)
+        sys.exit(2)
+    finally:
+        agent.unload("agent.keys")
+
+
+KEYS = [load_keys(OPTS["keys"])]
+
 from agent import server  # noqa: E402
 
 server.reserve_reads(links_wanted(OPTS))
@@ -80,11 +101,7 @@ def load_config(path, checked=False):
 
 
 async def run(opts):
-    keys = None
-    if opts["keys"]:
-        from agent import keys as keyfiles
-
-        keys = keyfiles.load(opts["keys"])
+    keys = KEYS.pop()
     app = App(load_config(opts["config"], opts["config_checked"]), opts["state"], opts["insecure"], keys=keys)
     tasks = []
     if opts["tcp"]:
