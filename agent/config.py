@@ -1,9 +1,10 @@
 """The device config (docs/config.md): the one loader and validator, for `dmagent serve`, the
-boards' main.py, `dmagent flash` and App itself. Checked at start-up, before anything is seeded.
+boards' main.py and `dmagent flash`. Checked at start-up, before anything is seeded.
 
 A wrong type or an unknown key is refused with one line naming the file and the key: a
 misspelt key ignored would be a policy silently off (`securty`), and a string where a list
-belongs would be searched as text. Needed at boot only: App unloads this module afterwards.
+belongs would be searched as text. App does not check again: a board unloads this module
+once its config is read (agent.unload), so that its code leaves the heap before boot.
 """
 
 import json

@@ -30,9 +30,13 @@ LOG_LINES = 16
 def load_config(path=CONFIG):
     """The device config `dmagent flash` writes, checked (agent.config); {} if there is none.
     ConfigError (one line: file and key) if it is bad."""
+    import agent
     from agent import config
 
-    return config.load(path, missing_ok=True)
+    try:
+        return config.load(path, missing_ok=True)
+    finally:
+        agent.unload("agent.config")  # before boot: its code leaves the heap
 
 
 def load_keys(path=KEYS):
