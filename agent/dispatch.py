@@ -14,9 +14,10 @@ from agent import uri as U
 from agent.errors import DMError
 from agent.mo.ext import OWNER_ONLY
 
-_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
-_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE)
+_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
+_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
+_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
@@ -97,7 +98,7 @@ class Dispatcher:
                 if segs is not False and segs[: len(root)] == root:
                     break
             else:
-                raise DMError(P.S_UNAUTHORIZED, "not authenticated")
+                raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
         elif not 1 <= op <= P.OP_LAST:
             return  # _run answers it
         targets = self._canonical(op, request)  # made already: given back as they are
@@ -105,9 +106,13 @@ class Dispatcher:
         if guard is None:
             owner = False
         else:
-            # The REPL's rule: a principal named in security.owners, speaking for itself (a
-            # gateway's `for` never makes one, nor does a DMAcc account or an ACL).
-            owner = request.get(P.K_FOR) is None and session.principal in guard.owners
+            # The REPL's rule: a principal named in security.owners, speaking for itself: the
+            # one the handshake proved (or an --insecure hello named), so that a gateway's
+            # `for` never makes one (a Sequence's items carry no `for` of their own), nor
+            # does a DMAcc account or an ACL.
+            channel = session.channel
+            speaker = channel.principal if channel is not None and session.kind in _PROTECTED else session.named
+            owner = session.principal is not None and session.principal == speaker and speaker in guard.owners
             if guard.confidential and session.kind != P.KIND_SEALED:
                 for segs, _, listing in targets:
                     if guard.needs_confidential(segs, listing):
@@ -117,23 +122,33 @@ class Dispatcher:
 
     def _canonical(self, op, request):
         """The request's URIs in canonical form (agent.uri), made once and written back into
-        the request, so that all after sees only that form. -> [(segs, prop, listing)].
-        400/414 for the request's own URI; an atomic item's bad URI fails that item later."""
-        parse = self.tree._parse
-        if op != P.OP_ATOMIC:
-            target = request[P.K_URI] = parse(_uri(request))
-            return [target]
+        the request, so that all after sees only that form: its own (400/414 if bad), a
+        Copy's source, and those of its items, nested (a bad one fails its item later).
+        -> [(segs, prop, listing)], the request's own first."""
         targets = []
+        if op != P.OP_ATOMIC and op != P.OP_SEQUENCE:
+            target = request[P.K_URI] = self.tree._parse(_uri(request))
+            targets.append(target)
+        self._canonical_inner(request, targets)
+        return targets
+
+    def _canonical_inner(self, request, targets):
+        if _is_text(request.get(P.K_SOURCE)):
+            self._canonical_of(request, P.K_SOURCE, targets)
         items = request.get(P.K_ITEMS)
         if type(items) is list:
             for item in items:
-                if type(item) is dict and _is_text(item.get(P.K_URI)):
-                    try:
-                        target = item[P.K_URI] = parse(item[P.K_URI])
-                    except DMError:
-                        continue
-                    targets.append(target)
-        return targets
+                if type(item) is dict:
+                    if _is_text(item.get(P.K_URI)):
+                        self._canonical_of(item, P.K_URI, targets)
+                    self._canonical_inner(item, targets)
+
+    def _canonical_of(self, request, key, targets):
+        try:
+            target = request[key] = self.tree._parse(request[key])
+        except DMError:
+            return
+        targets.append(target)
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):
@@ -148,6 +163,10 @@ class Dispatcher:
             return P.S_OK
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
+        if op == P.OP_SEQUENCE:
+            from agent import extra_ops  # loaded on first use: the heap is for the common ops
+
+            return extra_ops.sequence(self, session, req, resp)
         principal = session.principal
         uri = _uri(req)
         if op == P.OP_GET:
@@ -213,6 +232,11 @@ class Dispatcher:
         if op == P.OP_DELETE:
             tree.delete(principal, uri)
             return P.S_OK
+        if op == P.OP_COPY:
+            from agent import extra_ops
+
+            extra_ops.copy(tree, principal, uri, req.get(P.K_SOURCE))
+            return P.S_OK
         # OP_EXEC
         status, result = tree.execute(principal, uri, req.get(P.K_VALUE))
         if result is not None:
@@ -233,7 +257,8 @@ class Dispatcher:
                     raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
                 op = item.get(P.K_OP)
                 if op not in _ATOMIC_OPS:
-                    raise DMError(P.S_NOT_SUPPORTED, "only Add, Replace and Delete may be atomic")
+                    # OMA DM: Get, Atomic, Sequence may not be in an Atomic (500); Exec here is 406
+                    raise DMError(P.S_NOT_SUPPORTED if op == P.OP_EXEC else P.S_FAILED, "not allowed in an atomic")
                 sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)
             except DMError as exc:
                 sub[P.K_STATUS] = exc.status

@@ -56,6 +56,20 @@ def test_a_gateway_acting_for_an_owner_cannot_exec_the_repl():
     assert _ran == []
 
 
+def test_a_gateway_cannot_take_the_repl_inside_a_sequence():
+    """A Sequence's items carry no `for` of their own: they still speak for the gateway's server."""
+    app = _app()
+    peer = Peer(app)
+    assert peer.handshake("GW1", KEY_GW) == [P.HS4, P.S_OK]
+    resp = peer.request(P.OP_SEQUENCE, items=[{P.K_OP: P.OP_EXEC, P.K_URI: ext.REPL}], **{"for": "Owner"})
+    assert resp[P.K_ITEMS][0][P.K_STATUS] == P.S_FORBIDDEN, resp
+    assert _ran == []
+    owner = Peer(app)
+    assert owner.handshake("Owner", KEY_OWNER) == [P.HS4, P.S_OK]
+    resp = owner.request(P.OP_SEQUENCE, items=[{P.K_OP: P.OP_EXEC, P.K_URI: ext.REPL}])
+    assert resp[P.K_ITEMS][0][P.K_STATUS] == P.S_OK and _ran == ["Owner"], resp
+
+
 def test_the_owner_speaking_for_itself_can_exec_the_repl():
     app = _app()
     resp = _exec(app, "Owner", KEY_OWNER)

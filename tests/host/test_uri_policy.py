@@ -75,6 +75,7 @@ def _attempts(spell):
         (P.OP_DELETE, spell("./DMAcc/ServerB/Name"), {}),
         (P.OP_ACL, spell("./DMAcc/ServerB"), {}),
         (P.OP_CHECK, spell("./DMAcc/ServerB/ServerID"), {P.K_SERVER: "ServerB", P.K_CMD: "Get"}),
+        (P.OP_COPY, "./Stolen", {P.K_SOURCE: spell("./DMAcc/ServerB/ServerID")}),  # out, then Get
     ]
 
 
@@ -98,6 +99,19 @@ def test_every_spelling_of_a_confidential_uri_is_refused_on_an_integrity_only_se
     assert [g for g in got if g[2] != P.S_FORBIDDEN] == []
 
 
+def test_a_sequence_or_atomic_item_is_refused_like_the_request_it_holds(weak):
+    for op, uri, fields in _attempts(_escape_first_letter):
+        item = dict(fields)
+        item.update({P.K_OP: op, P.K_URI: uri})
+        if op in (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY):
+            resp = weak.request(P.OP_ATOMIC, {P.K_ITEMS: [item]}, check=False)
+            assert resp[P.K_STATUS] == P.S_FORBIDDEN, (uri, resp)
+        # a Sequence reaching a confidential subtree is refused whole, before any item runs
+        resp = weak.request(P.OP_SEQUENCE, {P.K_ITEMS: [{P.K_OP: P.OP_GET, P.K_URI: "./DevInfo/DevId"}, item]},
+                            check=False)
+        assert resp[P.K_STATUS] == P.S_FORBIDDEN and P.K_ITEMS not in resp, (uri, resp)
+
+
 def test_the_root_listing_with_values_is_refused_however_spelt(weak):
     for uri in (".?list=StructData", "./?list=StructData"):
         assert _status(weak, P.OP_GET, uri) in (P.S_FORBIDDEN, P.S_BAD_REQUEST)
@@ -108,9 +122,11 @@ def test_nothing_was_changed_by_the_refused_attempts(agent, weak):
     """After the attempts (the fixture order runs them first), ServerB over a sealed session
     finds its account as it was: nothing added, deleted or renamed."""
     with Device.open(agent.url, key=agent.keys / "ServerB.key") as dev:
-        assert dev.get("./DMAcc/ServerB") == ["AppAuth", "Name", "ServerID"]
+        names = dev.get("./DMAcc/ServerB")
+        assert "X" not in names and {"AppAuth", "Name", "ServerID"} <= set(names)
         assert dev.get("./DMAcc/ServerB/Name") == "Demo server B"
         assert dev.get("./DMAcc/ServerB/Name", prop="Title") == ""
+        assert "Stolen" not in dev.get(".")
 
 
 def _random_escape(draw_bools, uri):
