@@ -120,35 +120,33 @@ class Dispatcher:
         if op == P.OP_EXEC and targets[0][0] in OWNER_ONLY and not owner:
             raise DMError(P.S_FORBIDDEN, "for owners only")
 
-    def _canonical(self, op, request):
+    def _canonical(self, op, request, targets=None):
         """The request's URIs in canonical form (agent.uri), made once and written back into
         the request, so that all after sees only that form: its own (400/414 if bad), a
         Copy's source, and those of its items, nested (a bad one fails its item later).
         -> [(segs, prop, listing)], the request's own first."""
-        targets = []
-        if op != P.OP_ATOMIC and op != P.OP_SEQUENCE:
-            target = request[P.K_URI] = self.tree._parse(_uri(request))
-            targets.append(target)
-        self._canonical_inner(request, targets)
-        return targets
-
-    def _canonical_inner(self, request, targets):
-        if _is_text(request.get(P.K_SOURCE)):
-            self._canonical_of(request, P.K_SOURCE, targets)
+        parse = self.tree._parse
+        if targets is None:
+            targets = []
+            if op != P.OP_ATOMIC and op != P.OP_SEQUENCE:
+                target = request[P.K_URI] = parse(_uri(request))
+                targets.append(target)
+            keys = (P.K_SOURCE,)
+        else:
+            keys = (P.K_URI, P.K_SOURCE)
+        for key in keys:
+            if _is_text(request.get(key)):
+                try:
+                    target = request[key] = parse(request[key])
+                    targets.append(target)
+                except DMError:
+                    pass
         items = request.get(P.K_ITEMS)
         if type(items) is list:
             for item in items:
                 if type(item) is dict:
-                    if _is_text(item.get(P.K_URI)):
-                        self._canonical_of(item, P.K_URI, targets)
-                    self._canonical_inner(item, targets)
-
-    def _canonical_of(self, request, key, targets):
-        try:
-            target = request[key] = self.tree._parse(request[key])
-        except DMError:
-            return
-        targets.append(target)
+                    self._canonical(None, item, targets)
+        return targets
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):

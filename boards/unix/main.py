@@ -50,6 +50,10 @@ except ValueError as exc:
 # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
 frame.reserve(links_wanted(OPTS))
+# A piece kept whole through boot for the first session's key schedules (2 x 304 bytes):
+# boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
+# one piece with 5 KB free. Given back once booted, before any link is served.
+_HELD = [bytearray(1024)]
 
 
 def load_keys(paths):
@@ -70,7 +74,6 @@ def load_keys(paths):
         agent.unload("agent.keys")
 
 
-KEYS = [load_keys(OPTS["keys"])]
 
 from agent import server  # noqa: E402
 
@@ -101,8 +104,9 @@ def load_config(path, checked=False):
 
 
 async def run(opts):
-    keys = KEYS.pop()
+    keys = load_keys(opts["keys"])
     app = App(load_config(opts["config"], opts["config_checked"]), opts["state"], opts["insecure"], keys=keys)
+    _HELD.pop()
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
