@@ -23,8 +23,10 @@ class ConfigError(ValueError):
 # [T] a list of T, <K V> a map with free keys of type K, ?T a T or null (a board's link
 # left off); types: t text, d int >= 0, b bool, i ServerID, u URI, n node name, a any.
 _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
-         " accounts[{server_id:i name:n display auth{type name secret}}]"
-         " nodes[{uri:u value:a format acl}] acls<u t> open_reads[u] limits{%s}"
+         " accounts[{server_id:i name:n display addr addr_type auth{type name secret level data}}]"
+         # nodes: what `dmagent ddf import` writes (access, occurrence, scope: from the DDF)
+         " nodes[{uri:u value:a format acl title type scope access[t] occurrence}]"
+         " acls<u t> open_reads[u] limits{%s}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
          # the boards' own (boards/esp32/README.md)
          " escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
