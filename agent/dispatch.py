@@ -302,7 +302,7 @@ class Dispatcher:
         store = self.store
         if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self._encode(self.tree.dump()))
+                store.compact(self._snapshot or self.tree.dump)
             except Exception:
                 pass  # the journal still holds everything; compaction is retried next time
 

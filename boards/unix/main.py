@@ -57,9 +57,8 @@ _HELD = [bytearray(1024)]
 
 
 def load_keys(paths):
-    """The keys, read before the agent's modules load: the reader's code then leaves a hole
-    that those modules fill, not one among the tree's nodes (a handshake needs 304 bytes
-    in one piece for a key schedule, at 110k)."""
+    """{principal: key} through the one key-file reader (agent.keys), which leaves the heap
+    once they are read; a bad key file is one line naming the file, never the key."""
     if not paths:
         return None
     import agent
@@ -72,7 +71,6 @@ def load_keys(paths):
         sys.exit(2)
     finally:
         agent.unload("agent.keys")
-
 
 
 from agent import server  # noqa: E402

@@ -93,7 +93,7 @@ def _snapshot(app):
     from hashlib import sha256
 
     h = sha256()
-    cbor.dump(app.tree.dump(), lambda chunk: h.update(bytes(chunk)), 64)
+    app.tree.dump(lambda chunk: h.update(bytes(chunk)))
     return h.digest()
 
 
