@@ -11,7 +11,7 @@ import json
 
 from agent import acl as A
 from agent import uri as U
-from agent.nodes import DEFAULT_LIMITS
+from agent.tree import DEFAULT_LIMITS
 
 class ConfigError(ValueError):
     pass
