@@ -41,7 +41,8 @@ def _log(msg):
 class App:
     def __init__(self, config=None, state_dir=None, insecure=False, log=None, keys=None):
         """keys: {principal: long-term key}, e.g. from agent.keys.load(). With no keys and
-        no "security" config the security code is not even imported (heap)."""
+        no "security" config the security code is not even imported (heap). config: a map
+        that agent.config checked (load or check): App does not check it again (heap)."""
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
@@ -71,6 +72,7 @@ class App:
             self._info(),
             self.config.get("open_reads", ()),
             self.dump_state,
+            self.guard,
         )
         self.dispatcher.replies = self.replies  # re-journaled after each compaction
         self.links = []

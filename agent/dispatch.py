@@ -2,18 +2,22 @@
 
 Every mutating request is one tree transaction whose journal records are on flash before
 the response is built; if the write fails the tree is rolled back, so an acknowledged
-change is never lost and an unacknowledged one never lingers. Access control lives in the
-tree; this layer only decides which ops an unauthenticated link may reach at all.
+change is never lost and an unacknowledged one never lingers. The ACLs live in the tree;
+this layer makes each URI canonical once (agent.uri) and applies the device policy to that
+form before the tree sees it: open reads, confidential subtrees, the owners-only REPL.
 """
 
 import gc
 
 from agent import proto as P
+from agent import uri as U
 from agent.errors import DMError
+from agent.mo.ext import OWNER_ONLY
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
+_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
@@ -22,13 +26,14 @@ def _is_text(value):
 
 
 class Dispatcher:
-    def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None):
+    def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None, guard=None):
         self.tree = tree
         self.store = store
         self._encode = encode  # cbor.dumps, for journal records
         self._snapshot = snapshot  # dump(write): the tree streamed, for compaction
         self.info = info or {}
-        self.open_reads = tuple(_canonical(u) for u in open_reads)
+        self.open_reads = tuple([U.parse(u)[0] for u in open_reads])
+        self.guard = guard  # agent.secure.Guard (confidential subtrees, owners), or None
 
     # --- entry point -----------------------------------------------------
     def handle(self, session, request):
@@ -80,20 +85,68 @@ class Dispatcher:
         return response
 
     def _admit(self, session, op, request):
-        if session.principal is not None or op in (P.OP_HELLO, P.OP_INFO):
+        """Who may reach what, decided on the canonical URIs before the tree sees them: 401 for
+        an unauthenticated link beyond the open reads, 403 where policy refuses the request."""
+        if op == P.OP_HELLO or op == P.OP_INFO:
             return
-        if op in _ANONYMOUS_READS and self._is_open_read(request.get(P.K_URI)):
-            return
-        raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
+        if session.principal is None:  # only the open reads, and no URI error tells more
+            try:
+                segs = op in _ANONYMOUS_READS and self._canonical(op, request)[0][0]
+            except DMError:
+                segs = False
+            for root in self.open_reads:
+                if segs is not False and segs[: len(root)] == root:
+                    break
+            else:
+                raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
+        elif not 1 <= op <= P.OP_LAST:
+            return  # _run answers it
+        targets = self._canonical(op, request)  # made already: given back as they are
+        guard = self.guard
+        if guard is None:
+            owner = False
+        else:
+            # The REPL's rule: a principal named in security.owners, speaking for itself: the
+            # one the handshake proved (or an --insecure hello named), so that a gateway's
+            # `for` never makes one (a Sequence's items carry no `for` of their own), nor
+            # does a DMAcc account or an ACL.
+            channel = session.channel
+            speaker = channel.principal if channel is not None and session.kind in _PROTECTED else session.named
+            owner = session.principal is not None and session.principal == speaker and speaker in guard.owners
+            if guard.confidential and session.kind != P.KIND_SEALED:
+                for segs, _, listing in targets:
+                    if guard.needs_confidential(segs, listing):
+                        raise DMError(P.S_FORBIDDEN, "%s needs an AES-CCM session" % U.format(segs))
+        if op == P.OP_EXEC and targets[0][0] in OWNER_ONLY and not owner:
+            raise DMError(P.S_FORBIDDEN, "for owners only")
 
-    def _is_open_read(self, uri):
-        if not _is_text(uri):
-            return False
-        path = _canonical(uri.split("?", 1)[0])
-        for root in self.open_reads:
-            if path == root or path.startswith(root + "/"):
-                return True
-        return False
+    def _canonical(self, op, request, targets=None):
+        """The request's URIs in canonical form (agent.uri), made once and written back into
+        the request, so that all after sees only that form: its own (400/414 if bad), a
+        Copy's source, and those of its items, nested (a bad one fails its item later).
+        -> [(segs, prop, listing)], the request's own first."""
+        parse = self.tree._parse
+        if targets is None:
+            targets = []
+            if op != P.OP_ATOMIC and op != P.OP_SEQUENCE:
+                target = request[P.K_URI] = parse(_uri(request))
+                targets.append(target)
+            keys = (P.K_SOURCE,)
+        else:
+            keys = (P.K_URI, P.K_SOURCE)
+        for key in keys:
+            if _is_text(request.get(key)):
+                try:
+                    target = request[key] = parse(request[key])
+                    targets.append(target)
+                except DMError:
+                    pass
+        items = request.get(P.K_ITEMS)
+        if type(items) is list:
+            for item in items:
+                if type(item) is dict:
+                    self._canonical(None, item, targets)
+        return targets
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):
@@ -115,7 +168,7 @@ class Dispatcher:
         principal = session.principal
         uri = _uri(req)
         if op == P.OP_GET:
-            if "?list=" in uri:
+            if uri[2]:  # ?list=
                 entries, nxt = self.tree.list(principal, uri, _opt_text(req, P.K_CURSOR), _opt_limit(req))
                 resp[P.K_VALUE] = entries
                 if nxt is not None:
@@ -139,6 +192,8 @@ class Dispatcher:
             if cmd not in P.COMMANDS:
                 raise DMError(P.S_BAD_REQUEST, "check needs a command: Add Delete Exec Get Replace")
             allowed, source = self.tree.check(principal, server, cmd, uri)
+            if cmd == P.CMD_EXEC and uri[0] in OWNER_ONLY:  # the very rule _admit applies
+                allowed = allowed and self.guard is not None and server in self.guard.owners
             resp[P.K_ALLOWED] = allowed
             resp[P.K_FROM] = source
             return P.S_OK
@@ -286,17 +341,10 @@ class Dispatcher:
         return info
 
 
-def _canonical(uri):
-    if uri.startswith("./"):
-        return uri
-    if uri == ".":
-        return uri
-    return "./" + uri
-
-
 def _uri(req):
+    """The request's URI: its canonical form (a tuple, see agent.uri), or text to parse."""
     uri = req.get(P.K_URI)
-    if not _is_text(uri) or not uri:
+    if type(uri) is not tuple and (not _is_text(uri) or not uri):
         raise DMError(P.S_BAD_REQUEST, "uri missing or not text")
     return uri
 

@@ -18,6 +18,7 @@ except ImportError:  # CPython
 
 from agent import cbor, crypto, hal
 from agent import proto as P
+from agent import uri as U
 from agent.errors import DMError
 
 _PENDING_PER_SOURCE = const(2)  # of the device's HS_PENDING_MAX, one source holds at most this
@@ -63,9 +64,11 @@ class Guard:
     def __init__(self, keys=None, policy=None, log=None, boot=0):
         self.keys = keys or {}  # principal -> long-term key (bytes)
         policy = policy or {}
+        # Types were checked by agent.config at start-up: lists, never a string to search in.
         self.gateways = policy.get("gateways", {})  # gateway -> [ServerIDs it may act for]
         self.integrity_only = tuple(policy.get("integrity_only", ()))
-        self.confidential = tuple([_canonical(u) for u in policy.get("confidential", ())])
+        self.owners = tuple(policy.get("owners", ()))  # who may Exec the REPL (dispatch.py)
+        self.confidential = tuple([U.parse(u)[0] for u in policy.get("confidential", ())])
         self.log = log
         self.pending = []  # channels with a handshake between HS2 and HS3 (bounded)
         self.rejected = 0  # protected frames dropped: bad tag, replay, no session
@@ -96,20 +99,16 @@ class Guard:
         return suite == P.SUITE_CCM or principal in self.integrity_only
 
     def may_act_for(self, principal, server_id):
-        return server_id in self.gateways.get(principal, ())
+        ids = self.gateways.get(principal)
+        return type(ids) is list and server_id in ids  # a whole ServerID of a list, never text
 
-    def needs_confidential(self, uri):
-        """True if uri reaches a confidential subtree: at or below one, or a ?list=StructData
-        of an ancestor of one (that would carry its values)."""
-        if not self.confidential or type(uri) is not str:
-            return False
-        path, _, query = uri.partition("?")
-        path = _canonical(path)
+    def needs_confidential(self, segs, listing=None):
+        """True if the canonical URI (decoded segments, agent.uri) reaches a confidential
+        subtree: at or below one, or a ?list=StructData of an ancestor of one (that would
+        carry its values). Whoever the request speaks for, a gateway's `for` included: what
+        is protected is the session the bytes travel on."""
         for root in self.confidential:
-            if path == root or path.startswith(root + "/") or path == ".":
-                if path != "." or query == "list=StructData":
-                    return True
-            elif query == "list=StructData" and root.startswith(path + "/"):
+            if segs[: len(root)] == root or (listing == "StructData" and root[: len(segs)] == segs):
                 return True
         return False
 
@@ -158,12 +157,6 @@ class Guard:
             if not _within(oldest._hs[4], _GRACE_MS):
                 oldest.abandon()
         return len(pending) < P.HS_PENDING_MAX
-
-
-def _canonical(uri):
-    if uri == "." or uri.startswith("./"):
-        return uri
-    return "./" + uri
 
 
 def _piv(seq):

@@ -96,6 +96,7 @@ class Session:
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
+        self.kind = P.KIND_PLAIN  # the frame kind of the request being run (policy: dispatch.py)
         self.replies = Replies(8, 2, 1024)  # this link's: reads, token-less writes
         self.durable = replies if replies is not None else Replies()  # the device's
         self.reply_key = None  # (scope, token, rid) of the write being run: its reply is kept
@@ -199,6 +200,7 @@ class Session:
         self.principal = speaker
         self.reply_key = (scope, token, rid) if write else None
         try:
+            self.kind = kind
             response = self.dispatcher.handle(self, request)
         except DMError as exc:
             response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
@@ -226,10 +228,6 @@ class Session:
             if kind not in _PROTECTED or not guard.may_act_for(acting, server):
                 raise DMError(P.S_FORBIDDEN, "%s may not act for %r" % (acting or "this link", server))
             acting = server
-        if guard is not None and guard.confidential and (kind != P.KIND_SEALED):
-            for uri in _uris(request):
-                if guard.needs_confidential(uri):
-                    raise DMError(P.S_FORBIDDEN, "%s needs a confidential (AES-CCM) session" % uri)
         return acting
 
     def _handshake(self, body):
@@ -311,17 +309,3 @@ def _uint30(value):
 def _scope(kind, principal, server):
     """Who spoke: the frame kind, the (proved or named) principal, the `for` ServerID."""
     return "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN, principal or "", server or "")
-
-
-def _uris(request):
-    """Every URI a request touches: its target, a Copy's source, and its items' (nested)."""
-    for key in (P.K_URI, P.K_SOURCE):
-        uri = request.get(key)
-        if uri is not None:
-            yield uri
-    items = request.get(P.K_ITEMS)
-    if type(items) is list:
-        for item in items:
-            if type(item) is dict:
-                for uri in _uris(item):
-                    yield uri

@@ -169,6 +169,10 @@ class Store:
         self.root = root_dir.rstrip("/") or "/"
         self.compact_bytes = compact_bytes
         _makedirs(self.root)
+        try:  # CPython: the tree holds secrets (AAuthSecret), the folder is the agent's alone
+            os.chmod(self.root, 0o700)
+        except (AttributeError, OSError):
+            pass  # MicroPython has no file modes
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
         self._jsize = 0  # bytes of journal.bin up to the end of the last good record

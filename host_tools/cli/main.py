@@ -18,7 +18,7 @@ from agent import proto as P
 from host_tools.client.device import Device, DeviceError, LinkError, status_text
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
 EXIT_STATUS = 1  # the device answered with a non-2xx status
 EXIT_LINK = 2  # no answer, or the link could not be opened

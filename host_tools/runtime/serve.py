@@ -6,7 +6,6 @@ Once serving, one line per link `serving URL` goes to stdout; logs go to stderr.
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,15 +23,13 @@ class ServeError(Exception):
 
 
 def load_config(path):
-    if not path:
-        return {}
+    """The device config, read and checked by the agent's own loader (agent.config)."""
+    from agent import config
+
     try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ServeError("cannot read config %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise ServeError("config %s is not valid JSON: %s" % (path, exc)) from None
+        return config.load(str(path) if path else None)
+    except config.ConfigError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def split_hostport(text):
@@ -54,13 +51,21 @@ def _open_pty():
     return master, slave, path
 
 
+def _private_files():
+    """Every file and folder the agent makes from here on is its owner's alone (0600, 0700):
+    the state holds the tree's secrets. The process's umask, so the device runtime (a child)
+    and every write of the store have it from the first byte."""
+    os.umask(0o077)
+
+
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
-    from agent import keys
+    """{principal: key} through the one key-file reader, which warns of files others may read."""
+    from host_tools.client.keys import KeyFileError, load_keys as read_keys
 
     try:
-        return keys.load([str(p) for p in paths])
-    except ValueError as exc:
+        return read_keys(paths)
+    except KeyFileError as exc:
         raise ServeError(str(exc)) from None
 
 
@@ -68,6 +73,7 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
                   key_paths=()):
     from agent.app import App
 
+    _private_files()
     keys = load_keys(key_paths)
     try:
         app = App(load_config(config), state, insecure, keys=keys)
@@ -181,6 +187,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     """bundle: run a built bundle's .mpy files (what `dmagent flash` would put on a board)
     instead of the agent compiled from this checkout. runtime: mpy_runtime.MPY or FROZEN."""
     args = []
+    _private_files()  # the runtime inherits it
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
         args += ["--keys", mpy_runtime.short_path(path)]
@@ -196,7 +203,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
         args += ["--state", mpy_runtime.short_path(state)]
     if config:
         load_config(config)  # fail here, readably, not inside MicroPython
-        args += ["--config", mpy_runtime.short_path(config)]
+        args += ["--config", mpy_runtime.short_path(config), "--config-checked"]
     if insecure:
         args.append("--insecure")
     stdin = stdout = None

@@ -111,11 +111,18 @@ def test_integrity_only_needs_policy():
 
 
 def test_confidential_policy_covers_subtree_and_structdata_of_ancestors():
+    from agent import uri as U
+
     g = _guard(confidential=["./DMAcc"])
-    assert g.needs_confidential("./DMAcc/ServerA/Name") and g.needs_confidential("DMAcc")
-    assert g.needs_confidential(".?list=StructData") and g.needs_confidential("./DMAcc?list=Struct")
-    assert not g.needs_confidential("./DevInfo/DevId") and not g.needs_confidential(".?list=Struct")
-    assert not g.needs_confidential("./DMAccX")
+
+    def needs(uri):
+        segs, prop, listing = U.parse(uri)
+        return g.needs_confidential(segs, listing)
+
+    assert needs("./DMAcc/ServerA/Name") and needs("DMAcc") and needs("./%44MAcc/ServerA")
+    assert needs(".?list=StructData") and needs("./DMAcc?list=Struct")
+    assert not needs("./DevInfo/DevId") and not needs(".?list=Struct")
+    assert not needs("./DMAccX") and not needs("./DMAcc%2FX")
 
 
 def test_proxy_only_for_listed_servers():

@@ -165,7 +165,7 @@ def test_esp32_main_serves_its_console_and_gives_it_back(esp32, tmp_path):
     fs = tmp_path / "fs"
     shutil.copytree(esp32.dir / "files", fs)
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(insecure=True, escape_ms=200)
+    config.update(insecure=True, escape_ms=200, security={"owners": ["ServerA"]})
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)
