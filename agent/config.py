@@ -30,7 +30,9 @@ _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
          # the boards' own (boards/esp32/README.md)
          " escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
-         " tcp?{host port:d}}")
+         " tcp?{host port:d}"
+         # bounds on TCP links (agent/server.py LinkTable, docs/protocol.md s.2)
+         " links{max:d per_source:d idle_ms:d half_open_ms:d}}")
 _TYPES = "tdbiuna"
 _WHAT = ("text", "an int >= 0", "true or false", "a ServerID", "a URI", "a node name")
 _NULL = "?"
