@@ -35,7 +35,7 @@ class App:
         if state_dir:
             from agent.store import Store
 
-            self.store = Store(state_dir)
+            self.store = Store(state_dir, reserve=True)
         self._boot()
         for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys"):
             agent.unload(name)

@@ -150,11 +150,12 @@ class Dispatcher:
         else:
             status = self._apply_one(session.principal, op, req, resp)
         records = tree.pending()
+        frees = _only_deletes(records)
         if records:
-            self._persist(records)  # rolls the tree back and raises if the write fails
+            self._persist(records, frees)  # rolls the tree back and raises if the write fails
         tree.commit()
         if records:
-            self._maybe_compact()
+            self._maybe_compact(frees)
         return status
 
     def _apply_one(self, principal, op, req, resp):
@@ -221,23 +222,37 @@ class Dispatcher:
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
 
-    def _persist(self, records):
+    def _persist(self, records, frees):
+        """records on flash, or DMError: 420 for any lack of room, 500 for a failed write.
+        Not on flash means not acknowledged: the caller's except clause rolls the tree back.
+        A MemoryError is the heap, not the storage: it goes up to handle() (420 too)."""
         store = self.store
         if store is None:
             return
         try:
-            store.append(self._encode(records))
-        except Exception as exc:
-            # Not on flash, so not acknowledged: the caller's except clause rolls the tree back.
-            if getattr(exc, "errno", None) == 28 or type(exc).__name__ == "StoreFull":
-                raise DMError(P.S_DEVICE_FULL, "storage full")
-            raise DMError(P.S_FAILED, "storage write failed")
-
-    def _maybe_compact(self):
-        store = self.store
-        if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self._encode(self.tree.dump()))
+                store.append(self._encode(records), frees)
+            except Exception as exc:
+                if not (frees and _full(exc)):
+                    raise
+                # A Delete on a full device: the snapshot of the tree with it applied, written
+                # in the reserve's room, persists it and gives the journal's space back.
+                store.compact(self._snapshot_source(), True)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            if _full(exc):
+                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % _reason(exc))
+            raise DMError(P.S_FAILED, "storage write failed: %s" % _reason(exc))
+
+    def _snapshot_source(self):
+        return self._snapshot or self._encode(self.tree.dump())
+
+    def _maybe_compact(self, freed=False):
+        store = self.store
+        if store is not None and store.should_compact(freed):
+            try:
+                store.compact(self._snapshot_source(), freed)
             except Exception:
                 pass  # the journal still holds everything; compaction is retried next time
 
@@ -257,6 +272,22 @@ class Dispatcher:
             info["heap_used"] = gc.mem_alloc()
             info["heap_free"] = gc.mem_free()
         return info
+
+
+def _only_deletes(records):
+    for record in records:
+        if record[0] != "del":
+            return False
+    return bool(records)
+
+
+def _full(exc):
+    # By name and errno: agent.store is not imported where the agent keeps no state.
+    return type(exc).__name__ == "StoreFull" or getattr(exc, "errno", None) in (27, 28, 122)
+
+
+def _reason(exc):
+    return str(exc.args[-1]) if exc.args else type(exc).__name__
 
 
 def _canonical(uri):

@@ -10,10 +10,8 @@ import os
 import struct
 
 from agent.store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
-                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _errno,
-                         _exists, _size)
-
-_ENOSPC = 28
+                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
+                         _size, is_full)
 
 
 def _read_header(f, name, magic):
@@ -54,7 +52,7 @@ def recover(store, keep, restore=None):
     try:
         return _recover_files(store, keep, restore)
     except OSError as exc:
-        if _errno(exc) == _ENOSPC:
+        if is_full(exc):
             raise StoreFull("store recovery: no space left to repair the journal")
         raise
 

@@ -28,6 +28,14 @@ rename done as "remove, then rename" (FAT) can leave: then a complete tmp is ren
 (journal.tmp: a good header; snapshot.tmp: a good record of generation J+1 where journal.bin
 names J >= 1). Rename onto an existing file is atomic on POSIX and on littlefs.
 
+Full storage (ENOSPC, EFBIG, EDQUOT) is StoreFull, whatever step hits it. With reserve=True
+the store keeps reserve.bin, zeros enough for one more compaction of the largest state this
+generation can reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB; and so the journal
+may not grow past compact_bytes + RESERVE_SLACK / 2 while compaction finds no room). Writes that only
+delete may spend it (compact(..., spend_reserve=True)): so a full device can always take a
+Delete and give its space back. While the reserve cannot be kept whole, other writes are
+refused (StoreFull) before they are tried: the room is for Deletes.
+
 Durability: CPython has os.fsync, used on files and (for renames) the folder. MicroPython
 has none: flush() is what there is; it fsyncs on the unix port, and on littlefs a file's
 new data is committed only by flush/close, so a failed or cut-off append leaves nothing there.
@@ -49,14 +57,19 @@ SNAPSHOT = "snapshot.bin"
 JOURNAL = "journal.bin"
 SNAPSHOT_TMP = "snapshot.tmp"
 JOURNAL_TMP = "journal.tmp"
+RESERVE = "reserve.bin"
 SNAPSHOT_MAGIC = b"dmSN"
 JOURNAL_MAGIC = b"dmJL"
 VERSION = const(1)
 HEADER_SIZE = const(16)
 RECORD_HEAD = const(8)
 DEFAULT_COMPACT_BYTES = const(16384)
+RESERVE_SLACK = const(4096)  # a Delete's record, a fresh journal, file system overhead
 
 _ENOSPC = const(28)
+_EFBIG = const(27)  # a file past its size limit (RLIMIT_FSIZE, FAT's 4 GiB)
+_EDQUOT = const(122)  # Linux: over the user's quota
+_FULL = (_ENOSPC, _EFBIG, _EDQUOT)
 _COPY_CHUNK = const(512)
 _fsync = getattr(os, "fsync", None)  # CPython only
 
@@ -74,6 +87,11 @@ def _errno(exc):
     if err is None and exc.args:
         err = exc.args[0]
     return err
+
+
+def is_full(exc):
+    """True for the OSErrors that mean "no room": they answer 420, never 500."""
+    return isinstance(exc, OSError) and _errno(exc) in _FULL
 
 
 def _exists(path):
@@ -165,9 +183,12 @@ class Store:
 
     _truncate_in_place = True  # where files have truncate(); tests turn it off for the copy path
 
-    def __init__(self, root_dir, compact_bytes=DEFAULT_COMPACT_BYTES):
+    def __init__(self, root_dir, compact_bytes=DEFAULT_COMPACT_BYTES, reserve=False):
         self.root = root_dir.rstrip("/") or "/"
         self.compact_bytes = compact_bytes
+        self.reserve = reserve
+        self.reserve_short = False  # reserve.bin is not whole: only Deletes are written
+        self._pressed = False  # an append ran out of space since the last compaction
         _makedirs(self.root)
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
@@ -195,7 +216,9 @@ class Store:
         # Boot-time code, in its own module: the agent unloads it once booted (heap).
         from agent import recovery
 
-        return recovery.recover(self, keep, restore)
+        result = recovery.recover(self, keep, restore)
+        self._keep_reserve()
+        return result
 
     # --- writing --------------------------------------------------------------
     def _ready(self):
@@ -205,21 +228,29 @@ class Store:
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
             except OSError as exc:
-                if _errno(exc) == _ENOSPC:
+                if is_full(exc):
                     raise StoreFull("journal.bin: no space left to open it for appending")
                 raise
 
-    def append(self, payload):
+    def append(self, payload, frees=False):
         """Add one record; it is on flash when this returns. StoreFull: not written, and the
-        journal holds no partial record (if it cannot be cut back, the next call retries)."""
+        journal holds no partial record (if it cannot be cut back, the next call retries).
+        frees: the record only deletes, so it may be written while the reserve is short."""
         self._ready()
         rec = record(payload)
+        if self.reserve and not frees:
+            if self.reserve_short:
+                raise StoreFull("storage nearly full: the room left is kept for Deletes")
+            if self._jsize + len(rec) > self.compact_bytes + RESERVE_SLACK // 2:
+                # Compaction found no room: past this the reserve would not cover the next one.
+                raise StoreFull("storage nearly full: the journal waits for room to compact")
         try:
             _write_all(self._jf, rec)
             _sync(self._jf)
         except OSError as exc:
             self._undo_append()
-            if _errno(exc) == _ENOSPC:
+            if is_full(exc):
+                self._pressed = True
                 raise StoreFull("journal append: no space left for a %d-byte record" % len(rec))
             raise
         self._jsize += len(rec)
@@ -233,10 +264,54 @@ class Store:
         except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
             self._gen = None
 
-    def compact(self, snapshot):
+    def compact(self, snapshot, spend_reserve=False):
         """Make snapshot (the whole current state) the snapshot and empty the journal.
         snapshot is bytes, or a function dump(write) that hands the payload to write() in
-        pieces, the same each call: then a large state never sits whole in memory."""
+        pieces, the same each call: then a large state never sits whole in memory.
+        spend_reserve: out of space, give reserve.bin's room to this compaction and try once
+        more (for a state that only deleted since the last one); rebuilt afterwards."""
+        try:
+            self._compact(snapshot)
+        except StoreFull:
+            if not (spend_reserve and self.reserve and _exists(self._path(RESERVE))):
+                raise
+            os.remove(self._path(RESERVE))
+            self.reserve_short = True
+            try:
+                self._compact(snapshot)
+            except Exception:
+                self._keep_reserve()  # not enough even so: take the room back for next time
+                raise
+        self._pressed = False
+        self._keep_reserve()
+
+    def _keep_reserve(self):
+        """reserve.bin at its size for this generation; reserve_short if there is no room."""
+        if not self.reserve:
+            return
+        want = (self._ssize + self.compact_bytes + RESERVE_SLACK + 1023) // 1024 * 1024
+        path = self._path(RESERVE)
+        have = _size(path) or 0
+        if have > want + 4 * 1024:  # far too big after the tree shrank: give the room back
+            os.remove(path)
+            have = 0
+        if have < want:
+            zeros = bytes(_COPY_CHUNK)
+            try:
+                with open(path, "ab") as f:
+                    while have < want:
+                        k = min(_COPY_CHUNK, want - have)
+                        _write_all(f, memoryview(zeros)[:k])
+                        have += k
+                    _sync(f)
+            except OSError as exc:
+                if not is_full(exc):
+                    raise
+                self.reserve_short = True  # what got written stays: it is room all the same
+                return
+        self.reserve_short = False
+
+    def _compact(self, snapshot):
         self._ready()
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
@@ -249,7 +324,7 @@ class Store:
                 self._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), _record_head(snapshot), snapshot))
         except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
             _remove_quietly(tmp)
-            if isinstance(exc, OSError) and _errno(exc) == _ENOSPC:
+            if is_full(exc):
                 raise StoreFull("compaction: no space left for a %d-byte snapshot" % n)
             raise
         self._step("snapshot.tmp written")
@@ -264,7 +339,7 @@ class Store:
         try:
             self._new_journal(gen)
         except OSError as exc:
-            if _errno(exc) == _ENOSPC:  # the new snapshot stands; recovery makes the journal
+            if is_full(exc):  # the new snapshot stands; recovery makes the journal
                 raise StoreFull("compaction: no space left for a fresh journal")
             raise
         self._jsize = HEADER_SIZE
@@ -382,10 +457,11 @@ class Store:
             "generation": self._gen,
         }
 
-    def should_compact(self):
-        """True once the journal has grown past compact_bytes."""
+    def should_compact(self, freed=False):
+        """True once the journal has grown past compact_bytes, or when a write that freed
+        something follows a lack of space (compaction is what gives the space back)."""
         self._ready()
-        return self._jsize > self.compact_bytes
+        return self._jsize > self.compact_bytes or (freed and (self._pressed or self.reserve_short))
 
     def close(self):
         f = self._jf

@@ -631,3 +631,38 @@ def test_load_hands_snapshot_then_records_one_at_a_time():
         assert seen == [("snapshot", b"snap"), b"r1", b"r2"]
     finally:
         _cleanup(d)
+
+
+def test_full_littlefs_store_takes_a_delete_through_its_reserve():
+    # Rule: a full device still takes a write that only deletes, and compacting it gives
+    # the room back. Real littlefs (MicroPython only), a 16 KiB RAM block device.
+    if not hasattr(os, "VfsLfs2"):
+        return
+    mount = "/dmlfs" + tohex(os.urandom(3))
+    bdev = _RamBlockDevice(256, 64)
+    os.VfsLfs2.mkfs(bdev)
+    os.mount(os.VfsLfs2(bdev), mount)
+    try:
+        d = mount + "/store"
+        s = Store(d, compact_bytes=1024, reserve=True)
+        s.load()
+        s.compact(b"s" * 1000)
+        grown = 0
+        try:
+            for i in range(1000):
+                s.append(b"x" * 60)
+                grown += 1
+                if s.should_compact():
+                    s.compact(b"s" * (1000 + 60 * grown))
+        except StoreFull:
+            pass
+        assert 5 < grown < 1000
+        s.append(b"del", frees=True)
+        assert s.should_compact(True)
+        s.compact(b"after delete", spend_reserve=True)
+        assert not s.reserve_short
+        s.append(b"grows again")
+        s.close()
+        assert _load(d) == (b"after delete", [b"grows again"])
+    finally:
+        os.umount(mount)
