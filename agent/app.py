@@ -75,16 +75,29 @@ class App:
             for record in cbor.loads(payload, 64):
                 tree.apply(record)
 
-        if self.store is not None:
-            self.store.load(restore, apply)
+        store = self.store
+        if store is not None:
+            store.load(restore, apply)
+        damaged = store is not None and store.damage is not None
+        if damaged:
+            self.log("ERROR: STORAGE DAMAGED: %s. Serving reads of what loaded; writes are "
+                     "refused until recovered: `dmagent serve --recover` says what it drops"
+                     % store.damage)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
-            if self.store is not None:
-                self.store.compact(self.dump_state)
+            if store is not None and not damaged:
+                store.compact(self.dump_state)
             return
         mo.bind(tree)
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
+
+    def recover(self):
+        """The operator's choice after damage: keep the damaged journal aside and make the
+        state that loaded the durable one. Returns the name the journal was kept under."""
+        from agent import recovery
+
+        return recovery.set_aside(self.store, self.dump_state)
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""

@@ -141,6 +141,10 @@ class Dispatcher:
         raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
 
     def _mutate(self, session, op, req, resp):
+        store = self.store
+        if store is not None and store.damage is not None:  # before anything runs, Exec too
+            raise DMError(P.S_FAILED, "storage damaged, writes refused until recovered: %s"
+                          % store.damage)
         tree = self.tree
         tree.begin()
         if op == P.OP_ATOMIC:
@@ -267,6 +271,8 @@ class Dispatcher:
         else:
             info["rejected"] = session.dropped
         info["starved"] = session.starved
+        if self.store is not None and self.store.damage is not None:
+            info["damage"] = self.store.damage
         if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
             gc.collect()
             info["heap_used"] = gc.mem_alloc()

@@ -82,6 +82,11 @@ class StoreFull(StoreError):
     """A write failed for lack of space; no partial record was left behind."""
 
 
+class StoreDamaged(StoreError):
+    """Writes are refused: load() found damage (store.damage says what) that only the
+    operator may resolve (agent.recovery.set_aside)."""
+
+
 def _errno(exc):
     err = getattr(exc, "errno", None)
     if err is None and exc.args:
@@ -189,6 +194,8 @@ class Store:
         self.reserve = reserve
         self.reserve_short = False  # reserve.bin is not whole: only Deletes are written
         self._pressed = False  # an append ran out of space since the last compaction
+        self.damage = None  # text: what load() found damaged; writes are refused while set
+        self.damage_at = None  # (offset, good records before, next good offset, good after)
         _makedirs(self.root)
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
@@ -224,7 +231,7 @@ class Store:
     def _ready(self):
         if self._gen is None:
             self._recover(False)
-        if self._jf is None:
+        if self._jf is None and self.damage is None:  # damaged: not even created or opened
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
             except OSError as exc:
@@ -237,6 +244,7 @@ class Store:
         journal holds no partial record (if it cannot be cut back, the next call retries).
         frees: the record only deletes, so it may be written while the reserve is short."""
         self._ready()
+        self._refuse_if_damaged()
         rec = record(payload)
         if self.reserve and not frees:
             if self.reserve_short:
@@ -311,8 +319,13 @@ class Store:
                 return
         self.reserve_short = False
 
+    def _refuse_if_damaged(self):
+        if self.damage is not None:
+            raise StoreDamaged(self.damage)
+
     def _compact(self, snapshot):
         self._ready()
+        self._refuse_if_damaged()
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
         n = 0

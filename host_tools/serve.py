@@ -54,6 +54,50 @@ def _open_pty():
     return master, slave, path
 
 
+# --- recovery from a damaged store ------------------------------------------------
+def recover_state(state, config=None, confirm=None, echo=print):
+    """`dmagent serve --recover`: load the state folder as the agent would and, if it is
+    damaged, say exactly what recovery drops, then (if confirm() says yes) keep the damaged
+    journal aside and make the state that loaded the durable one. Runs on CPython whatever
+    the runtime that serves next: the files are the same on both. True if it recovered."""
+    import cbor2
+
+    from agent import recovery
+    from agent.app import App
+
+    if not state:
+        raise ServeError("--recover needs --state DIR")
+    try:
+        app = App(load_config(config), state, True, log=lambda msg: None)
+    except ServeError:
+        raise
+    except Exception as exc:
+        raise ServeError("cannot load the state in %s: %s" % (state, exc)) from None
+    store = app.store
+    if store.damage is None:
+        echo("recover: %s holds no damage; nothing to do" % state)
+        return False
+    echo("recover: %s: %s." % (state, store.damage))
+    echo("recover: the state that loads (the snapshot and the records before the damage, "
+         "%d nodes) becomes the durable one." % app.tree.node_count())
+    if store.damage_at is not None:
+        at, before, next_at, after = store.damage_at
+        echo("recover: it DROPS the damaged record (bytes %d-%d, unreadable) and the %d good "
+             "records after it, each an acknowledged write:" % (at, next_at - 1, after))
+        for k, payload in enumerate(recovery.records_after_damage(store), before + 2):
+            try:
+                changes = ", ".join("%s %s" % (r[0], r[1]) for r in cbor2.loads(payload))
+            except Exception:  # noqa: BLE001 - shown as bytes then
+                changes = "%d bytes, not a list of changes" % len(payload)
+            echo("  record %d: %s" % (k, changes))
+    echo("recover: journal.bin is kept (renamed journal.damaged), not deleted.")
+    if confirm is not None and not confirm():
+        raise ServeError("recovery cancelled: nothing changed")
+    name = app.recover()
+    echo("recover: done%s; the agent writes again." % (" (the old journal is %s)" % name if name else ""))
+    return True
+
+
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
     from agent import keys
