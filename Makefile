@@ -4,10 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak clean
+.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak mutate clean
 
 setup: $(STAMP)
-	@$(PY) -m host_tools.mpy_runtime ensure
+	@$(PY) -m host_tools.runtime.micropython ensure
 	@$(PY) -m host_tools.vboard ensure
 
 $(STAMP): pyproject.toml constraints.txt
@@ -25,13 +25,13 @@ test: setup
 	@$(PY) -m pytest -q
 
 bench: setup
-	@$(PY) -m host_tools.bench
+	@$(PY) -m host_tools.bench.device
 
 bench-flash: setup
-	@$(PY) -m host_tools.flash_bench --baud 115200
+	@$(PY) -m host_tools.bench.flash --baud 115200
 
 bench-noisy: setup
-	@$(PY) -m host_tools.flash_bench --noisy 10
+	@$(PY) -m host_tools.bench.flash --noisy 10
 
 fuzz: setup
 	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \
@@ -39,9 +39,13 @@ fuzz: setup
 
 # make test runs 10,000 requests on each target; this is the long version.
 soak: setup
-	@$(PY) -m host_tools.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
-	@$(PY) -m host_tools.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
-	@$(PY) -m host_tools.soak --vboard --requests $${REQUESTS:-200000}
+	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
+	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
+
+# Mutation testing of the key modules (tools/mutate.py): MODULE=agent/acl.py, SAMPLE=40 to narrow it.
+mutate: setup
+	@$(PY) tools/mutate.py --jobs $${JOBS:-2} $${MODULE:+--module $$MODULE} $${SAMPLE:+--sample $$SAMPLE}
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

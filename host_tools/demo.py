@@ -18,11 +18,11 @@ from pathlib import Path
 from rich.console import Console
 
 from agent import proto as P
-from host_tools.cli import draw_tree, show_value
-from host_tools.client import Device, DeviceError
+from host_tools.cli.main import draw_tree, show_value
+from host_tools.client.device import Device, DeviceError
+from host_tools.paths import DEMO_CONFIG, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "boards" / "unix" / "demo-config.json"
+CONFIG = DEMO_CONFIG
 console = Console(highlight=False)
 
 
@@ -35,7 +35,7 @@ def answer(text):
 
 
 def make_key(folder):
-    from host_tools.keys import new_key_file
+    from host_tools.client.keys import new_key_file
 
     path = folder / "ServerA.key"
     step("dmagent keys new --principal ServerA --out %s" % path)
@@ -63,7 +63,7 @@ def serve(runtime, work, key):
 
 
 def flash_board(board, bundle, key, principal=None):
-    from host_tools.flash import flash
+    from host_tools.flash.deploy import flash
 
     config = json.loads(CONFIG.read_text())
     config["device"]["mod"] = "virtual"
@@ -161,7 +161,7 @@ def session(dev):
 
 def on_virtual_board(work, key):
     from firmware_build.bundle import build
-    from host_tools.vboard import VirtualBoard, ensure_node_runtime
+    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     step("dmagent build --board virtual --out %s" % (work / "bundle"))
     bundle = build("virtual", work / "bundle")

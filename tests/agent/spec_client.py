@@ -1,6 +1,6 @@
 """The client side of docs/protocol.md section 7, written from the spec with the agent's own
 primitives, for the agent tests (they run on MicroPython too). The host's independent
-client, on cryptography, is host_tools/secure.py."""
+client, on cryptography, is host_tools/client/secure.py."""
 
 from agent import cbor, crypto, hal
 from agent import proto as P

@@ -21,10 +21,10 @@ import agent
 from firmware_build import bundle as B
 from firmware_build import mpy
 from firmware_build.mpy import BuildError
-from host_tools import mpy_runtime
-from host_tools.build import build_command
-from host_tools.client import Device
-from host_tools.transport import FdTransport
+from host_tools.runtime import micropython as mpy_runtime
+from host_tools.cli.build import build_command
+from host_tools.client.device import Device
+from host_tools.client.transport import FdTransport
 from tests.host.agents import DEMO_CONFIG, ROOT, free_port
 
 

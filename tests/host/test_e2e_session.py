@@ -10,9 +10,9 @@ import subprocess
 import pytest
 
 from agent import proto as P
-from host_tools import wire
-from host_tools.client import Device, DeviceError
-from host_tools.transport import open_url
+from host_tools.client import wire
+from host_tools.client.device import Device, DeviceError
+from host_tools.client.transport import open_url
 from tests.host.agents import ROOT, dmagent_argv, start_agent
 
 

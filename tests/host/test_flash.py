@@ -1,6 +1,6 @@
 """`dmagent flash`: the pieces on their own, then whole flashes onto the virtual board.
 
-The virtual board (host_tools.vboard) is real MicroPython behind a pseudo-terminal: the raw
+The virtual board (host_tools.vboard.board) is real MicroPython behind a pseudo-terminal: the raw
 REPL, soft reset into boot.py/main.py, a file system kept in a folder, line faults on demand.
 """
 
@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 
 from firmware_build import bundle as B
-from host_tools import flash as F
+from host_tools.flash import deploy as F
 
 ROOT = B.ROOT
 

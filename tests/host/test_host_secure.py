@@ -1,4 +1,4 @@
-"""The host's security layer (host_tools/secure.py, on cryptography and cbor2) against the
+"""The host's security layer (host_tools/client/secure.py, on cryptography and cbor2) against the
 agent's (agent/secure.py, on its own HMAC, HKDF and AES-CCM), in process: no server.
 
 Two independent implementations of docs/protocol.md section 7 that agree on every byte, and
@@ -22,10 +22,10 @@ from agent import crypto as agent_crypto  # noqa: E402
 from agent import secure as agent_secure  # noqa: E402
 from agent.app import App  # noqa: E402
 from agent.secure import Channel, Guard  # noqa: E402
-from host_tools import secure as S  # noqa: E402
-from host_tools import wire  # noqa: E402
-from host_tools.client import Device, DeviceError, DeviceTimeout  # noqa: E402
-from host_tools.secure import ClientChannel, FrameRejected, HandshakeError, SecurityError  # noqa: E402
+from host_tools.client import secure as S  # noqa: E402
+from host_tools.client import wire  # noqa: E402
+from host_tools.client.device import Device, DeviceError, DeviceTimeout  # noqa: E402
+from host_tools.client.secure import ClientChannel, FrameRejected, HandshakeError, SecurityError  # noqa: E402
 
 KEY_A = bytes(range(0x10, 0x20))
 KEY_GW = bytes(range(0x40, 0x60))  # 32 bytes
@@ -632,7 +632,7 @@ def test_device_open_checks_its_arguments(app, tmp_path):
         Device.over(LoopTransport(a), key=KEY_A)  # bytes without a principal
     with pytest.raises(ValueError):
         Device.over(LoopTransport(a), for_server="ServerB")  # proxy mode needs a session
-    from host_tools import keys
+    from host_tools.client import keys
 
     path = tmp_path / "a.key"
     keys.write_key_file("ServerA", KEY_A, path)

@@ -5,7 +5,7 @@ import os
 import stat
 import subprocess
 
-from host_tools import keys
+from host_tools.client import keys
 from tests.host.agents import ROOT, dmagent_argv
 
 
@@ -47,11 +47,11 @@ def test_keys_list_shows_fingerprints_never_keys(tmp_path):
     assert keys.fingerprint(bytes.fromhex(key)) in res.stdout and key not in res.stdout
 
 
-# --- the `keys` group of host_tools/cli_keys.py, in process --------------------------------
+# --- the `keys` group of host_tools/cli/keys.py, in process --------------------------------
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from host_tools.cli_keys import keys_group  # noqa: E402
+from host_tools.cli.keys import keys_group  # noqa: E402
 
 
 def _run(tmp_path, *args):

@@ -12,7 +12,7 @@ import pytest
 
 from agent import cbor, frame
 from agent import proto as P
-from host_tools import wire
+from host_tools.client import wire
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 EXAMPLES = re.findall(r"```python message=(\S+)\n(.*?)\n```\n```hex frame=\1\n(.*?)\n```", DOC, re.S)

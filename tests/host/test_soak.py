@@ -1,12 +1,12 @@
 """10,000 checked requests: the flashed bundle on the virtual board, and the same bundle's
 .mpy files on the device runtime under a 110k heap cap, with keys (every frame sealed).
-Each answer is checked against a model of the tree (host_tools/soak.py)."""
+Each answer is checked against a model of the tree (host_tools/bench/soak.py)."""
 
 import pytest
 
 from firmware_build.bundle import build
-from host_tools import soak
-from host_tools.client import Device
+from host_tools.bench import soak
+from host_tools.client.device import Device
 from tests.host.agents import start_agent
 
 REQUESTS = 10000

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.tree import Tree as RichTree
 
 from agent import proto as P
-from host_tools.client import Device, DeviceError, LinkError, status_text
+from host_tools.client.device import Device, DeviceError, LinkError, status_text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -82,11 +82,11 @@ class Context:
             raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
         key_file = self.key
         if not key_file and self.principal:  # --as with a key in the user's store: use it
-            from host_tools.keys import find_key
+            from host_tools.client.keys import find_key
 
             key_file = find_key(self.principal)
         if key_file:
-            from host_tools.secure import read_key_file
+            from host_tools.client.secure import read_key_file
 
             try:
                 principal, key = read_key_file(key_file)
@@ -306,7 +306,7 @@ def _ok(ctx, text):
 def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
           recover, yes):
     """Run the agent on this machine."""
-    from host_tools import serve as serving
+    from host_tools.runtime import serve as serving
 
     try:
         if recover:
@@ -338,7 +338,7 @@ def mpy():
 @click.argument("args", nargs=-1)
 def mpy_run(file, heap, source, args):
     """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
-    from host_tools import mpy_runtime
+    from host_tools.runtime import micropython as mpy_runtime
 
     try:
         proc = mpy_runtime.run_file(file, heap=heap, args=args, compiled=not source)
@@ -350,12 +350,12 @@ def mpy_run(file, heap, source, args):
 
 # --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
 def _register_board_commands():
-    from host_tools.build import build_command
-    from host_tools.flash import flash_command
-    from host_tools.ports import ports_command
-    from host_tools.vboard import vboard_command
+    from host_tools.cli.build import build_command
+    from host_tools.flash.deploy import flash_command
+    from host_tools.client.ports import ports_command
+    from host_tools.vboard.board import vboard_command
 
-    from host_tools.cli_keys import keys_group
+    from host_tools.cli.keys import keys_group
 
     for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
         if command is not None:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from host_tools.paths import ROOT
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
@@ -45,7 +46,7 @@ _ARCHES = {
     "armv7l": ("armhf", "arm-linux-gnueabihf", "ld-linux-armhf.so.3"),
 }
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = ROOT  # kept: serve.py and others name it
 
 
 class RuntimeMissing(RuntimeError):
@@ -89,7 +90,7 @@ def command():
     host = shutil.which("micropython")
     if host:
         return [host]
-    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m host_tools.mpy_runtime ensure`)")
+    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m host_tools.runtime.micropython ensure`)")
 
 
 def ensure(log=print):
@@ -215,7 +216,7 @@ def main(argv=None):
             print("error: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m host_tools.mpy_runtime ensure", file=sys.stderr)
+    print("usage: python -m host_tools.runtime.micropython ensure", file=sys.stderr)
     return 2
 
 

@@ -4,7 +4,7 @@
 //   node board.mjs --dir DIR [--heap BYTES] [--grace MS]
 //
 // stdin carries the bytes a host sends to the board, stdout the bytes the board sends back;
-// host_tools/vboard.py puts a pseudo-terminal in front (baud-rate limit, line faults).
+// host_tools/vboard/board.py puts a pseudo-terminal in front (baud-rate limit, line faults).
 // stderr carries one-line status messages for the host side ("vboard: up", ...).
 //
 // This thread is the UART: it fills the receive ring and watches for Ctrl-C. The

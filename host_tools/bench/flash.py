@@ -1,8 +1,8 @@
 """Deploy figures on the virtual board: bundle size, first flash and reflash at a line rate;
 or, with --noisy N, N flashes of fresh boards on a line with faults injected.
 
-    python -m host_tools.flash_bench [--baud 115200] [--board virtual]
-    python -m host_tools.flash_bench --noisy 10 [--faults SPEC]
+    python -m host_tools.bench.flash [--baud 115200] [--board virtual]
+    python -m host_tools.bench.flash --noisy 10 [--faults SPEC]
 
 The line-rate floor is what the bundle's bytes alone take on the wire (8N1: ten bits a
 byte); the flash sends the files deflated where that pays, in base64 (4/3), with the raw
@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from firmware_build.bundle import build
-from host_tools.flash import FlashError, flash
-from host_tools.keys import new_key_file
-from host_tools.vboard import VirtualBoard, ensure_node_runtime
+from host_tools.flash.deploy import FlashError, flash
+from host_tools.client.keys import new_key_file
+from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+from host_tools.paths import DEMO_CONFIG
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "boards" / "unix" / "demo-config.json"
 NOISY = "drop=0.0002,corrupt=0.0002,insert=0.0001"  # about one fault per 2 KB each way
 
 

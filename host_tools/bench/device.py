@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools import mpy_runtime
-from host_tools.client import Device
+from host_tools.runtime import micropython as mpy_runtime
+from host_tools.client.device import Device
+from host_tools.paths import DEMO_CONFIG, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "boards" / "unix" / "demo-config.json"
+CONFIG = DEMO_CONFIG
 
 
 def _free_port():

@@ -14,7 +14,7 @@ import sys
 import tty
 from pathlib import Path
 
-from host_tools import mpy_runtime
+from host_tools.runtime import micropython as mpy_runtime
 
 BOARD_MAIN = mpy_runtime.REPO_ROOT / "boards" / "unix" / "main.py"
 

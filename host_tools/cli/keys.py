@@ -5,7 +5,7 @@
 
 A key is never printed: `new` and `list` show its fingerprint (the first 8 hex digits of
 its SHA-256). A mistake gets one line on stderr and exit status 2, never a traceback.
-Registered in host_tools/cli.py as `main.add_command(keys_group)`.
+Registered in host_tools/cli/main.py as `main.add_command(keys_group)`.
 """
 
 import json
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from host_tools import keys as keyfiles
+from host_tools.client import keys as keyfiles
 
 EXIT_USAGE = 2
 

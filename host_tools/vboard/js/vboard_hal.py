@@ -1,6 +1,6 @@
 # vboard_hal: the virtual board's "hardware", for code running ON the board.
 #
-# The board (host_tools/vboard_js) puts this module in sys.modules at every boot; it is not
+# The board (host_tools/vboard/js) puts this module in sys.modules at every boot; it is not
 # a file on the board's file system. What it offers comes from Node.js through the
 # WebAssembly build's JS bridge (`_vboard_js`, registered with registerJsModule):
 #   aes_ecb_encrypt(key, block) / aes_ecb_decrypt(key, block)  AES on one 16-byte block

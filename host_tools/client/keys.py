@@ -24,7 +24,7 @@ class KeyFileError(ValueError):
     """A key file cannot be made or read; the message says which and why (never the key)."""
 
 
-KeyError_ = KeyFileError  # the name host_tools.cli used first
+KeyError_ = KeyFileError  # the name host_tools.cli.main used first
 
 
 def fingerprint(key):

@@ -1,6 +1,6 @@
 """The virtual board: MicroPython (the pinned WebAssembly build) behind a pseudo-terminal.
 
-A Node.js program (host_tools/vboard_js/board.mjs) runs the interpreter and speaks a
+A Node.js program (host_tools/vboard/js/board.mjs) runs the interpreter and speaks a
 board's console protocol on its stdin/stdout: friendly and raw REPL, raw-paste, Ctrl-C,
 Ctrl-D soft reset then boot.py and main.py, a file system kept in a host folder. This module
 puts a pseudo-terminal in front of it and carries the bytes between the two, like the wire
@@ -15,7 +15,7 @@ does the same from any process, as an ESP32 dev board's RTS line resets it.
 CLI: ``dmagent vboard [--dir DIR] [--baud N] [--faults SPEC]`` prints the port's path on
 its first line and runs until killed.
 
-Setup: ``ensure_node_runtime()`` runs ``npm ci`` in host_tools/vboard_js when its
+Setup: ``ensure_node_runtime()`` runs ``npm ci`` in host_tools/vboard/js when its
 node_modules is missing or older than its package-lock.json.
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import click
 
-JS_DIR = Path(__file__).resolve().parent / "vboard_js"
+JS_DIR = Path(__file__).resolve().parent / "js"
 BOARD_JS = JS_DIR / "board.mjs"
 RUNTIME_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 STAMP = JS_DIR / "node_modules" / ".dmagent-npm-ci"
@@ -77,7 +77,7 @@ def node_path():
 def ensure_node_runtime(log=print):
     """Install the board's pinned npm packages unless they are there already (idempotent).
 
-    Runs ``npm ci`` in host_tools/vboard_js when node_modules is missing or was installed
+    Runs ``npm ci`` in host_tools/vboard/js when node_modules is missing or was installed
     from another package-lock.json (a stamp file in node_modules records which).
     Raises VboardError with a readable message when node or npm are missing or npm fails.
     """
@@ -105,7 +105,7 @@ def ensure_node_runtime(log=print):
 
 
 def default_dir():
-    from host_tools.mpy_runtime import cache_dir
+    from host_tools.runtime.micropython import cache_dir
 
     return cache_dir() / "vboard"
 

@@ -227,8 +227,8 @@ class Repl:
     def _leave_agent(self, principal, key=None):
         """If the agent serves this console, ask it (Exec on the Repl node) to give it back:
         with a key through a handshake, else by naming principal in hello (--insecure agents)."""
-        from host_tools.client import Device, DeviceError
-        from host_tools.transport import LinkError, SerialTransport
+        from host_tools.client.device import Device, DeviceError
+        from host_tools.client.transport import LinkError, SerialTransport
 
         self.t.serial.write(b"\x00")  # end any half frame the REPL attempts left behind
         self.close()
@@ -269,7 +269,7 @@ class Repl:
             ser.rts = False
         except (OSError, ValueError, AttributeError):
             # No modem lines (a pseudo-terminal): a virtual board has a reset button instead.
-            from host_tools.vboard import press_reset
+            from host_tools.vboard.board import press_reset
 
             if not press_reset(self.port):
                 return False
@@ -754,7 +754,7 @@ def _key_of(principal, key_files):
     """principal's key: from the key files being provisioned, else the user's key store."""
     if principal is None:
         return None
-    from host_tools.keys import KeyFileError, find_key, load_key_file
+    from host_tools.client.keys import KeyFileError, find_key, load_key_file
 
     for name, raw in key_files:
         if name == principal:
@@ -770,8 +770,8 @@ def _key_of(principal, key_files):
 
 def agent_info(port, baud=DEFAULT_BAUD, timeout=10.0):
     """The agent's `info` over the port it serves (retried while it starts)."""
-    from host_tools.client import Device, DeviceError
-    from host_tools.transport import LinkError
+    from host_tools.client.device import Device, DeviceError
+    from host_tools.client.transport import LinkError
 
     deadline = time.monotonic() + timeout
     last = None
@@ -1090,7 +1090,7 @@ def _click_command():
     @click.option("--no-erase", is_flag=True, help="with --firmware: do not erase the flash first")
     def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud, principal, no_erase):
         """Flash the agent onto one or more MicroPython boards (PORTS: paths, or `auto`)."""
-        from host_tools.ports import PortError, resolve
+        from host_tools.client.ports import PortError, resolve
 
         out = Console(stderr=True, highlight=False)
         if bool(board) == bool(bundle_dir):

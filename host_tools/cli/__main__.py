@@ -1,0 +1,3 @@
+from host_tools.cli.main import main
+
+main()
