@@ -8,7 +8,7 @@ written to and never read, a real TCP client.
 import os
 import time
 
-from host_tools import wire
+from host_tools.client import wire
 from host_tools.client import Device
 from agent import proto as P
 from tests.host.agents import start_agent
