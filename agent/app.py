@@ -15,7 +15,7 @@ from agent import mo
 from agent.session import Session
 from agent.tree import Tree
 
-FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
+FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
 def _log(msg):

@@ -55,6 +55,14 @@ K_CURSOR = const(15)  # paging: where a ?list= listing continues
 K_LIMIT = const(16)  # paging: most entries wanted in one response
 K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
 K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
+# Replies in pieces (docs/protocol.md 3, "Replies in pieces"): 24 on, so that fields other
+# work adds from 19 up do not collide.
+K_CHUNK = const(24)  # req: the most reply-body bytes one response may carry
+K_OFFSET = const(25)  # req, resp: where in the reply body the piece starts
+K_PART = const(26)  # resp: the piece, a byte string
+K_TOTAL = const(27)  # resp (offset 0 only): the whole reply body's length
+K_CHECK = const(28)  # resp (offset 0 only): CRC-32 of the whole reply body
+CHUNK_MIN = const(8)  # a smaller K_CHUNK is refused (400)
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
@@ -83,6 +91,7 @@ BACKOFF_MAX_MS = const(60000)
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)
 S_ACCEPTED = const(202)
+S_PARTIAL = const(206)  # one piece of a reply (K_CHUNK)
 S_CHUNK_ACCEPTED = const(213)
 S_NOT_EXECUTED = const(215)
 S_ROLLED_BACK = const(216)
@@ -140,6 +149,7 @@ if sys.implementation.name != "micropython":
     STATUS_TEXT = {
         200: "OK",
         202: "Accepted",
+        206: "Partial content",
         213: "Chunk accepted",
         215: "Not executed",
         216: "Atomic rolled back",

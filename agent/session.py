@@ -9,6 +9,7 @@ proved, or the ServerID of field `for` when device config lets that gateway act 
 over a plain frame, nobody, except the principal named in hello in --insecure mode.
 """
 
+import binascii
 import gc
 
 from agent import cbor
@@ -118,8 +119,14 @@ class Session:
             if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
                 return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
                                                      P.K_MSG: "request id must be an unsigned integer"})
+            chunk = _chunk_of(request)
+            if chunk is not None and chunk[0] < P.CHUNK_MIN:
+                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
+                                                    P.K_MSG: "chunk and offset must be integers, chunk >= %d" % P.CHUNK_MIN})
             cached = self.replies.get(rid, kind)
             if cached is not None:
+                if chunk is not None:
+                    return self._piece(kind, piv, rid, cached, chunk)
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
         try:
@@ -134,6 +141,9 @@ class Session:
             # A write must never run twice; a read's reply is kept if it is small and the heap
             # has room (running a read again is harmless).
             keep = rid if request.get(P.K_OP) in _WRITES else -1 - rid
+            if chunk is not None:  # the pieces after the first come from the cache
+                body = self._reply(kind, piv, rid, response, rid, True)
+                return self._piece(kind, piv, rid, body, chunk)
         return self._reply(kind, piv, rid, response, keep)
 
     def _speaker(self, kind, request):
@@ -168,10 +178,10 @@ class Session:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
-    def _reply(self, kind, piv, rid, response, keep=None):
+    def _reply(self, kind, piv, rid, response, keep=None, body_only=False):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
         next reply). keep: the rid to cache the body under (negative: a read's, kept only
-        if small and if the heap allows)."""
+        if small and if the heap allows). body_only: cache the body and return it, unframed."""
         content = self._workspace()
         at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
@@ -182,6 +192,10 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
+        if body_only:
+            body = bytes(memoryview(content)[at : at + n])
+            self.replies.put(rid, kind, body)
+            return body
         if keep is not None and keep >= 0:
             self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
         elif keep is not None and n <= _SMALL:
@@ -190,6 +204,20 @@ class Session:
             except MemoryError:
                 pass
         return self._frame(kind, piv, rid, content, n)
+
+    def _piece(self, kind, piv, rid, body, chunk):
+        """The frame of one piece of a reply body (docs/protocol.md, "Replies in pieces")."""
+        size, offset = chunk
+        if offset > len(body):
+            piece = {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
+                     P.K_MSG: "offset past the reply's end (%d bytes)" % len(body)}
+        else:
+            piece = {P.K_ID: rid, P.K_STATUS: P.S_PARTIAL, P.K_OFFSET: offset,
+                     P.K_PART: body[offset : offset + size]}
+            if offset == 0:
+                piece[P.K_TOTAL] = len(body)
+                piece[P.K_CHECK] = binascii.crc32(body)
+        return self._frame(kind, piv, rid, self._workspace(), 0, cbor.dumps(piece))
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's
@@ -223,6 +251,19 @@ _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+
+
+def _chunk_of(request):
+    """(chunk, offset) if the request asks for its reply in pieces, else None; (0, 0) if it
+    asks wrongly (answered 400)."""
+    size = request.get(P.K_CHUNK)
+    if size is None:
+        return None
+    offset = request.get(P.K_OFFSET, 0)
+    for v in (size, offset):
+        if type(v) is not int or v < 0:
+            return 0, 0
+    return size, offset
 
 
 def _uris(request):
