@@ -71,6 +71,7 @@ _EFBIG = const(27)  # a file past its size limit (RLIMIT_FSIZE, FAT's 4 GiB)
 _EDQUOT = const(122)  # Linux: over the user's quota
 _FULL = (_ENOSPC, _EFBIG, _EDQUOT)
 _COPY_CHUNK = const(512)
+_ZEROS = const(64)
 _fsync = getattr(os, "fsync", None)  # CPython only
 
 
@@ -304,11 +305,11 @@ class Store:
             os.remove(path)
             have = 0
         if have < want:
-            zeros = bytes(_COPY_CHUNK)
+            zeros = bytes(_ZEROS)  # small: at boot the heap is at its most cut up
             try:
                 with open(path, "ab") as f:
                     while have < want:
-                        k = min(_COPY_CHUNK, want - have)
+                        k = min(_ZEROS, want - have)
                         _write_all(f, memoryview(zeros)[:k])
                         have += k
                     _sync(f)
