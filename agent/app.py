@@ -37,7 +37,7 @@ class App:
 
             self.store = Store(state_dir, reserve=True)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys"):
+        for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.keys"):
             agent.unload(name)
         self.guard = None
         if keys or "security" in self.config:
@@ -80,9 +80,8 @@ class App:
             store.load(restore, apply)
         damaged = store is not None and store.damage is not None
         if damaged:
-            self.log("ERROR: STORAGE DAMAGED: %s. Serving reads of what loaded; writes are "
-                     "refused until recovered: `dmagent serve --recover` says what it drops"
-                     % store.damage)
+            self.log("ERROR: STORAGE DAMAGED: %s; reads served, writes refused until "
+                     "`dmagent serve --recover`" % store.damage)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
@@ -92,12 +91,6 @@ class App:
         mo.bind(tree)
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
 
-    def recover(self):
-        """The operator's choice after damage: keep the damaged journal aside and make the
-        state that loaded the durable one. Returns the name the journal was kept under."""
-        from agent import recovery
-
-        return recovery.set_aside(self.store, self.dump_state)
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""

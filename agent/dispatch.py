@@ -246,8 +246,8 @@ class Dispatcher:
             raise
         except Exception as exc:
             if _full(exc):
-                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % _reason(exc))
-            raise DMError(P.S_FAILED, "storage write failed: %s" % _reason(exc))
+                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
+            raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
 
     def _snapshot_source(self):
         return self._snapshot or self._encode(self.tree.dump())
@@ -290,10 +290,6 @@ def _only_deletes(records):
 def _full(exc):
     # By name and errno: agent.store is not imported where the agent keeps no state.
     return type(exc).__name__ == "StoreFull" or getattr(exc, "errno", None) in (27, 28, 122)
-
-
-def _reason(exc):
-    return str(exc.args[-1]) if exc.args else type(exc).__name__
 
 
 def _canonical(uri):

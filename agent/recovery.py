@@ -3,7 +3,7 @@ the journal, cut a torn tail off. The format and the crash analysis are in agent
 
 A bad record with a good one somewhere after it is damage, not a torn tail (an append only
 ever tears the end): nothing is cut, store.damage says what and where, and writes stay
-refused until set_aside() (`dmagent serve --recover`). So is a journal missing beside a
+refused until agent.repair.set_aside() (`dmagent serve --recover`). So is a journal missing beside a
 snapshot: compaction never leaves one (only a journal.tmp, which is settled here).
 
 Its own module so that the agent can drop it from the heap once booted; Store imports it
@@ -101,11 +101,13 @@ def _recover_files(store, keep, restore):
                     records.append(payload)
                 payload = None
             if jgen == gen and good < size:
-                later = _next_good_record(f, good, size, head)
+                from agent import repair  # rare: a bad record that is not at the very end
+
+                later = repair.next_good_record(f, good, size, head)
     if store.damage is not None:
-        pass  # nothing is written until the operator chooses: set_aside()
+        pass  # nothing is written until the operator chooses: agent.repair
     elif later is not None:
-        after = _count_records(jpath, later[0], size)
+        after = repair.count_records(jpath, later[0], size)
         store.damage_at = (good, count, later[0], after)
         store.damage = ("journal.bin: record %d (byte %d) is damaged and %d good records follow "
                         "it" % (count + 1, good, after))
@@ -118,93 +120,6 @@ def _recover_files(store, keep, restore):
     store._count = count
     store._gen = gen
     return snapshot, records
-
-def _next_good_record(f, start, size, head):
-    """(offset, payload length) of the first good record after a bad one at start, or None.
-    Tries the bad record's own length first (a flipped payload byte), then every offset
-    (a damaged length). Each try checks the CRC in pieces: nothing is read whole."""
-    f.seek(start)
-    tries = []
-    if f.readinto(head) == RECORD_HEAD:
-        n = struct.unpack_from("<I", head, 0)[0]
-        if n <= size - start:
-            tries.append(start + RECORD_HEAD + n)
-    for at in tries + list(range(start + 1, size - RECORD_HEAD + 1)):
-        n = _good_at(f, at, size, head)
-        if n is not None:
-            return at, n
-    return None
-
-
-def _good_at(f, at, size, head):
-    if at + RECORD_HEAD > size:
-        return None
-    f.seek(at)
-    if f.readinto(head) != RECORD_HEAD:
-        return None
-    n, want = struct.unpack("<II", head)
-    if n > size - at - RECORD_HEAD:
-        return None
-    crc = binascii.crc32(memoryview(head)[:4])
-    buf = bytearray(64)
-    left = n
-    while left:
-        k = f.readinto(memoryview(buf)[: min(left, 64)])
-        if not k:
-            return None
-        crc = binascii.crc32(memoryview(buf)[:k], crc)
-        left -= k
-    return n if crc == want else None
-
-
-def _count_records(path, at, size):
-    count = 0
-    head = bytearray(RECORD_HEAD)
-    with open(path, "rb") as f:
-        while True:
-            n = _good_at(f, at, size, head)
-            if n is None:
-                return count
-            count += 1
-            at += RECORD_HEAD + n
-
-
-def records_after_damage(store):
-    """The payloads of the good records after the damaged one (for the operator to see)."""
-    at = store.damage_at[2]
-    path = store._path(JOURNAL)
-    size = _size(path)
-    with open(path, "rb") as f:
-        while True:
-            f.seek(at)
-            payload = _read_record(f, size - at, bytearray(RECORD_HEAD))
-            if payload is None:
-                return
-            yield payload
-            at += RECORD_HEAD + len(payload)
-
-
-def set_aside(store, snapshot):
-    """The operator's way out of store.damage: journal.bin is renamed to journal.damaged
-    (a free name: .1, .2, ...), then snapshot (the state as loaded) is compacted in, which
-    drops the damaged record and everything after it. Returns the name it was kept under."""
-    name = None
-    if _exists(store._path(JOURNAL)):
-        name = "journal.damaged"
-        k = 0
-        while _exists(store._path(name)):
-            k += 1
-            name = "journal.damaged.%d" % k
-        store.close()
-        os.rename(store._path(JOURNAL), store._path(name))
-        store._sync_dir()
-    gen = store._gen
-    store._new_journal(gen)  # empty: the state loaded now goes into the next snapshot
-    store._jsize, store._count = HEADER_SIZE, 0
-    store.damage = store.damage_at = None
-    store.compact(snapshot)
-    return name
-
 
 def _read_snapshot(store):
     path = store._path(SNAPSHOT)

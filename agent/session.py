@@ -9,7 +9,6 @@ proved, or the ServerID of field `for` when device config lets that gateway act 
 over a plain frame, nobody, except the principal named in hello in --insecure mode.
 """
 
-import binascii
 import gc
 
 from agent import cbor
@@ -119,10 +118,13 @@ class Session:
             if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
                 return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
                                                      P.K_MSG: "request id must be an unsigned integer"})
-            chunk = _chunk_of(request)
-            if chunk is not None and chunk[0] < P.CHUNK_MIN:
-                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
-                                                    P.K_MSG: "chunk and offset must be integers, chunk >= %d" % P.CHUNK_MIN})
+            chunk = request.get(P.K_CHUNK)
+            if chunk is not None:  # replies in pieces (docs/protocol.md 3)
+                from agent import pieces
+
+                chunk = pieces.asked(request)
+                if chunk is None:
+                    return self._reply(kind, piv, rid, pieces.refusal(rid))
             cached = self.replies.get(rid, kind)
             if cached is not None:
                 if chunk is not None:
@@ -206,18 +208,9 @@ class Session:
         return self._frame(kind, piv, rid, content, n)
 
     def _piece(self, kind, piv, rid, body, chunk):
-        """The frame of one piece of a reply body (docs/protocol.md, "Replies in pieces")."""
-        size, offset = chunk
-        if offset > len(body):
-            piece = {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
-                     P.K_MSG: "offset past the reply's end (%d bytes)" % len(body)}
-        else:
-            piece = {P.K_ID: rid, P.K_STATUS: P.S_PARTIAL, P.K_OFFSET: offset,
-                     P.K_PART: body[offset : offset + size]}
-            if offset == 0:
-                piece[P.K_TOTAL] = len(body)
-                piece[P.K_CHECK] = binascii.crc32(body)
-        return self._frame(kind, piv, rid, self._workspace(), 0, cbor.dumps(piece))
+        from agent import pieces  # loaded only by a client that asks for pieces
+
+        return self._frame(kind, piv, rid, self._workspace(), 0, pieces.piece(rid, body, chunk))
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's
@@ -251,19 +244,6 @@ _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
-
-
-def _chunk_of(request):
-    """(chunk, offset) if the request asks for its reply in pieces, else None; (0, 0) if it
-    asks wrongly (answered 400)."""
-    size = request.get(P.K_CHUNK)
-    if size is None:
-        return None
-    offset = request.get(P.K_OFFSET, 0)
-    for v in (size, offset):
-        if type(v) is not int or v < 0:
-            return 0, 0
-    return size, offset
 
 
 def _uris(request):

@@ -71,7 +71,6 @@ _EFBIG = const(27)  # a file past its size limit (RLIMIT_FSIZE, FAT's 4 GiB)
 _EDQUOT = const(122)  # Linux: over the user's quota
 _FULL = (_ENOSPC, _EFBIG, _EDQUOT)
 _COPY_CHUNK = const(512)
-_ZEROS = const(64)
 _fsync = getattr(os, "fsync", None)  # CPython only
 
 
@@ -301,23 +300,22 @@ class Store:
         want = (self._ssize + self.compact_bytes + RESERVE_SLACK + 1023) // 1024 * 1024
         path = self._path(RESERVE)
         have = _size(path) or 0
-        if have > want + 4 * 1024:  # far too big after the tree shrank: give the room back
+        if have > want + 4096:  # far too big after the tree shrank: give the room back
             os.remove(path)
             have = 0
-        if have < want:
-            zeros = bytes(_ZEROS)  # small: at boot the heap is at its most cut up
-            try:
-                with open(path, "ab") as f:
-                    while have < want:
-                        k = min(_ZEROS, want - have)
-                        _write_all(f, memoryview(zeros)[:k])
-                        have += k
-                    _sync(f)
-            except OSError as exc:
-                if not is_full(exc):
-                    raise
-                self.reserve_short = True  # what got written stays: it is room all the same
-                return
+        self.reserve_short = True
+        zeros = bytes(64)  # small: at boot the heap is at its most cut up
+        try:
+            with open(path, "ab") as f:
+                while have < want:
+                    k = min(64, want - have)
+                    _write_all(f, memoryview(zeros)[:k])
+                    have += k
+                _sync(f)
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            return  # what got written stays: it is room all the same
         self.reserve_short = False
 
     def _refuse_if_damaged(self):

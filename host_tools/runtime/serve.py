@@ -62,7 +62,7 @@ def recover_state(state, config=None, confirm=None, echo=print):
     the runtime that serves next: the files are the same on both. True if it recovered."""
     import cbor2
 
-    from agent import recovery
+    from agent import repair
     from agent.app import App
 
     if not state:
@@ -84,7 +84,7 @@ def recover_state(state, config=None, confirm=None, echo=print):
         at, before, next_at, after = store.damage_at
         echo("recover: it DROPS the damaged record (bytes %d-%d, unreadable) and the %d good "
              "records after it, each an acknowledged write:" % (at, next_at - 1, after))
-        for k, payload in enumerate(recovery.records_after_damage(store), before + 2):
+        for k, payload in enumerate(repair.records_after_damage(store), before + 2):
             try:
                 changes = ", ".join("%s %s" % (r[0], r[1]) for r in cbor2.loads(payload))
             except Exception:  # noqa: BLE001 - shown as bytes then
@@ -93,7 +93,7 @@ def recover_state(state, config=None, confirm=None, echo=print):
     echo("recover: journal.bin is kept (renamed journal.damaged), not deleted.")
     if confirm is not None and not confirm():
         raise ServeError("recovery cancelled: nothing changed")
-    name = app.recover()
+    name = repair.set_aside(store, app.dump_state)
     echo("recover: done%s; the agent writes again." % (" (the old journal is %s)" % name if name else ""))
     return True
 

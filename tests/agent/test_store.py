@@ -234,7 +234,7 @@ def test_crash_while_cutting_a_torn_tail_by_copy():
 def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
     # Rule: a bad record with good ones after it is damage, not a torn tail: the load stops
     # there, says so (store.damage), cuts nothing, refuses writes; set_aside() keeps the file.
-    from agent import recovery
+    from agent import repair
     from agent.store import StoreDamaged
 
     d = _tmpdir()
@@ -249,14 +249,14 @@ def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
         s = Store(d)
         assert s.load() == (None, [b"A" * 10])
         assert "record 2" in s.damage and "1 good records follow" in s.damage, s.damage
-        assert list(recovery.records_after_damage(s)) == [b"C" * 10]
+        assert list(repair.records_after_damage(s)) == [b"C" * 10]
         raises(StoreDamaged, s.append, b"D")
         raises(StoreDamaged, s.compact, b"snap")
         s.close()
         assert _read(j) == data  # nothing cut, nothing created
         s = Store(d)
         s.load()
-        assert recovery.set_aside(s, b"A state") == "journal.damaged"
+        assert repair.set_aside(s, b"A state") == "journal.damaged"
         s.append(b"D")
         s.close()
         assert _read(d + "/journal.damaged") == data
@@ -268,7 +268,7 @@ def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
 
 
 def test_missing_journal_beside_a_snapshot_is_damage():
-    from agent import recovery
+    from agent import repair
     from agent.store import StoreDamaged
 
     d = _tmpdir()
@@ -287,7 +287,7 @@ def test_missing_journal_beside_a_snapshot_is_damage():
         s.close()
         s = Store(d)
         s.load()
-        assert recovery.set_aside(s, b"snap") is None
+        assert repair.set_aside(s, b"snap") is None
         s.close()
         s = Store(d)
         assert s.load() == (b"snap", []) and s.damage is None
