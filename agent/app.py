@@ -80,8 +80,7 @@ class App:
             store.load(restore, apply)
         damaged = store is not None and store.damage is not None
         if damaged:
-            self.log("ERROR: STORAGE DAMAGED: %s; reads served, writes refused until "
-                     "`dmagent serve --recover`" % store.damage)
+            self.log("ERROR: STORAGE DAMAGED: " + store.damage)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)

@@ -143,8 +143,7 @@ class Dispatcher:
     def _mutate(self, session, op, req, resp):
         store = self.store
         if store is not None and store.damage is not None:  # before anything runs, Exec too
-            raise DMError(P.S_FAILED, "storage damaged, writes refused until recovered: %s"
-                          % store.damage)
+            raise DMError(P.S_FAILED, store.damage)
         tree = self.tree
         tree.begin()
         if op == P.OP_ATOMIC:

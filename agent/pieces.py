@@ -2,10 +2,18 @@
 that carries it. Its own module: only a client that asks for pieces loads it.
 """
 
-import binascii
-
 from agent import cbor
 from agent import proto as P
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+CHUNK_MIN = const(8)  # a smaller chunk is refused (400)
 
 
 def asked(request):
@@ -15,12 +23,12 @@ def asked(request):
     for v in (size, offset):
         if type(v) is not int or v < 0:
             return None
-    return (size, offset) if size >= P.CHUNK_MIN else None
+    return (size, offset) if size >= CHUNK_MIN else None
 
 
 def refusal(rid):
     return {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
-            P.K_MSG: "chunk and offset must be integers, chunk >= %d" % P.CHUNK_MIN}
+            P.K_MSG: "chunk and offset must be integers, chunk >= %d" % CHUNK_MIN}
 
 
 def piece(rid, body, chunk):
@@ -33,5 +41,4 @@ def piece(rid, body, chunk):
                 P.K_PART: body[offset : offset + size]}
     if offset == 0:
         response[P.K_TOTAL] = len(body)
-        response[P.K_CHECK] = binascii.crc32(body)
     return cbor.dumps(response)

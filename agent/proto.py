@@ -61,8 +61,6 @@ K_CHUNK = const(24)  # req: the most reply-body bytes one response may carry
 K_OFFSET = const(25)  # req, resp: where in the reply body the piece starts
 K_PART = const(26)  # resp: the piece, a byte string
 K_TOTAL = const(27)  # resp (offset 0 only): the whole reply body's length
-K_CHECK = const(28)  # resp (offset 0 only): CRC-32 of the whole reply body
-CHUNK_MIN = const(8)  # a smaller K_CHUNK is refused (400)
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity

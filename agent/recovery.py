@@ -75,11 +75,12 @@ def _recover_files(store, keep, restore):
     size = _size(jpath)
     good = count = 0
     jgen = None
-    later = None
+    damaged = False
     store.damage = store.damage_at = None
-    if size is None and gen >= 1:
-        store.damage = ("journal.bin is missing beside snapshot.bin (generation %d): what was "
-                        "written after that snapshot is lost" % gen)
+    if size is None and gen >= 1:  # compaction never leaves that
+        from agent import repair
+
+        damaged = repair.missing_journal(store, gen)
     if size is not None:
         head = bytearray(RECORD_HEAD)
         with open(jpath, "rb") as f:
@@ -103,14 +104,9 @@ def _recover_files(store, keep, restore):
             if jgen == gen and good < size:
                 from agent import repair  # rare: a bad record that is not at the very end
 
-                later = repair.next_good_record(f, good, size, head)
-    if store.damage is not None:
+                damaged = repair.bad_record(store, f, good, count, size, head)
+    if damaged:
         pass  # nothing is written until the operator chooses: agent.repair
-    elif later is not None:
-        after = repair.count_records(jpath, later[0], size)
-        store.damage_at = (good, count, later[0], after)
-        store.damage = ("journal.bin: record %d (byte %d) is damaged and %d good records follow "
-                        "it" % (count + 1, good, after))
     elif jgen != gen:  # no journal yet, or one from before the last compaction
         store._new_journal(gen)
         good = HEADER_SIZE

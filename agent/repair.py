@@ -62,6 +62,28 @@ def count_records(path, at, size):
             at += RECORD_HEAD + n
 
 
+_REFUSED = "; writes refused until recovered"
+
+
+def missing_journal(store, gen):
+    store.damage = ("journal.bin is missing beside snapshot.bin (generation %d): what was "
+                    "written after that snapshot is lost" % gen) + _REFUSED
+    return True
+
+
+def bad_record(store, f, at, count, size, head):
+    """Damage if a good record follows the bad one at `at`: set store.damage, True. A torn
+    tail (nothing good after it): False, for recovery to cut off."""
+    later = next_good_record(f, at, size, head)
+    if later is None:
+        return False
+    after = count_records(store._path(JOURNAL), later[0], size)
+    store.damage_at = (at, count, later[0], after)
+    store.damage = ("journal.bin: record %d (byte %d) is damaged and %d good records follow "
+                    "it" % (count + 1, at, after)) + _REFUSED
+    return True
+
+
 def records_after_damage(store):
     """The payloads of the good records after the damaged one (for the operator to see)."""
     at = store.damage_at[2]

@@ -248,10 +248,10 @@ class Store:
         rec = record(payload)
         if self.reserve and not frees:
             if self.reserve_short:
-                raise StoreFull("storage nearly full: the room left is kept for Deletes")
+                raise StoreFull("room kept for Deletes")
             if self._jsize + len(rec) > self.compact_bytes + RESERVE_SLACK // 2:
                 # Compaction found no room: past this the reserve would not cover the next one.
-                raise StoreFull("storage nearly full: the journal waits for room to compact")
+                raise StoreFull("no room to compact")
         try:
             _write_all(self._jf, rec)
             _sync(self._jf)
