@@ -194,6 +194,7 @@ class Store:
         self.reserve = reserve
         self.reserve_short = False  # reserve.bin is not whole: only Deletes are written
         self._pressed = False  # an append ran out of space since the last compaction
+        self._no_room = False  # the last compaction ran out of space
         self.damage = None  # text: what load() found damaged; writes are refused while set
         self.damage_at = None  # (offset, good records before, next good offset, good after)
         _makedirs(self.root)
@@ -249,7 +250,7 @@ class Store:
         if self.reserve and not frees:
             if self.reserve_short:
                 raise StoreFull("room kept for Deletes")
-            if self._jsize + len(rec) > self.compact_bytes + RESERVE_SLACK // 2:
+            if self._no_room and self._jsize + len(rec) > self.compact_bytes + RESERVE_SLACK // 2:
                 # Compaction found no room: past this the reserve would not cover the next one.
                 raise StoreFull("no room to compact")
         try:
@@ -281,6 +282,7 @@ class Store:
         try:
             self._compact(snapshot)
         except StoreFull:
+            self._no_room = True
             if not (spend_reserve and self.reserve and _exists(self._path(RESERVE))):
                 raise
             os.remove(self._path(RESERVE))
@@ -290,7 +292,7 @@ class Store:
             except Exception:
                 self._keep_reserve()  # not enough even so: take the room back for next time
                 raise
-        self._pressed = False
+        self._pressed = self._no_room = False
         self._keep_reserve()
 
     def _keep_reserve(self):
