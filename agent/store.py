@@ -82,11 +82,6 @@ class StoreFull(StoreError):
     """A write failed for lack of space; no partial record was left behind."""
 
 
-class StoreDamaged(StoreError):
-    """Writes are refused: load() found damage (store.damage says what) that only the
-    operator may resolve (agent.recovery.set_aside)."""
-
-
 def _errno(exc):
     err = getattr(exc, "errno", None)
     if err is None and exc.args:
@@ -245,7 +240,8 @@ class Store:
         journal holds no partial record (if it cannot be cut back, the next call retries).
         frees: the record only deletes, so it may be written while the reserve is short."""
         self._ready()
-        self._refuse_if_damaged()
+        if self.damage is not None:  # the operator resolves it first (agent.repair)
+            raise StoreError(self.damage)
         rec = record(payload)
         if self.reserve and not frees:
             if self.reserve_short:
@@ -283,50 +279,30 @@ class Store:
             self._compact(snapshot)
         except StoreFull:
             self._no_room = True
-            if not (spend_reserve and self.reserve and _exists(self._path(RESERVE))):
+            if not spend_reserve:
                 raise
-            os.remove(self._path(RESERVE))
-            self.reserve_short = True
-            try:
-                self._compact(snapshot)
-            except Exception:
-                self._keep_reserve()  # not enough even so: take the room back for next time
-                raise
+            from agent import reserve
+
+            reserve.spend(self, snapshot)
         self._pressed = self._no_room = False
         self._keep_reserve()
 
     def _keep_reserve(self):
         """reserve.bin at its size for this generation; reserve_short if there is no room."""
-        if not self.reserve:
-            return
-        want = (self._ssize + self.compact_bytes + RESERVE_SLACK + 1023) // 1024 * 1024
-        path = self._path(RESERVE)
-        have = _size(path) or 0
-        if have > want + 4096:  # far too big after the tree shrank: give the room back
-            os.remove(path)
-            have = 0
-        self.reserve_short = True
-        zeros = bytes(64)  # small: at boot the heap is at its most cut up
-        try:
-            with open(path, "ab") as f:
-                while have < want:
-                    k = min(64, want - have)
-                    _write_all(f, memoryview(zeros)[:k])
-                    have += k
-                _sync(f)
-        except OSError as exc:
-            if not is_full(exc):
-                raise
-            return  # what got written stays: it is room all the same
-        self.reserve_short = False
+        if self.reserve:
+            want = (self._ssize + self.compact_bytes + RESERVE_SLACK + 1023) // 1024 * 1024
+            have = _size(self._path(RESERVE)) or 0
+            if want <= have <= want + 4096:
+                self.reserve_short = False
+            else:  # rare: the first boot, or the tree's size moved
+                from agent import reserve
 
-    def _refuse_if_damaged(self):
-        if self.damage is not None:
-            raise StoreDamaged(self.damage)
+                reserve.keep(self, want, have)
 
     def _compact(self, snapshot):
         self._ready()
-        self._refuse_if_damaged()
+        if self.damage is not None:
+            raise StoreError(self.damage)
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
         n = 0

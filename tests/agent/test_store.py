@@ -235,7 +235,6 @@ def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
     # Rule: a bad record with good ones after it is damage, not a torn tail: the load stops
     # there, says so (store.damage), cuts nothing, refuses writes; set_aside() keeps the file.
     from agent import repair
-    from agent.store import StoreDamaged
 
     d = _tmpdir()
     j = d + "/journal.bin"
@@ -250,8 +249,8 @@ def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
         assert s.load() == (None, [b"A" * 10])
         assert "record 2" in s.damage and "1 good records follow" in s.damage, s.damage
         assert list(repair.records_after_damage(s)) == [b"C" * 10]
-        raises(StoreDamaged, s.append, b"D")
-        raises(StoreDamaged, s.compact, b"snap")
+        raises(StoreError, s.append, b"D")
+        raises(StoreError, s.compact, b"snap")
         s.close()
         assert _read(j) == data  # nothing cut, nothing created
         s = Store(d)
@@ -269,7 +268,6 @@ def test_corrupt_record_in_the_middle_is_damage_kept_until_set_aside():
 
 def test_missing_journal_beside_a_snapshot_is_damage():
     from agent import repair
-    from agent.store import StoreDamaged
 
     d = _tmpdir()
     try:
@@ -282,7 +280,7 @@ def test_missing_journal_beside_a_snapshot_is_damage():
         s = Store(d)
         assert s.load() == (b"snap", [])
         assert "missing" in s.damage, s.damage
-        raises(StoreDamaged, s.append, b"x")
+        raises(StoreError, s.append, b"x")
         assert _names(d) == ["snapshot.bin"]  # no fresh journal hides it at the next boot
         s.close()
         s = Store(d)
