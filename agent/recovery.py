@@ -16,7 +16,9 @@ import struct
 
 from agent.store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
                          SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
-                         _size, is_full)
+                         _remove_quietly, _size, _sync, _write_all, is_full)
+
+_COPY_CHUNK = 512
 
 
 def _read_header(f, name, magic):
@@ -62,6 +64,7 @@ def recover(store, keep, restore=None):
         raise
 
 def _recover_files(store, keep, restore):
+    _makedirs(store.root)
     store.close()
     store._gen = None
     jpath = store._path(JOURNAL)
@@ -116,6 +119,53 @@ def _recover_files(store, keep, restore):
     store._count = count
     store._gen = gen
     return snapshot, records
+
+def _makedirs(path):
+    part = "/" if path.startswith("/") else ""
+    for name in path.split("/"):
+        if not name:
+            continue
+        part = part + name if not part or part.endswith("/") else part + "/" + name
+        try:
+            mode = os.stat(part)[0]
+        except OSError:
+            os.mkdir(part)
+            continue
+        if not mode & 0x4000:
+            raise StoreError("%s: exists and is not a folder" % part)
+
+
+def truncate_journal(store, n):
+    """Cut journal.bin to its first n bytes: in place where the runtime can, else by
+    copying them to journal.tmp and renaming that over (no truncate on MicroPython)."""
+    path = store._path(JOURNAL)
+    if store._truncate_in_place:
+        with open(path, "r+b") as f:
+            if hasattr(f, "truncate"):
+                f.truncate(n)
+                _sync(f)
+                return
+    tmp = store._path(JOURNAL_TMP)
+    buf = bytearray(_COPY_CHUNK)
+    mv = memoryview(buf)
+    try:
+        with open(path, "rb") as src:
+            with open(tmp, "wb") as dst:
+                left = n
+                while left:
+                    k = src.readinto(mv[: min(left, _COPY_CHUNK)])
+                    if not k:
+                        raise StoreError("journal.bin: shorter than %d bytes while copying" % n)
+                    _write_all(dst, mv[:k])
+                    left -= k
+                _sync(dst)
+    except Exception:
+        _remove_quietly(tmp)
+        raise
+    store._step("journal.tmp copied")
+    os.rename(tmp, path)
+    store._sync_dir()
+
 
 def _read_snapshot(store):
     path = store._path(SNAPSHOT)

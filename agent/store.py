@@ -70,7 +70,6 @@ _ENOSPC = const(28)
 _EFBIG = const(27)  # a file past its size limit (RLIMIT_FSIZE, FAT's 4 GiB)
 _EDQUOT = const(122)  # Linux: over the user's quota
 _FULL = (_ENOSPC, _EFBIG, _EDQUOT)
-_COPY_CHUNK = const(512)
 _fsync = getattr(os, "fsync", None)  # CPython only
 
 
@@ -137,21 +136,6 @@ def _write_all(f, data):
         w += k
 
 
-def _makedirs(path):
-    part = "/" if path.startswith("/") else ""
-    for name in path.split("/"):
-        if not name:
-            continue
-        part = part + name if not part or part.endswith("/") else part + "/" + name
-        try:
-            mode = os.stat(part)[0]
-        except OSError:
-            os.mkdir(part)
-            continue
-        if not mode & 0x4000:
-            raise StoreError("%s: exists and is not a folder" % part)
-
-
 def header(magic, generation):
     h = bytearray(HEADER_SIZE)
     h[0:4] = magic
@@ -185,14 +169,13 @@ class Store:
 
     def __init__(self, root_dir, compact_bytes=DEFAULT_COMPACT_BYTES, reserve=False):
         self.root = root_dir.rstrip("/") or "/"
-        self.compact_bytes = compact_bytes
+        self.compact_bytes = compact_bytes  # the folder is made, if missing, by load()
         self.reserve = reserve
         self.reserve_short = False  # reserve.bin is not whole: only Deletes are written
         self._pressed = False  # an append ran out of space since the last compaction
         self._no_room = False  # the last compaction ran out of space
         self.damage = None  # text: what load() found damaged; writes are refused while set
         self.damage_at = None  # (offset, good records before, next good offset, good after)
-        _makedirs(self.root)
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
         self._jsize = 0  # bytes of journal.bin up to the end of the last good record
@@ -392,35 +375,10 @@ class Store:
             f.close()
 
     def _truncate_journal(self, n):
-        """Cut journal.bin to its first n bytes: in place where the runtime can, else by
-        copying them to journal.tmp and renaming that over (no truncate on MicroPython)."""
-        path = self._path(JOURNAL)
-        if self._truncate_in_place:
-            with open(path, "r+b") as f:
-                if hasattr(f, "truncate"):
-                    f.truncate(n)
-                    _sync(f)
-                    return
-        tmp = self._path(JOURNAL_TMP)
-        buf = bytearray(_COPY_CHUNK)
-        mv = memoryview(buf)
-        try:
-            with open(path, "rb") as src:
-                with open(tmp, "wb") as dst:
-                    left = n
-                    while left:
-                        k = src.readinto(mv[: min(left, _COPY_CHUNK)])
-                        if not k:
-                            raise StoreError("journal.bin: shorter than %d bytes while copying" % n)
-                        _write_all(dst, mv[:k])
-                        left -= k
-                    _sync(dst)
-        except Exception:
-            _remove_quietly(tmp)
-            raise
-        self._step("journal.tmp copied")
-        os.rename(tmp, path)
-        self._sync_dir()
+        """Cut journal.bin to its first n bytes (agent.recovery does it: a rare path)."""
+        from agent import recovery
+
+        recovery.truncate_journal(self, n)
 
     def _sync_dir(self):
         # A rename is durable once the folder is; only CPython can fsync one.
