@@ -53,6 +53,10 @@ def test_full_disk_takes_deletes_then_adds_again(tmp_path, small_fs, runtime):
             added, refusal = _fill(dev)
             assert refusal.status == 420, refusal
             assert len(added) > 20
+            refused = "./Fill/N%d" % len(added)  # the store failed under it: nothing changed
+            with pytest.raises(DeviceError) as exc:
+                dev.get(refused)
+            assert exc.value.status == 404
             # Every Delete is taken. Adds come back once the Deletes gave back about half a
             # journal's worth (the reserve covers the growth of a whole one: agent/store.py).
             deleted = []
@@ -70,6 +74,7 @@ def test_full_disk_takes_deletes_then_adds_again(tmp_path, small_fs, runtime):
     agent = start_agent(tmp_path, runtime=runtime, config=CONFIG, heap="400k")
     try:
         with Device.open(agent.url, timeout=5.0, principal="ServerA") as dev:
+            # every acknowledged write, nothing refused (the refused Add is not there either)
             assert set(dev.get("./Fill")) == {u.rsplit("/", 1)[1] for u in kept}
     finally:
         agent.stop()
@@ -86,7 +91,17 @@ def test_file_size_limit_answers_420(tmp_path):
         with Device.open(agent.url, timeout=5.0, principal="ServerA") as dev:
             added, refusal = _fill(dev)
             assert refusal.status == 420, refusal
+            assert "storage full" in refusal.message
+            with pytest.raises(DeviceError) as exc:  # the refused Add changed nothing
+                dev.get("./Fill/N%d" % len(added))
+            assert exc.value.status == 404
             dev.delete(added[0])
     finally:
         agent.stop()
     assert "Traceback" not in agent.log()
+    agent = start_agent(tmp_path, runtime="cpython", config=CONFIG)
+    try:
+        with Device.open(agent.url, timeout=5.0, principal="ServerA") as dev:
+            assert sorted(dev.get("./Fill")) == sorted(u.rsplit("/", 1)[1] for u in added[1:])
+    finally:
+        agent.stop()
