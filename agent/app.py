@@ -37,7 +37,7 @@ class App:
 
             self.store = Store(state_dir, reserve=True)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.reserve", "agent.keys"):
+        for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.keys"):
             agent.unload(name)
         self.guard = None
         if keys or "security" in self.config:

@@ -262,11 +262,16 @@ class Store:
             self._compact(snapshot)
         except StoreFull:
             self._no_room = True
-            if not spend_reserve:
+            path = self._path(RESERVE)
+            if not (spend_reserve and self.reserve and _exists(path)):
                 raise
-            from agent import reserve
-
-            reserve.spend(self, snapshot)
+            os.remove(path)
+            self.reserve_short = True
+            try:
+                self._compact(snapshot)
+            except Exception:
+                self._keep_reserve()  # not enough even so: take the room back for next time
+                raise
         self._pressed = self._no_room = False
         self._keep_reserve()
 
@@ -278,9 +283,27 @@ class Store:
             if want <= have <= want + 4096:
                 self.reserve_short = False
             else:  # rare: the first boot, or the tree's size moved
-                from agent import reserve
+                self._grow_reserve(want, have)
 
-                reserve.keep(self, want, have)
+    def _grow_reserve(self, want, have):
+        path = self._path(RESERVE)
+        if have > want:
+            os.remove(path)
+            have = 0
+        self.reserve_short = True
+        zeros = bytes(64)  # small: at boot the heap is at its most cut up
+        try:
+            with open(path, "ab") as f:
+                while have < want:
+                    k = min(64, want - have)
+                    _write_all(f, memoryview(zeros)[:k])
+                    have += k
+                _sync(f)
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            return  # what got written stays: it is room all the same
+        self.reserve_short = False
 
     def _compact(self, snapshot):
         self._ready()
