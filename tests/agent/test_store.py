@@ -774,3 +774,74 @@ def test_full_littlefs_store_takes_a_delete_through_its_reserve():
         assert _load(d) == (b"after delete", [b"grows again"])
     finally:
         os.umount(mount)
+
+
+class _NoRoomToCompact(Store):
+    """A store whose compactions run out of space while `full` is set (journal appends not)."""
+
+    full = False
+
+    def _write_file(self, path, parts):
+        if self.full:
+            raise OSError(28, "No space left on device")
+        Store._write_file(self, path, parts)
+
+
+def test_reserve_is_kept_at_the_size_of_the_next_compaction():
+    # Rule: reserve.bin holds room for a snapshot of the largest state this generation can
+    # reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB), regrown when that moves.
+    d = _tmpdir()
+    r = d + "/reserve.bin"
+    try:
+        s = Store(d, compact_bytes=2048, reserve=True)
+        s.load()
+        assert os.stat(r)[6] == 6144 and not s.reserve_short  # 0 + 2048 + 4096
+        s.compact(b"x" * 5000)  # snapshot.bin: 16 + 8 + 5000 bytes
+        assert os.stat(r)[6] == 11264
+        s.compact(b"x" * 20000)
+        assert os.stat(r)[6] == 26624
+        s.compact(b"x" * 3000)  # 4 KiB too big or less is kept; this is far more
+        assert os.stat(r)[6] == 9216
+        s.compact(b"x" * 100)
+        assert os.stat(r)[6] == 9216  # within 4 KiB of the 7 KiB wanted: not rewritten
+        s.close()
+    finally:
+        _cleanup(d)
+
+
+def test_without_room_to_compact_only_deletes_are_written_and_the_reserve_pays_for_one():
+    d = _tmpdir()
+    try:
+        s = _NoRoomToCompact(d, compact_bytes=256, reserve=True)
+        s.load()
+        s.full = True
+        raises(StoreFull, s.compact, b"snap")
+        for i in range(100):  # the journal may grow to compact_bytes + RESERVE_SLACK / 2
+            try:
+                s.append(b"g" * 100)
+            except StoreFull as exc:
+                assert "no room to compact" in str(exc)
+                break
+        assert 0 < i < 100
+        s.append(b"a delete", frees=True)  # still written
+        assert s.should_compact(True)
+        raises(StoreFull, s.compact, b"snap", True)  # even the reserve's room is not enough here
+        assert _exists_file(d + "/reserve.bin")  # taken back for next time
+        s.full = False
+        s.compact(b"snap", True)
+        s.append(b"g")  # growth again
+        s.reserve_short = True  # as when reserve.bin cannot be made whole
+        raises(StoreFull, s.append, b"g")
+        s.append(b"del", frees=True)
+        s.close()
+        assert _load(d) == (b"snap", [b"g", b"del"])
+    finally:
+        _cleanup(d)
+
+
+def _exists_file(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
