@@ -34,6 +34,7 @@ def refusal(rid):
 def piece(rid, body, chunk):
     """The encoded response that carries body[offset : offset + chunk] (the reply body)."""
     size, offset = chunk
+    size = min(size, P.MAX_FRAME - 64)  # the piece and its response map fit one frame
     if offset > len(body):
         return cbor.dumps({P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
                            P.K_MSG: "offset past the reply's end (%d bytes)" % len(body)})
