@@ -13,8 +13,9 @@ of the snapshot it follows; its records apply on top of that snapshot, in order.
 zlib one (binascii.crc32). The record CRC covers the length so a zero-filled tail, which some
 file systems leave after a crash, does not read as empty records.
 
-load(): a torn or corrupt journal record ends the journal; it and what follows are cut off
-(the file is truncated to the last good record). A journal of an older generation than the
+load(): a torn or corrupt record at the journal's end is cut off (the file is truncated to
+the last good record). A bad record with a good one after it is damage (agent.recovery):
+nothing is cut, `damage` says what, and writes are refused until the operator decides. A journal of an older generation than the
 snapshot is stale and replaced by an empty one. A bad header or snapshot raises StoreError.
 
 compact(S), current generation G:
@@ -30,11 +31,11 @@ names J >= 1). Rename onto an existing file is atomic on POSIX and on littlefs.
 
 Full storage (ENOSPC, EFBIG, EDQUOT) is StoreFull, whatever step hits it. With reserve=True
 the store keeps reserve.bin, zeros enough for one more compaction of the largest state this
-generation can reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB; and so the journal
-may not grow past compact_bytes + RESERVE_SLACK / 2 while compaction finds no room). Writes that only
-delete may spend it (compact(..., spend_reserve=True)): so a full device can always take a
-Delete and give its space back. While the reserve cannot be kept whole, other writes are
-refused (StoreFull) before they are tried: the room is for Deletes.
+generation can reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB; so, while compaction
+finds no room, the journal may not grow past compact_bytes + RESERVE_SLACK / 2). Writes that
+only delete may spend it (compact(..., spend_reserve=True)): so a full device can always take
+a Delete and give its space back. While the reserve cannot be kept whole, other writes are
+refused (StoreFull) before they are tried: the room is for Deletes. docs/storage.md has more.
 
 Durability: CPython has os.fsync, used on files and (for renames) the folder. MicroPython
 has none: flush() is what there is; it fsyncs on the unix port, and on littlefs a file's
