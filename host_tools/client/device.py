@@ -160,13 +160,7 @@ class Device:
         offset = message.get(P.K_OFFSET)
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
-            if self.channel is not None:  # each try: the same message under a new seq
-                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
-                pivs.append(piv)
-                data = wire.encode_frame(kind, body)
-            else:
-                data = wire.encode_message(message)
-            self.last_request_bytes = self._send(data)
+            self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
             response = self._await(rid, pivs, offset)
             if response is not None:
                 break
@@ -177,7 +171,33 @@ class Device:
             self.channel.forget(rid)
         return response
 
-    def _send(self, frame):
+    def exchange(self, message, timeout=None):
+        """Send this exact message (its own request id, any fields, sealed if the session is)
+        once, no retry: -> the response map, or None if none came in timeout seconds. For
+        tools that probe a device (the conformance suite); a client wants request()."""
+        rid = message.get(P.K_ID) if isinstance(message, dict) else None
+        pivs = []
+        self._send(message, rid, pivs)
+        saved, self.timeout = self.timeout, self.timeout if timeout is None else timeout
+        try:
+            response = self._await(rid, pivs)
+        finally:
+            self.timeout = saved
+        if self.channel is not None:
+            self.channel.forget(rid)
+        return response
+
+    def _send(self, message, rid, pivs):
+        """Write message once: sealed under a new seq (its Partial IV added to pivs) or plain."""
+        if self.channel is not None:
+            kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
+            pivs.append(piv)
+            data = wire.encode_frame(kind, body)
+        else:
+            data = wire.encode_message(message)
+        self.last_request_bytes = self._write_frame(data)
+
+    def _write_frame(self, frame):
         """Write one frame after a 0x00 (docs/protocol.md 2): whatever garbage the line put
         before it ends there, and does not cost this frame. Returns the bytes written."""
         data = b"\x00" + frame
@@ -224,7 +244,7 @@ class Device:
         import time
 
         data = wire.encode_frame(P.KIND_HANDSHAKE, body)
-        self._hs_bytes += self._send(data)
+        self._hs_bytes += self._write_frame(data)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             chunk = self.transport.read(deadline - time.monotonic())
