@@ -16,11 +16,11 @@ from agent import mo
 from agent.session import Replies, Session
 from agent.tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
-FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
+FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
 def _unload_boot_code():
-    for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal", "agent.device"):
+    for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.keys", "agent.journal", "agent.device"):
         agent.unload(name)
     gc.collect()
 
@@ -52,7 +52,7 @@ class App:
         if state_dir:
             from agent.store import Store
 
-            self.store = Store(state_dir)
+            self.store = Store(state_dir, reserve=True)
         self.guard = None
         self._keys = keys
         self._boot()
@@ -120,19 +120,24 @@ class App:
                 else:
                     tree.apply(record)
 
-        if self.store is not None:
+        store = self.store
+        if store is not None:
             for name in ("agent.journal", "agent.device"):  # code first, into a whole heap,
                 __import__(name)  # then the tree (loaded mid-replay, code finds no room)
-            self.store.load(restore, apply)
+            store.load(restore, apply)
+        damaged = store is not None and store.damage is not None
+        if damaged:
+            self.log("ERROR: STORAGE DAMAGED: " + store.damage)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
-            if self.store is not None:
+            if store is not None and not damaged:
                 _unload_boot_code()  # room for the snapshot code beside the security code
-                self.store.compact(self.dump_state)
+                store.compact(self.dump_state)
             return
         mo.bind(tree)
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
+
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""

@@ -200,6 +200,9 @@ class Dispatcher:
         raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
 
     def _mutate(self, session, op, req, resp):
+        store = self.store
+        if store is not None and store.damage is not None:  # before anything runs, Exec too
+            raise DMError(P.S_FAILED, store.damage)
         tree = self.tree
         tree.begin()
         if op == P.OP_ATOMIC:
@@ -209,6 +212,7 @@ class Dispatcher:
         else:
             status = self._apply_one(session.principal, op, req, resp)
         records = tree.pending()
+        frees = _only_deletes(records)  # before the reply record: a Delete still frees space
         key = getattr(session, "reply_key", None)  # (scope, client token, rid): kept with the write
         kept = None
         # (A Sequence's items are their own transactions, without an id: not one of them.)
@@ -217,12 +221,12 @@ class Dispatcher:
             kept = self._encode(resp)
             records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
         if records:
-            self._persist(records)  # rolls the tree back and raises if the write fails
+            self._persist(records, frees)  # rolls the tree back and raises if the write fails
         tree.commit()
         if kept is not None:  # before compaction: the snapshot keeps it then
             session.durable.put(key[0], key[1], key[2], kept)
         if records:
-            self._maybe_compact()
+            self._maybe_compact(frees)
         return status
 
     def _apply_one(self, principal, op, req, resp):
@@ -295,33 +299,52 @@ class Dispatcher:
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
 
-    def _persist(self, records):
+    def _persist(self, records, frees):
+        """records on flash, or DMError: 420 for any lack of room, 500 for a failed write.
+        Not on flash means not acknowledged: the caller's except clause rolls the tree back.
+        A MemoryError is the heap, not the storage: it goes up to handle() (420 too)."""
         store = self.store
         if store is None:
             return
         try:
-            store.append(self._encode(records))
-        except MemoryError:
-            raise  # the heap, not the storage: handle() answers 420 "device out of memory"
-        except Exception as exc:
-            # Not on flash, so not acknowledged: the caller's except clause rolls the tree back.
-            if getattr(exc, "errno", None) == 28 or type(exc).__name__ == "StoreFull":
-                raise DMError(P.S_DEVICE_FULL, "storage full")
-            raise DMError(P.S_FAILED, "storage write failed")
-
-    def _maybe_compact(self):
-        store = self.store
-        if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self.tree.dump)
+                store.append(self._encode(records), frees)
+            except Exception as exc:
+                if not (frees and _full(exc)):
+                    raise
+                # A Delete on a full device: the snapshot of the tree with it applied, written
+                # in the reserve's room, persists it and gives the journal's space back.
+                store.compact(self._snapshot_source(), True)
+                self._journal_replies([r for r in records if r[0] == "rep"])
+        except MemoryError:
+            raise
+        except Exception as exc:
+            if _full(exc):
+                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
+            raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
+
+    def _snapshot_source(self):
+        return self._snapshot or self.tree.dump
+
+    def _maybe_compact(self, freed=False):
+        store = self.store
+        if store is not None and store.should_compact(freed):
+            try:
+                store.compact(self._snapshot_source(), freed)
             except Exception:
                 return  # the journal still holds everything; compaction is retried next time
-            replies = getattr(self, "replies", None)
-            if replies is not None and replies.records:
-                try:  # the kept write replies start the new journal (a crash just before: lost)
-                    store.append(self._encode(replies.records))
-                except Exception:
-                    pass
+            self._journal_replies()
+
+    def _journal_replies(self, extra=()):
+        """The kept write replies (and extra, not kept yet) start a new journal after a
+        compaction (a crash just before: the window is lost, no write is)."""
+        replies = getattr(self, "replies", None)
+        records = (replies.records if replies is not None else []) + list(extra)
+        if records:
+            try:
+                self.store.append(self._encode(records))
+            except Exception:
+                pass
 
     def _info(self, session):
         info = dict(self.info)
@@ -334,6 +357,8 @@ class Dispatcher:
         else:
             info["rejected"] = session.dropped
         info["starved"] = session.starved
+        if self.store is not None and self.store.damage is not None:
+            info["damage"] = self.store.damage
         if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
             gc.collect()
             info["heap_used"] = gc.mem_alloc()
@@ -341,6 +366,16 @@ class Dispatcher:
         return info
 
 
+def _only_deletes(records):
+    for record in records:
+        if record[0] != "del":
+            return False
+    return bool(records)
+
+
+def _full(exc):
+    # By name and errno: agent.store is not imported where the agent keeps no state.
+    return type(exc).__name__ == "StoreFull" or getattr(exc, "errno", None) in (27, 28, 122)
 def _uri(req):
     """The request's URI: its canonical form (a tuple, see agent.uri), or text to parse."""
     uri = req.get(P.K_URI)

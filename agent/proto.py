@@ -59,6 +59,12 @@ K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
 K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
 K_SOURCE = const(19)  # OP_COPY: URI of the leaf copied
 K_TOKEN = const(20)  # client token (uint < 2^30): scopes request ids across links and sessions
+# Replies in pieces (docs/protocol.md 3, "Replies in pieces"): 24 on, so that fields other
+# work adds from 19 up do not collide.
+K_CHUNK = const(24)  # req: the most reply-body bytes one response may carry
+K_OFFSET = const(25)  # req, resp: where in the reply body the piece starts
+K_PART = const(26)  # resp: the piece, a byte string
+K_TOTAL = const(27)  # resp (offset 0 only): the whole reply body's length
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
@@ -91,6 +97,7 @@ BACKOFF_MAX_MS = const(60000)
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)
 S_ACCEPTED = const(202)
+S_PARTIAL = const(206)  # one piece of a reply (K_CHUNK)
 S_CHUNK_ACCEPTED = const(213)
 S_NOT_EXECUTED = const(215)
 S_ROLLED_BACK = const(216)
@@ -151,6 +158,7 @@ if sys.implementation.name != "micropython":
     STATUS_TEXT = {
         200: "OK",
         202: "Accepted",
+        206: "Partial content",
         213: "Chunk accepted",
         215: "Not executed",
         216: "Atomic rolled back",

@@ -185,8 +185,15 @@ class Session:
             speaker = self._speaker(kind, request)
         except DMError as exc:  # policy refused it: nothing ran, nothing kept
             return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg})
-        scope = write = None
+        scope = write = chunk = None
         if rid is not None:
+            chunk = request.get(P.K_CHUNK)
+            if chunk is not None:  # replies in pieces (docs/protocol.md 3)
+                from agent import pieces
+
+                chunk = pieces.asked(request)
+                if chunk is None:
+                    return self._reply(kind, piv, rid, pieces.refusal(rid))
             scope = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named, request.get(P.K_FOR))
             write = request.get(P.K_OP) in _WRITES
             if token is None or speaker is None:
@@ -195,6 +202,8 @@ class Session:
             if cached is None:
                 cached = self.replies.get(scope, None, rid)
             if cached is not None:
+                if chunk is not None:
+                    return self._piece(kind, piv, rid, cached, chunk)
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
         self.principal = speaker
@@ -212,6 +221,9 @@ class Session:
             # A write must never run twice; a read's reply is kept if it is small and the heap
             # has room (running a read again is harmless).
             keep = 1 if request.get(P.K_OP) in _WRITES else 0
+            if chunk is not None:  # the pieces after the first come from the kept body
+                body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
+                return self._piece(kind, piv, rid, body, chunk)
         return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
 
     def _speaker(self, kind, request):
@@ -243,10 +255,11 @@ class Session:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
-    def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None):
+    def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None, body_only=False):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
         next reply). keep: 1 a write's reply (kept: device-wide if token), 0 a read's (kept
-        only if small and the heap allows); a reply that cannot be kept is still sent."""
+        only if small and the heap allows); a reply that cannot be kept is still sent.
+        body_only: keep the body and return it, unframed (replies in pieces)."""
         content = self._workspace()
         at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
@@ -257,16 +270,27 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
+        if body_only:
+            body = bytes(memoryview(content)[at : at + n])
+            self._keep(scope, token, rid, body)
+            return body
         if keep is not None and (keep or n <= _SMALL):
             try:
-                body = bytes(memoryview(content)[at : at + n])
-                if token is not None:
-                    self.durable.put(scope, token, rid, body)  # a journaled one is there already
-                else:
-                    self.replies.put(scope, None, rid, body)
+                self._keep(scope, token, rid, bytes(memoryview(content)[at : at + n]))
             except MemoryError:
                 gc.collect()  # not kept: answered all the same
         return self._frame(kind, piv, rid, content, n)
+
+    def _keep(self, scope, token, rid, body):
+        if token is not None:
+            self.durable.put(scope, token, rid, body)  # a journaled one is there already
+        else:
+            self.replies.put(scope, None, rid, body)
+
+    def _piece(self, kind, piv, rid, body, chunk):
+        from agent import pieces  # loaded only by a client that asks for pieces
+
+        return self._frame(kind, piv, rid, self._workspace(), 0, pieces.piece(rid, body, chunk))
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's

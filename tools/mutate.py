@@ -32,7 +32,7 @@ PRAGMA = "pragma: no mutate"
 # module -> the tests that stand behind its claims (CPython; they must pass unmutated)
 AGENT_TESTS = ["tests/agent"]
 TARGETS = {
-    "agent/store.py": AGENT_TESTS,
+    "agent/store.py": AGENT_TESTS + ["tests/host/test_store_sync_order.py"],
     "agent/journal.py": AGENT_TESTS,
     "agent/recovery.py": AGENT_TESTS,
     "agent/session.py": AGENT_TESTS + ["tests/host/test_host_secure.py"],

@@ -301,11 +301,20 @@ def _ok(ctx, text):
 @click.option("--heap", default="110k", show_default=True, help="heap size for the MicroPython runtimes")
 @click.option("--bundle", metavar="DIR", type=click.Path(file_okay=False),
               help="with --runtime micropython: run this built bundle's .mpy files (`dmagent build`)")
-def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle):
+@click.option("--recover", is_flag=True,
+              help="the state is damaged: say what recovery drops, ask, drop it, then serve")
+@click.option("--yes", is_flag=True, help="with --recover: do not ask")
+def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
+          recover, yes):
     """Run the agent on this machine."""
     from host_tools.runtime import serve as serving
 
     try:
+        if recover:
+            serving.recover_state(state, config, None if yes else lambda: click.confirm(
+                "Drop them?", default=False, err=True), lambda line: click.echo(line, err=True))
+            if not (tcp or serial_ports or pty):
+                return  # recovered only: serving is another command
         if bundle and runtime != "micropython":
             raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
         if runtime != "cpython":

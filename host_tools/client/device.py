@@ -57,6 +57,9 @@ class Device:
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
         self.requests_sent = 0  # requests made (a retry of one is not another)
         self.retries_sent = 0  # tries sent again after a timeout
+        # Ask for every reply in pieces of at most this many body bytes, each retried on its
+        # own (a noisy line loses long frames far more often than short ones); None: whole.
+        self.reply_chunk = None
 
     @classmethod
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
@@ -137,13 +140,54 @@ class Device:
             message[P.K_FOR] = self.for_server
         if fields:
             message.update(fields)
-        pivs = []  # sealed: the Partial IV of every try; the answer may come under any
+        if self.reply_chunk:
+            message[P.K_CHUNK] = self.reply_chunk
+            message[P.K_OFFSET] = 0
         self.requests_sent += 1
+        response = self._exchange(message, rid)
+        if response.get(P.K_STATUS) == P.S_PARTIAL and P.K_PART in response:
+            response = self._gather(message, rid, response)
+        status = response.get(P.K_STATUS)
+        if check and not (isinstance(status, int) and 200 <= status < 300):
+            raise DeviceError(status, response.get(P.K_MSG, ""), response)
+        return response
+
+    def _gather(self, message, rid, first):
+        """The whole response from its pieces (docs/protocol.md, "Replies in pieces"): each
+        piece is its own request, retried on its own, answered from the agent's reply cache."""
+        total = first.get(P.K_TOTAL)
+        body = bytearray(first[P.K_PART])
+        if not isinstance(total, int) or total > 16 * P.MAX_FRAME:
+            raise LinkError("a first reply piece without a sane total length: %r" % (total,))
+        # The pieces after the first: the agent answers them from its reply cache by id, so
+        # the request is only the id and where (short frames are what a noisy line lets by).
+        fetch = {P.K_ID: rid, P.K_CHUNK: message[P.K_CHUNK]}
+        while len(body) < total:
+            fetch[P.K_OFFSET] = len(body)
+            piece = self._exchange(fetch, rid)
+            part = piece.get(P.K_PART)
+            if piece.get(P.K_STATUS) != P.S_PARTIAL or not isinstance(part, bytes) or not part:
+                raise DeviceError(piece.get(P.K_STATUS), piece.get(P.K_MSG, "reply piece missing"), piece)
+            body += part
+        if len(body) != total:
+            raise LinkError("the reply's pieces do not make the reply (%d bytes, not %d)" % (len(body), total))
+        try:
+            response = wire.decode_message(bytes(body))
+        except Exception:  # noqa: BLE001 - a bad reassembly is a link problem
+            raise LinkError("the reply's pieces do not decode") from None
+        if not isinstance(response, dict):
+            raise LinkError("the reply's pieces are not a response map")
+        return response
+
+    def _exchange(self, message, rid):
+        """Send message (retrying) until its response comes; DeviceTimeout after every try."""
+        pivs = []  # sealed: the Partial IV of every try; the answer may come under any
+        offset = message.get(P.K_OFFSET)
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
             try:
                 self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
-                response = self._await(rid, pivs)
+                response = self._await(rid, pivs, offset)
             except LinkError:
                 if self._reopen is None or attempt == self.retries:
                     raise
@@ -157,9 +201,6 @@ class Device:
                                 % (self.retries + 1, self.timeout))
         if self.channel is not None:
             self.channel.forget(rid)
-        status = response.get(P.K_STATUS)
-        if check and not (isinstance(status, int) and 200 <= status < 300):
-            raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
 
     def _reconnect(self):
@@ -197,8 +238,14 @@ class Device:
             data = wire.encode_frame(kind, body)
         else:
             data = wire.encode_message(message)
-        self.last_request_bytes = len(data)
+        self.last_request_bytes = self._write_frame(data)
+
+    def _write_frame(self, frame):
+        """Write one frame after a 0x00 (docs/protocol.md 2): whatever garbage the line put
+        before it ends there, and does not cost this frame. Returns the bytes written."""
+        data = b"\x00" + frame
         self.transport.write(data)
+        return len(data)
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
@@ -241,8 +288,7 @@ class Device:
 
     def _handshake_step(self, body):
         data = wire.encode_frame(P.KIND_HANDSHAKE, body)
-        self._hs_bytes += len(data)
-        self.transport.write(data)
+        self._hs_bytes += self._write_frame(data)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             chunk = self.transport.read(deadline - time.monotonic())
@@ -254,7 +300,7 @@ class Device:
                     _raise_refusal(reply)
         raise DeviceTimeout("no handshake answer from the device in %.1fs" % self.timeout)
 
-    def _await(self, rid, pivs=()):
+    def _await(self, rid, pivs=(), offset=None):
         if self.channel is not None:
             from host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
@@ -282,6 +328,9 @@ class Device:
                 if not isinstance(response, dict):
                     continue
                 # Replies without an id answer a request the agent could not parse at all.
+                if (offset is not None and response.get(P.K_STATUS) == P.S_PARTIAL
+                        and response.get(P.K_OFFSET) != offset):
+                    continue  # a late answer to an earlier piece of this reply
                 if response.get(P.K_ID) in (rid, None):
                     self.last_response_bytes = size
                     return response

@@ -58,6 +58,51 @@ def _private_files():
     os.umask(0o077)
 
 
+# --- recovery from a damaged store ------------------------------------------------
+def recover_state(state, config=None, confirm=None, echo=print):
+    """`dmagent serve --recover`: load the state folder as the agent would and, if it is
+    damaged, say exactly what recovery drops, then (if confirm() says yes) keep the damaged
+    journal aside and make the state that loaded the durable one. Runs on CPython whatever
+    the runtime that serves next: the files are the same on both. True if it recovered."""
+    import cbor2
+
+    from agent import repair
+    from agent.app import App
+
+    if not state:
+        raise ServeError("--recover needs --state DIR")
+    try:
+        app = App(load_config(config), state, True, log=lambda msg: None)
+    except ServeError:
+        raise
+    except Exception as exc:
+        raise ServeError("cannot load the state in %s: %s" % (state, exc)) from None
+    store = app.store
+    if store.damage is None:
+        echo("recover: %s holds no damage; nothing to do" % state)
+        return False
+    echo("recover: %s: %s." % (state, store.damage))
+    echo("recover: the state that loads (the snapshot and the records before the damage, "
+         "%d nodes) becomes the durable one." % app.tree.node_count())
+    if store.damage_at is not None:
+        at, before, next_at, after = store.damage_at
+        echo("recover: it DROPS the damaged record (bytes %d-%d, unreadable) and the %d good "
+             "records after it, each an acknowledged write:" % (at, next_at - 1, after))
+        for k, payload in enumerate(repair.records_after_damage(store), before + 2):
+            try:
+                changes = ", ".join("%s %s" % (r[0], r[1]) for r in cbor2.loads(payload))
+            except Exception:  # noqa: BLE001 - shown as bytes then
+                changes = "%d bytes, not a list of changes" % len(payload)
+            echo("  record %d: %s" % (k, changes))
+    echo("recover: journal.bin is kept (renamed journal.damaged), not deleted.")
+    if confirm is not None and not confirm():
+        raise ServeError("recovery cancelled: nothing changed")
+    name = repair.set_aside(store, app.dump_state)
+    echo("recover: done%s; the agent writes again." % (" (the old journal is %s)" % name if name else ""))
+    return True
+
+
+
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
     """{principal: key} through the one key-file reader, which warns of files others may read."""
@@ -115,38 +160,92 @@ async def _serve_cpython(app, tcp, serial_ports, pty):
     app.log("stopping")
 
 
+# A link's reply bytes not yet taken by its client. Past this the client is not reading:
+# its link is dropped, so that it costs nobody else a byte of memory or a moment of the loop.
+MAX_PENDING = 64 * 1024
+
+
+class FdLink:
+    """One descriptor (a pty master, a serial port) served from the event loop. Writes never
+    block: what the descriptor does not take at once waits in a bounded queue, sent when the
+    descriptor is writable again. A link whose queue passes MAX_PENDING is dropped (logged),
+    and a fresh one serves whoever reads next."""
+
+    def __init__(self, loop, app, fd, name, read=None):
+        self.loop = loop
+        self.app = app
+        self.fd = fd
+        self.name = name
+        self.dropped = 0
+        self._read = read or self._os_read
+        self._pending = bytearray()
+        os.set_blocking(fd, False)
+        self.link = app.new_link(name, False)
+        loop.add_reader(fd, self._on_readable)
+
+    def _os_read(self):
+        try:
+            return os.read(self.fd, 4096)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return b""  # EIO: no client has the pty's slave open right now; keep serving
+
+    def _on_readable(self):
+        data = self._read()
+        if data:
+            for reply in self.link.receive(data):
+                self._send(reply)
+
+    def _send(self, reply):
+        if not self._pending:
+            n = self._write(reply)
+            if n == len(reply):
+                return
+            reply = memoryview(reply)[n:]
+            self.loop.add_writer(self.fd, self._on_writable)
+        self._pending += reply  # a copy: the reply is a view of a buffer the next one reuses
+        if len(self._pending) > MAX_PENDING:
+            self._drop()
+
+    def _write(self, data):
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return len(data)  # nobody on the other end (a pty without a client): discarded
+
+    def _on_writable(self):
+        n = self._write(self._pending)
+        del self._pending[:n]
+        if not self._pending:
+            self.loop.remove_writer(self.fd)
+
+    def _drop(self):
+        self.dropped += 1
+        self.app.log("link dropped: %s: client not draining (%d reply bytes unsent)"
+                     % (self.name, len(self._pending)))
+        self._pending = bytearray()
+        self.loop.remove_writer(self.fd)
+        try:
+            import termios
+
+            termios.tcflush(self.fd, termios.TCOFLUSH)  # what the kernel still holds for it
+        except (ImportError, OSError):
+            pass
+        self.link.close()
+        self.link = self.app.new_link(self.name, False)
+
+    def close(self):
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+        self.link.close()
+
+
 def _serve_fd(loop, app, fd, name):
     """Serve a raw descriptor from the event loop (a pty master)."""
-    os.set_blocking(fd, False)
-    link = app.new_link(name, False)
-
-    def on_readable():
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""  # EIO: no client has the slave open right now; keep serving
-        if not data:
-            return
-        for reply in link.receive(data):
-            _write_all(fd, reply)
-
-    loop.add_reader(fd, on_readable)
-    return link
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            import select
-
-            select.select([], [fd], [], 1.0)
-            continue
-        view = view[n:]
+    return FdLink(loop, app, fd, name)
 
 
 def _serve_serial(loop, app, dev, baud):
@@ -156,16 +255,14 @@ def _serve_serial(loop, app, dev, baud):
         ser = serial.serial_for_url(dev, baudrate=baud, timeout=0, exclusive=True)
     except serial.SerialException as exc:
         raise ServeError("cannot open serial port %s: %s" % (dev, exc)) from None
-    link = app.new_link("serial " + dev, False)
 
-    def on_readable():
-        data = ser.read(ser.in_waiting or 1)
-        if data:
-            for reply in link.receive(data):
-                ser.write(reply)
+    def read():
+        try:
+            return ser.read(ser.in_waiting or 1)
+        except serial.SerialException:
+            return b""
 
-    loop.add_reader(ser.fileno(), on_readable)
-    return ser
+    return ser, FdLink(loop, app, ser.fileno(), "serial " + dev, read)
 
 
 # --- MicroPython device runtime --------------------------------------------------

@@ -56,7 +56,7 @@ class RunningAgent:
 
 
 def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, config=None,
-                insecure=True, heap="110k", extra=(), root=ROOT):
+                insecure=True, heap="110k", extra=(), root=ROOT, preexec_fn=None):
     """Start `dmagent serve` (from the clone at root) and wait until it announces every link."""
     args = ["serve", "--runtime", runtime]
     if tcp:
@@ -81,7 +81,7 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
     log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
     log = open(log_path, "w")
     proc = subprocess.Popen(dmagent_argv(*args), cwd=str(root), stdout=subprocess.PIPE, stderr=log,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=preexec_fn)
     wanted = int(bool(tcp)) + int(bool(pty))
     urls = []
     deadline = time.monotonic() + 60

@@ -510,7 +510,7 @@ class LoopTransport:
         self.inject = []  # frames delivered before the next reply
 
     def write(self, data):
-        self.sent.append(bytes(data))
+        self.sent.append(bytes(data).lstrip(b"\x00"))  # the frame, without the 0x00 before it
         for reply in self.link.receive(bytes(data)):
             reply = bytes(reply)
             if self.lose:
