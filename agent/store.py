@@ -177,11 +177,10 @@ class Store:
         self._no_room = False  # the last compaction ran out of space
         self.damage = None  # text: what load() found damaged; writes are refused while set
         self.damage_at = None  # (offset, good records before, next good offset, good after)
-        _makedirs(self.root)
         try:  # CPython: the tree holds secrets (AAuthSecret), the folder is the agent's alone
-            os.chmod(self.root, 0o700)
+            os.chmod(self.root, 0o700)  # a new one is made by load(), under serve's umask 077
         except (AttributeError, OSError):
-            pass  # MicroPython has no file modes
+            pass  # MicroPython has no file modes; or no folder yet
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
         self._jsize = 0  # bytes of journal.bin up to the end of the last good record
