@@ -55,8 +55,14 @@ class RunningAgent:
                 self.kill()
 
 
+# The heap each MicroPython runtime is tested at: a board's 110k for the frozen agent (code
+# in flash); the .mpy agent (code in the heap) with keys and the demo config no longer fits
+# 110k with this release's session, store and policy code: docs/memory.md says by how much.
+TEST_HEAP = {"micropython": "128k", "micropython-frozen": "110k"}
+
+
 def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, config=None,
-                insecure=True, heap="110k", extra=(), root=ROOT, preexec_fn=None):
+                insecure=True, heap=None, extra=(), root=ROOT, preexec_fn=None):
     """Start `dmagent serve` (from the clone at root) and wait until it announces every link."""
     args = ["serve", "--runtime", runtime]
     if tcp:
@@ -76,7 +82,7 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
     if insecure:
         args.append("--insecure")
     if runtime.startswith("micropython"):
-        args += ["--heap", heap]
+        args += ["--heap", heap or TEST_HEAP[runtime]]
     args += list(extra)
     log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
     log = open(log_path, "w")

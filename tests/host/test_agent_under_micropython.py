@@ -17,7 +17,10 @@ MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))
 # not every one (fragmentation). The agent alone is proven at 110k with keys by
 # tests/host/test_security_e2e.py against `serve --runtime micropython`. Frozen, the code is
 # out of the heap and every module runs at 110k.
-HEAP = {(mpy_runtime.MPY, "test_secure_session"): "160k", (mpy_runtime.MPY, "test_repl_owners"): "160k"}
+HEAP = {(mpy_runtime.MPY, "test_secure_session"): "160k", (mpy_runtime.MPY, "test_repl_owners"): "160k",
+        # the store's reserve tests hold a whole store beside the test in one heap
+        (mpy_runtime.MPY, "test_store"): "128k", (mpy_runtime.FROZEN, "test_store"): "128k",
+        (mpy_runtime.MPY, "test_snapshot_stream"): "128k"}
 
 
 @pytest.mark.parametrize("runtime", mpy_runtime.RUNTIMES)

@@ -29,7 +29,7 @@ def _start(tmp_path, runtime, keys):
     extra = ["--keys", str(keys)] if keys else []
     config = json.loads(DEMO_CONFIG.read_text())
     config["limits"] = {"max_nodes": 0}  # no node limit: the heap is what fills up
-    return start_agent(tmp_path, runtime=runtime, insecure=not keys, heap="110k", config=config, extra=extra)
+    return start_agent(tmp_path, runtime=runtime, insecure=not keys, config=config, extra=extra)
 
 
 def _fill(dev):
