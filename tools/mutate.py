@@ -59,8 +59,10 @@ def _imports(path):
 
 
 def tests_for(module):
-    """The tests/agent files whose import closure reaches module, plus TARGETS' extras."""
-    picked = []
+    """The tests/agent files whose import closure reaches module, plus TARGETS' extras; those
+    that import it directly first, then the narrower ones (pytest -x stops at the first
+    failure, and most kills come from the module's own tests)."""
+    direct, picked = [], []
     for test in sorted((ROOT / "tests" / "agent").glob("test_*.py")):
         seen, todo = set(), [test.relative_to(ROOT).as_posix()]
         while todo:
@@ -69,8 +71,9 @@ def tests_for(module):
                 seen.add(cur)
                 todo.extend(_imports(ROOT / cur) - seen)
         if module in seen:
-            picked.append(test.relative_to(ROOT).as_posix())
-    return picked + TARGETS[module]
+            rel = test.relative_to(ROOT).as_posix()
+            (direct if module in _imports(test) else picked).append((len(seen), rel))
+    return [rel for _, rel in sorted(direct) + sorted(picked)] + TARGETS[module]
 
 _COMPARE_SWAP = {
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE,
