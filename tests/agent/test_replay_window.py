@@ -135,3 +135,32 @@ def test_rule_a_handshake_without_its_hs1_or_with_a_bad_mac_is_refused():
     hs3 = client.hs3(Channel(guard, True).handshake(hs1))  # HS2 from another link
     assert cbor.loads(ch.handshake(hs3))[:2] == [P.HS_ERR, P.S_BAD_REQUEST]  # no HS1 here
     assert not ch.established
+
+
+def test_rule_too_many_pending_handshakes_is_403_busy():
+    guard = Guard({"ServerA": KEY_A})
+    links = [Channel(guard, True) for _ in range(P.HS_PENDING_MAX + 1)]
+    answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1())) for ch in links]
+    assert [a[0] for a in answers[:-1]] == [P.HS2] * P.HS_PENDING_MAX
+    assert answers[-1][:2] == [P.HS_ERR, P.S_FORBIDDEN] and "busy" in answers[-1][2], answers[-1]
+
+
+def test_rule_no_common_suite_is_403_before_any_key_is_used():
+    ch = Channel(Guard({"ServerA": KEY_A}), True)
+    answer = cbor.loads(ch.handshake(Client("ServerA", KEY_A, (99,)).hs1()))
+    assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "suite" in answer[2], answer
+    assert not ch.established and ch.guard.pending == []
+
+
+def test_rule_first_failed_handshake_backs_off_one_base_delay():
+    guard = Guard({"ServerA": KEY_A})
+    ch = Channel(guard, True)
+    client = Client("ServerA", b"\x01" * 16)
+    assert cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))[1] == P.S_UNAUTHORIZED
+    answer = cbor.loads(Channel(guard, True).handshake(Client("ServerA", KEY_A).hs1()))
+    assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN], answer
+    wait = int(answer[2].split()[2])
+    assert 0 < wait <= P.BACKOFF_BASE_MS, answer
+    # another principal is not held back by ServerA's failure
+    guard.keys["ServerB"] = KEY_A
+    assert cbor.loads(Channel(guard, True).handshake(Client("ServerB", KEY_A).hs1()))[0] == P.HS2
