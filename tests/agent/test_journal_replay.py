@@ -1,0 +1,124 @@
+"""Rule: replaying the journal on the state it started from gives the same tree: every kind
+of change a DM server can make (add, replace, ACL, title, rename, delete) survives a reboot,
+with and without a compaction between; a bad snapshot is refused and changes nothing.
+Through App (a real Store in a folder) and Link. Plain asserts.
+"""
+
+import os
+
+from agent import cbor, frame
+from agent import proto as P
+from agent.app import App
+from agent.errors import DMError
+from agent.tree import Tree
+from tests.agent.check import raises, tohex
+
+_CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}]}
+
+
+def _rmtree(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.remove(path + "/" + name)
+        except OSError:
+            _rmtree(path + "/" + name)
+    os.rmdir(path)
+
+
+def _ask(link, message):
+    decoder = frame.FrameDecoder(P.MAX_FRAME)
+    out = []
+    for reply in link.receive(frame.encode_frame(P.KIND_PLAIN, cbor.dumps(message))):
+        for kind, body in decoder.feed(bytes(reply)):
+            out.append(cbor.loads(bytes(body)))
+    decoder.close()
+    assert len(out) == 1, out
+    return out[0]
+
+
+_rid = [10]
+
+
+def _ok(link, op, uri, value=None, fmt=None):
+    _rid[0] += 1
+    m = {P.K_ID: _rid[0], P.K_OP: op, P.K_URI: uri}
+    if value is not None:
+        m[P.K_VALUE] = value
+    if fmt is not None:
+        m[P.K_FORMAT] = fmt
+    r = _ask(link, m)
+    assert r[P.K_STATUS] == P.S_OK, (uri, r)
+    return r
+
+
+def _state(app):
+    return cbor.dumps(app.tree.dump())
+
+
+def _changes(link):
+    _ok(link, P.OP_ADD, "./X", fmt="node")
+    _ok(link, P.OP_ADD, "./X/a", 1, "int")
+    _ok(link, P.OP_ADD, "./X/b", "text", "chr")
+    _ok(link, P.OP_ADD, "./X/c", True, "bool")
+    _ok(link, P.OP_ADD, "./X/sub", fmt="node")
+    _ok(link, P.OP_ADD, "./X/sub/d", 2, "int")
+    _ok(link, P.OP_REPLACE, "./X/a", 7, "int")
+    _ok(link, P.OP_REPLACE, "./X/b", "other", "chr")
+    _ok(link, P.OP_REPLACE, "./X/sub?prop=ACL", "Add=A&Delete=A&Get=A&Replace=A")
+    _ok(link, P.OP_REPLACE, "./X/b?prop=ACL", "Get=A+B")
+    _ok(link, P.OP_REPLACE, "./X/c?prop=Title", "a flag")
+    _ok(link, P.OP_REPLACE, "./X/sub/d?prop=Name", "e")
+    _ok(link, P.OP_DELETE, "./X/c")
+    _ok(link, P.OP_ADD, "./X/gone", fmt="node")
+    _ok(link, P.OP_ADD, "./X/gone/leaf", 3, "int")
+    _ok(link, P.OP_DELETE, "./X/gone")
+
+
+def _hello(link):
+    r = _ask(link, {P.K_ID: 1, P.K_OP: P.OP_HELLO, P.K_SERVER: "A"})
+    assert r[P.K_STATUS] == P.S_OK, r
+
+
+def test_rule_every_kind_of_change_is_replayed_to_the_same_tree():
+    for compact_between in (False, True):
+        base = "/tmp/dmagent-jr-%s" % tohex(os.urandom(4))
+        d = base + "/state"
+        try:
+            app = App(_CONFIG, state_dir=d, insecure=True, log=lambda msg: None)
+            link = app.new_link("t", False)
+            _hello(link)
+            if compact_between:
+                _ok(link, P.OP_ADD, "./Y", fmt="node")
+                app.store.compact(app.dump_state)
+            _changes(link)
+            want, count = _state(app), app.tree.node_count()
+            link.close()
+            app.store.close()
+            again = App(_CONFIG, state_dir=d, insecure=True, log=lambda msg: None)
+            assert _state(again) == want, compact_between
+            assert again.tree.node_count() == count
+            assert again.tree.value("./X/a") == 7 and again.tree.value("./X/sub/e") == 2
+            assert not again.tree.exists("./X/c") and not again.tree.exists("./X/gone")
+            again.store.close()
+        finally:
+            _rmtree(base)
+
+
+def test_rule_a_bad_snapshot_is_refused_and_changes_nothing():
+    t = Tree()
+    t.put("./K", 5, "int")
+    good = t.dump()
+    before = cbor.dumps(good)
+    version, root = good[0], good[1]
+    for bad in ([version + 1, root], [version], [version, [1, 2]], "snapshot", None,
+                [version, [root[0], "int", "", 0, None, None, None]]):
+        e = raises(DMError, t.restore, bad)
+        assert e.status == P.S_FAILED, bad
+        assert cbor.dumps(t.dump()) == before and t.value("./K") == 5
+    other = Tree()
+    other.restore(cbor.loads(before))
+    assert other.value("./K") == 5 and other.node_count() == t.node_count()
