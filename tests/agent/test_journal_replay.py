@@ -12,6 +12,7 @@ from agent import cbor, frame
 from agent import proto as P
 from agent.app import App
 from agent.errors import DMError
+from agent import nodes as N
 from agent.tree import Tree
 from tests.agent.check import raises, tohex
 
@@ -149,3 +150,56 @@ def test_rule_a_bad_snapshot_is_refused_and_changes_nothing():
     other = Tree()
     other.restore(cbor.loads(before))
     assert other.value("./K") == 5 and other.node_count() == t.node_count()
+
+
+def _snapshot_with(change):
+    """A decoded snapshot of a small tree, changed by change(root) first."""
+    t = Tree()
+    t.put("./K", 5, "int")
+    t.put("./N", fmt="node", acl="Get=A")
+    t.put("./N/t", "x", "chr", title="T", acl="Get=B")
+    snap = cbor.loads(cbor.dumps(t.dump()))
+    change(snap[1])
+    return snap
+
+
+def _set(slot, value, name="t"):
+    def change(root):
+        root[N.VALUE]["N"][N.VALUE][name][slot] = value
+    return change
+
+
+def test_rule_a_snapshot_with_a_bad_node_anywhere_is_refused_whole():
+    def root_add_not_star(root):
+        root[N.ACL] = "Get=*"
+
+    def bad_name(root):
+        root[N.VALUE]["N"][N.VALUE][""] = 1
+
+    def children_not_a_map(root):
+        root[N.VALUE]["N"][N.VALUE] = 5
+
+    def short_node(root):
+        root[N.VALUE]["N"][N.VALUE]["t"] = ["x", "chr", ""]
+
+    def bare_value_of_no_format(root):
+        root[N.VALUE]["K"] = {"a": 1}
+
+    for change in (root_add_not_star, bad_name, children_not_a_map, short_node, bare_value_of_no_format,
+                   _set(N.FLAGS, "1"), _set(N.TITLE, 5), _set(N.TYPE, 5), _set(N.ACL, "Get=B&Add=A"),
+                   _set(N.ACL, "Get="), _set(N.FMT, "int")):
+        t = Tree()
+        t.put("./Keep", 1, "int")
+        e = raises(DMError, t.restore, _snapshot_with(change))
+        assert e.status == P.S_FAILED, change
+        assert t.value("./Keep") == 1 and not t.exists("./K"), change
+
+
+def test_rule_a_good_snapshot_restores_every_property():
+    t = Tree()
+    t.restore(_snapshot_with(lambda root: None))
+    assert t.value("./K") == 5 and t.value("./N/t") == "x"
+    assert t.node_count() == 4
+    again = cbor.loads(cbor.dumps(t.dump()))
+    leaf = again[1][N.VALUE]["N"][N.VALUE]["t"]
+    assert leaf[N.TITLE] == "T" and leaf[N.ACL] == "Get=B" and again[1][N.VALUE]["N"][N.ACL] == "Get=A"
