@@ -203,3 +203,39 @@ def test_rule_a_good_snapshot_restores_every_property():
     again = cbor.loads(cbor.dumps(t.dump()))
     leaf = again[1][N.VALUE]["N"][N.VALUE]["t"]
     assert leaf[N.TITLE] == "T" and leaf[N.ACL] == "Get=B" and again[1][N.VALUE]["N"][N.ACL] == "Get=A"
+
+
+def test_rule_the_root_stays_interior_with_add_star():
+    t = Tree()
+    t.put(".", fmt="node", acl="Add=*&Get=*&Replace=A")
+    assert t.exists(".")
+    for value, fmt, acl in ((1, "int", "Add=*"), (None, "node", "Get=*"), (None, "node", "Add=A")):
+        assert raises(DMError, t.put, ".", value, fmt, acl).status == P.S_NOT_ALLOWED, (fmt, acl)
+    assert raises(DMError, t.set_acl, ".", "Get=*").status == P.S_NOT_ALLOWED
+
+
+def test_rule_putting_an_existing_interior_node_keeps_its_children_and_takes_the_new_properties():
+    t = Tree()
+    t.put("./N", fmt="node", acl="Get=A")
+    t.put("./N/leaf", 3, "int")
+    t.put("./N", fmt="node", acl="Get=B", title="new")
+    assert t.value("./N/leaf") == 3
+    node = cbor.loads(cbor.dumps(t.dump()))[1][N.VALUE]["N"]
+    assert node[N.ACL] == "Get=B" and node[N.TITLE] == "new"
+    assert raises(DMError, t.put, "./N", 1, "int").status == P.S_NOT_ALLOWED  # no turning leaf
+    assert raises(DMError, t.put, "./N/leaf/x", 1, "int").status == P.S_NOT_ALLOWED  # under a leaf
+
+
+def test_rule_server_id_is_an_identifier_unique_among_accounts():
+    t = Tree()
+    t.put("./DMAcc", fmt="node")
+    for name, sid in (("a", "SrvA"), ("b", "SrvB")):
+        t.put("./DMAcc/" + name, fmt="node")
+        t.put("./DMAcc/%s/ServerID" % name, sid, "chr")
+    t.put("./DMAcc/a/ServerID", "SrvA", "chr")  # its own id again: not taken by itself
+    assert raises(DMError, t.put, "./DMAcc/a/ServerID", "SrvB", "chr").status == P.S_EXISTS
+    assert raises(DMError, t.put, "./DMAcc/a/ServerID", "Srv A", "chr").status == P.S_BAD_REQUEST
+    t.put("./DMAcc/a/ServerID", "SrvC", "chr")
+    assert t.value("./DMAcc/a/ServerID") == "SrvC"
+    t.put("./Other", fmt="node")
+    t.put("./Other/ServerID", "SrvB", "chr")  # only ./DMAcc/<x>/ServerID names an account

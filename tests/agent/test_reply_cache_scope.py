@@ -158,3 +158,12 @@ def test_rule_hello_names_a_principal_only_in_insecure_mode():
     assert _ask(link, {P.K_ID: 5, P.K_OP: P.OP_HELLO})[P.K_STATUS] == P.S_OK
     assert _ask(link, {P.K_ID: 6, P.K_OP: P.OP_ADD, P.K_URI: "./Y", P.K_FORMAT: "node"})[P.K_STATUS] == 401
     link.close()
+
+
+def test_rule_an_insecure_hello_is_logged_with_the_principal_it_names():
+    lines = []
+    app = App(_CONFIG, insecure=True, log=lines.append)
+    link = app.new_link("link7", False)
+    _hello(link)
+    assert [l for l in lines if "link7" in l and "principal A" in l], lines
+    link.close()
