@@ -164,6 +164,6 @@ def test_rule_an_insecure_hello_is_logged_with_the_principal_it_names():
     lines = []
     app = App(_CONFIG, insecure=True, log=lines.append)
     link = app.new_link("link7", False)
-    _hello(link)
+    _hello(link, "A")
     assert [l for l in lines if "link7" in l and "principal A" in l], lines
     link.close()
