@@ -330,3 +330,35 @@ def test_rule_load_with_restore_and_apply_hands_each_record_once_in_order():
         assert _load(d) == (b"S", [b"a", b"b", b"c", b"d"])
     finally:
         _cleanup(d)
+
+
+def test_rule_store_folder_is_made_through_existing_folders_and_refuses_a_file_on_the_path():
+    base = _tmpdir()
+    base = base[: base.rindex("/")]
+    made = [base]
+    os.mkdir(base)
+    try:
+        for i in range(10):  # many existing folders: each must be seen as a folder
+            made.append(made[-1] + "/f%d" % i)
+            os.mkdir(made[-1])
+        d = made[-1] + "/store"
+        s = Store(d)
+        s.append(b"x")
+        s.close()
+        assert _load(d) == (None, [b"x"])
+        for name in os.listdir(d):
+            os.remove(d + "/" + name)
+        os.rmdir(d)
+        plain = base + "/plain"
+        _write(plain, b"")
+        raises(StoreError, Store, plain + "/store")
+        if hasattr(os, "chmod"):
+            os.chmod(plain, 0o755)  # an executable file is no folder either
+            raises(StoreError, Store, plain + "/store")
+        os.remove(plain)
+    finally:
+        for sub in reversed(made):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
