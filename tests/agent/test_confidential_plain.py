@@ -1,20 +1,10 @@
 """Rule: with a confidential policy, a plain frame never reaches the subtree it names, alone
 or inside an Atomic (its own module: the security code's heap at 110k wants a fresh start)."""
 
-from agent import cbor, frame
 from agent import proto as P
 from agent.app import App
+from tests.agent.edge_helpers import ask as _ask
 
-
-def _ask(link, message):
-    decoder = frame.FrameDecoder(P.MAX_FRAME)
-    out = []
-    for reply in link.receive(frame.encode_frame(P.KIND_PLAIN, cbor.dumps(message))):
-        for kind, body in decoder.feed(bytes(reply)):
-            out.append(cbor.loads(bytes(body)))
-    decoder.close()
-    assert len(out) == 1, out
-    return out[0]
 
 
 def test_rule_a_plain_frame_never_reaches_a_confidential_subtree():

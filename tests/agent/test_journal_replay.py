@@ -8,39 +8,17 @@ import binascii
 import gc
 import os
 
-from agent import cbor, frame
+from agent import cbor
 from agent import proto as P
 from agent.app import App
 from agent.errors import DMError
 from agent import nodes as N
 from agent.tree import Tree
 from tests.agent.check import raises, tohex
+from tests.agent.edge_helpers import ask as _ask
+from tests.agent.edge_helpers import rmtree as _rmtree
 
 _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}]}
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for name in names:
-        try:
-            os.remove(path + "/" + name)
-        except OSError:
-            _rmtree(path + "/" + name)
-    os.rmdir(path)
-
-
-def _ask(link, message):
-    decoder = frame.FrameDecoder(P.MAX_FRAME)
-    out = []
-    for reply in link.receive(frame.encode_frame(P.KIND_PLAIN, cbor.dumps(message))):
-        for kind, body in decoder.feed(bytes(reply)):
-            out.append(cbor.loads(bytes(body)))
-    decoder.close()
-    assert len(out) == 1, out
-    return out[0]
 
 
 _rid = [10]

@@ -6,50 +6,17 @@ missing final file, and a repair that runs out of space. Through Store.load(). P
 import os
 
 from agent.store import Store, StoreError, StoreFull, header, record
-from tests.agent.check import raises, tohex
-
-_serial = [0]
+from tests.agent.check import raises
+from tests.agent.edge_helpers import cleanup as _cleanup
+from tests.agent.edge_helpers import load as _load
+from tests.agent.edge_helpers import read as _read
+from tests.agent.edge_helpers import tmpdir
+from tests.agent.edge_helpers import write as _write
 
 
 def _tmpdir():
-    _serial[0] += 1
-    return "/tmp/dmagent-rcw-%s-%d/store" % (tohex(os.urandom(4)), _serial[0])
+    return tmpdir("rcw")
 
-
-def _cleanup(d):
-    for sub in (d, d[: d.rindex("/")]):
-        try:
-            names = os.listdir(sub)
-        except OSError:
-            continue
-        for name in names:
-            try:
-                os.remove(sub + "/" + name)
-            except OSError:
-                pass
-    for sub in (d, d[: d.rindex("/")]):
-        try:
-            os.rmdir(sub)
-        except OSError:
-            pass
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def _load(d):
-    s = Store(d)
-    try:
-        return s.load()
-    finally:
-        s.close()
 
 
 class Crash(Exception):

@@ -5,11 +5,12 @@ often it is retried. Plain asserts.
 
 import os
 
-from agent import cbor, frame
 from agent import proto as P
 from agent.app import App
 from agent.session import ReplyCache
 from tests.agent.check import tohex
+from tests.agent.edge_helpers import ask as _ask
+from tests.agent.edge_helpers import rmtree as _rmtree
 
 _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}]}
 
@@ -47,17 +48,6 @@ def test_rule_reply_cache_keeps_the_first_reply_of_an_id_and_the_kind_it_came_un
     assert c.get(7, P.KIND_PLAIN) is None
 
 
-def _ask(link, message):
-    decoder = frame.FrameDecoder(P.MAX_FRAME)
-    out = []
-    for reply in link.receive(frame.encode_frame(P.KIND_PLAIN, cbor.dumps(message))):
-        for kind, body in decoder.feed(bytes(reply)):
-            out.append(cbor.loads(bytes(body)))
-    decoder.close()
-    assert len(out) == 1, out
-    return out[0]
-
-
 def test_rule_a_large_read_reply_is_not_kept_its_retry_reads_afresh():
     app = App(_CONFIG, insecure=True, log=lambda msg: None)
     link = app.new_link("t", False)
@@ -70,19 +60,6 @@ def test_rule_a_large_read_reply_is_not_kept_its_retry_reads_afresh():
     app.tree.put("./big", "y" * 400, "chr")
     assert _ask(link, get)[P.K_VALUE] == "y" * 400
     link.close()
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for name in names:
-        try:
-            os.remove(path + "/" + name)
-        except OSError:
-            _rmtree(path + "/" + name)
-    os.rmdir(path)
 
 
 def test_rule_a_write_answered_200_is_in_the_journal_once_however_often_retried():

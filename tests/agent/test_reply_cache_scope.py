@@ -3,9 +3,11 @@ its id is answered from the cache and not run again; another principal's request
 same id runs; a bad id or frame gets a clear status and runs nothing. Plain asserts.
 """
 
-from agent import cbor, frame
+from agent import cbor
 from agent import proto as P
 from agent.app import App
+from tests.agent.edge_helpers import ask as _ask
+from tests.agent.edge_helpers import frames as _frames
 
 _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}, {"server_id": "B"}]}
 
@@ -13,25 +15,6 @@ _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}, {"serv
 def _link():
     app = App(_CONFIG, insecure=True, log=lambda msg: None)
     return app, app.new_link("t", False)
-
-
-def _frames(link, kind, body):
-    out = []
-    decoder = frame.FrameDecoder(P.MAX_FRAME)
-    for reply in link.receive(frame.encode_frame(kind, body)):
-        for k, b in decoder.feed(bytes(reply)):
-            out.append((k, bytes(b)))
-    decoder.close()
-    return out
-
-
-def _ask(link, message):
-    """One plain request; its one reply, decoded."""
-    replies = _frames(link, P.KIND_PLAIN, cbor.dumps(message))
-    assert len(replies) == 1, replies
-    kind, body = replies[0]
-    assert kind == P.KIND_PLAIN
-    return cbor.loads(body)
 
 
 _hello_ids = [1000]
