@@ -164,3 +164,23 @@ def test_rule_first_failed_handshake_backs_off_one_base_delay():
     # another principal is not held back by ServerA's failure
     guard.keys["ServerB"] = KEY_A
     assert cbor.loads(Channel(guard, True).handshake(Client("ServerB", KEY_A).hs1()))[0] == P.HS2
+
+
+def _fail_handshake(guard, name):
+    """A handshake with a wrong key on a new link (only the principal's backoff counts)."""
+    ch = Channel(guard, True)
+    client = Client(name, b"\x01" * 16)
+    hs2 = ch.handshake(client.hs1())
+    if cbor.loads(hs2)[0] != P.HS2:
+        return cbor.loads(hs2)
+    return cbor.loads(ch.handshake(client.hs3(hs2)))
+
+
+def test_rule_backoff_table_is_bounded_names_beyond_it_share_one_slot():
+    guard = Guard({"ServerA": KEY_A})
+    for i in range(16):  # the table holds 16 names, each backing off on its own
+        assert _fail_handshake(guard, "N%d" % i)[:2] == [P.HS_ERR, P.S_UNAUTHORIZED], i
+    assert _fail_handshake(guard, "first-beyond")[:2] == [P.HS_ERR, P.S_UNAUTHORIZED]
+    # a further unknown name lands in the shared slot, which is backing off now
+    answer = _fail_handshake(guard, "second-beyond")
+    assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "retry after" in answer[2], answer
