@@ -66,6 +66,7 @@ def _changes(link):
     _ok(link, P.OP_REPLACE, "./X/sub?prop=ACL", "Add=A&Delete=A&Get=A&Replace=A")
     _ok(link, P.OP_REPLACE, "./X/b?prop=ACL", "Get=A+B")
     _ok(link, P.OP_REPLACE, "./X/c?prop=Title", "a flag")
+    _ok(link, P.OP_REPLACE, "./X/a?prop=Title", "kept title")
     _ok(link, P.OP_REPLACE, "./X/sub/d?prop=Name", "e")
     _ok(link, P.OP_DELETE, "./X/c")
     _ok(link, P.OP_ADD, "./X/gone", fmt="node")
