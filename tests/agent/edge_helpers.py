@@ -54,14 +54,19 @@ def load(d):
         s.close()
 
 
+# One small decoder for all requests (the replies tested are short): at 110k a frame's 2 KB
+# in one piece may not be found once an App has booted.
+_decoder = [None]
+
+
 def frames(link, kind, body):
     """The reply frames to one frame, decoded: [(kind, body bytes)]."""
+    if _decoder[0] is None:
+        _decoder[0] = frame.FrameDecoder(512)
     out = []
-    decoder = frame.FrameDecoder(P.MAX_FRAME)
     for reply in link.receive(frame.encode_frame(kind, body)):
-        for k, b in decoder.feed(bytes(reply)):
+        for k, b in _decoder[0].feed(bytes(reply)):
             out.append((k, bytes(b)))
-    decoder.close()
     return out
 
 

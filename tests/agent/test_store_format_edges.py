@@ -289,7 +289,16 @@ def test_rule_load_with_restore_and_apply_hands_each_record_once_in_order():
         s.close()
         seen = []
         s = Store(d)
-        got = s.load(lambda snap: seen.append(("restore", snap)), lambda p: seen.append(("apply", p)))
+        def restore(read):
+            data = b""
+            while True:
+                chunk = read(2)
+                if not chunk:
+                    break
+                data += chunk
+            seen.append(("restore", data))
+
+        got = s.load(restore, lambda p: seen.append(("apply", p)))
         assert seen == [("restore", b"S"), ("apply", b"a"), ("apply", b"b"), ("apply", b"c")]
         assert got == (None, [])
         s.append(b"d")
