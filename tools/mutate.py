@@ -42,7 +42,7 @@ TARGETS = {
 }
 
 
-def _imports(path):
+def _imports(path, root=ROOT):
     """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -53,26 +53,26 @@ def _imports(path):
             names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
         for name in names:
             rel = Path(*name.split(".")).with_suffix(".py")
-            if name.split(".")[0] in ("agent", "tests") and (ROOT / rel).is_file():
+            if name.split(".")[0] in ("agent", "tests") and (root / rel).is_file():
                 out.add(rel.as_posix())
     return out
 
 
-def tests_for(module):
+def tests_for(module, root=ROOT):
     """The tests/agent files whose import closure reaches module, plus TARGETS' extras; those
     that import it directly first, then the narrower ones (pytest -x stops at the first
     failure, and most kills come from the module's own tests)."""
     direct, picked = [], []
-    for test in sorted((ROOT / "tests" / "agent").glob("test_*.py")):
-        seen, todo = set(), [test.relative_to(ROOT).as_posix()]
+    for test in sorted((root / "tests" / "agent").glob("test_*.py")):
+        seen, todo = set(), [test.relative_to(root).as_posix()]
         while todo:
             cur = todo.pop()
             if cur not in seen:
                 seen.add(cur)
-                todo.extend(_imports(ROOT / cur) - seen)
+                todo.extend(_imports(root / cur, root) - seen)
         if module in seen:
-            rel = test.relative_to(ROOT).as_posix()
-            (direct if module in _imports(test) else picked).append((len(seen), rel))
+            rel = test.relative_to(root).as_posix()
+            (direct if module in _imports(test, root) else picked).append((len(seen), rel))
     return [rel for _, rel in sorted(direct) + sorted(picked)] + TARGETS[module]
 
 _COMPARE_SWAP = {
@@ -287,7 +287,7 @@ def main(argv=None):
         workers = [_make_worker(base, i) for i in range(max(1, args.jobs))]
         report = []
         for m in modules:
-            tests = tests_for(m)
+            tests = tests_for(m, workers[0])  # the copy's tests: the tree may change meanwhile
             print("mutate: %s against %s" % (m, " ".join(tests)), flush=True)
             report.append(run_module(m, tests, workers, args.sample, args.seed,
                                      lambda s: print(s, flush=True)))
