@@ -190,3 +190,13 @@ def test_rule_server_id_is_an_identifier_unique_among_accounts():
     assert t.value("./DMAcc/a/ServerID") == "SrvC"
     t.put("./Other", fmt="node")
     t.put("./Other/ServerID", "SrvB", "chr")  # only ./DMAcc/<x>/ServerID names an account
+
+
+def test_rule_a_snapshot_of_another_version_is_refused_and_changes_nothing():
+    data = bytearray(_snapshot(_sample_tree()))
+    assert data[2] == 0x85 and data[3] == 2  # the head item: [version, acl, flags, title, type]
+    data[3] = 3
+    t = Tree()
+    t.put("./Keep", 1, "int")
+    assert raises(DMError, t.restore, _reader(bytes(data))).status == P.S_FAILED
+    assert t.value("./Keep") == 1 and not t.exists("./K")

@@ -184,3 +184,14 @@ def test_rule_backoff_table_is_bounded_names_beyond_it_share_one_slot():
     # a further unknown name lands in the shared slot, which is backing off now
     answer = _fail_handshake(guard, "second-beyond")
     assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "retry after" in answer[2], answer
+
+
+def test_rule_a_link_closed_mid_handshake_frees_its_pending_slot():
+    from agent.session import Session
+
+    guard = Guard({"ServerA": KEY_A})
+    s = Session(None, "t", channel=Channel(guard, True))
+    reply = s.on_frame(P.KIND_HANDSHAKE, Client("ServerA", KEY_A).hs1())
+    assert reply is not None and len(guard.pending) == 1
+    s.close()
+    assert guard.pending == []
