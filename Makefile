@@ -4,10 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak conformance mutate clean
+.PHONY: setup demo test load bench bench-flash bench-noisy fuzz soak conformance mutate clean
 
 setup: $(STAMP)
 	@$(PY) -m host_tools.runtime.micropython ensure
+	@$(PY) -m host_tools.runtime.micropython ensure-frozen
 	@$(PY) -m host_tools.vboard ensure
 
 $(STAMP): pyproject.toml constraints.txt
@@ -45,11 +46,18 @@ conformance: setup
 soak: setup
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m host_tools.bench.soak --runtime micropython-frozen --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
 
 # Mutation testing of the key modules (tools/mutate.py): MODULE=agent/acl.py, SAMPLE=40 to narrow it.
 mutate: setup
 	@$(PY) tools/mutate.py --jobs $${JOBS:-2} $${MODULE:+--module $$MODULE} $${SAMPLE:+--sample $$SAMPLE}
+
+# 64 TCP clients x 1,000 ops on CPython; on the device runtime as many links as it holds,
+# every other connect told 420 (make test runs a short version: tests/host/test_load.py).
+load: setup
+	@$(PY) -m host_tools.bench.load --runtime cpython --clients $${CLIENTS:-64} --ops $${OPS:-1000}
+	@$(PY) -m host_tools.bench.load --runtime micropython --clients 8 --ops $${OPS:-1000} --heap 116k
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

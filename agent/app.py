@@ -13,14 +13,14 @@ from agent import frame
 from agent import proto as P
 from agent.dispatch import Dispatcher
 from agent import mo
-from agent.session import Session
+from agent.session import Replies, Session
 from agent.tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
-FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
+FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
 def _unload_boot_code():
-    for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys", "agent.journal", "agent.device"):
+    for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.keys", "agent.journal", "agent.device"):
         agent.unload(name)
     gc.collect()
 
@@ -41,16 +41,18 @@ def _log(msg):
 class App:
     def __init__(self, config=None, state_dir=None, insecure=False, log=None, keys=None):
         """keys: {principal: long-term key}, e.g. from agent.keys.load(). With no keys and
-        no "security" config the security code is not even imported (heap)."""
+        no "security" config the security code is not even imported (heap). config: a map
+        that agent.config checked (load or check): App does not check it again (heap)."""
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
         self.tree = Tree(self.config.get("limits"))
+        self.replies = Replies()  # write replies, device-wide: journaled with their writes
         self.store = None
         if state_dir:
             from agent.store import Store
 
-            self.store = Store(state_dir)
+            self.store = Store(state_dir, reserve=True)
         self.guard = None
         self._keys = keys
         self._boot()
@@ -70,8 +72,11 @@ class App:
             self._info(),
             self.config.get("open_reads", ()),
             self.dump_state,
+            self.guard,
         )
+        self.dispatcher.replies = self.replies  # re-journaled after each compaction
         self.links = []
+        self.link_limits = self.config.get("links")  # bounds on TCP links (agent/server.py)
         self.config = None  # seeded and read: its heap is worth more to the links now
         if boot_use is not None:
             # A next boot needs what this one needed beyond the running agent (boot_use -
@@ -87,14 +92,19 @@ class App:
         if not (self._keys or "security" in self.config):
             return
         from agent import ccm, hal  # noqa: F401
+        from agent.boots import count_boot
         from agent.secure import Guard
 
         hal.aes_block(bytes(16))  # loads the AES backend too
-        self.guard = Guard(self._keys or {}, self.config.get("security"), self.log)
+        # Counted and synced before the first handshake: in every device nonce of this boot.
+        boot = count_boot(self.store.root if self.store is not None else None)
+        agent.unload("agent.boots")
+        self.guard = Guard(self._keys or {}, self.config.get("security"), self.log, boot)
         self._keys = None
 
     def _boot(self):
         tree = self.tree
+        replies = self.replies
         found = [0, 0]  # snapshots, journal records
 
         def restore(read):  # the snapshot, streamed from flash an item at a time
@@ -105,21 +115,29 @@ class App:
         def apply(payload):
             found[1] += 1
             for record in cbor.loads(payload, 64):
-                tree.apply(record)
+                if record[0] == "rep":
+                    replies.load((record,))
+                else:
+                    tree.apply(record)
 
-        if self.store is not None:
+        store = self.store
+        if store is not None:
             for name in ("agent.journal", "agent.device"):  # code first, into a whole heap,
                 __import__(name)  # then the tree (loaded mid-replay, code finds no room)
-            self.store.load(restore, apply)
+            store.load(restore, apply)
+        damaged = store is not None and store.damage is not None
+        if damaged:
+            self.log("ERROR: STORAGE DAMAGED: " + store.damage)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
-            if self.store is not None:
+            if store is not None and not damaged:
                 _unload_boot_code()  # room for the snapshot code beside the security code
-                self.store.compact(self.dump_state)
+                store.compact(self.dump_state)
             return
         mo.bind(tree)
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
+
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
@@ -141,24 +159,27 @@ class App:
             "insecure": self.insecure,
         }
 
-    def new_link(self, name, stream=True):
+    def new_link(self, name, stream=True, source=None):
         """stream: a TCP connection, which keeps order (replay: strictly increasing seq);
-        False for a serial line or pty, where a window lets retransmissions through."""
-        return Link(self, name, stream)
+        False for a serial line or pty, where a window lets retransmissions through.
+        source: the peer's address, whom its failed handshakes count against (default: the
+        link itself)."""
+        return Link(self, name, stream, source)
 
 
 class Link:
     """Bytes in, reply frames out: knows nothing of the transport it serves."""
 
-    def __init__(self, app, name, stream=True):
+    def __init__(self, app, name, stream=True, source=None):
         self.name = name
+        self.source = source or name
         channel = None
         if app.guard is not None:
             from agent.secure import Channel
 
-            channel = Channel(app.guard, stream)
+            channel = Channel(app.guard, stream, self.source)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)
-        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel)
+        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel, app.replies)
         self.session.workspace = self.decoder.workspace()
 
     def close(self):

@@ -2,18 +2,22 @@
 
 Every mutating request is one tree transaction whose journal records are on flash before
 the response is built; if the write fails the tree is rolled back, so an acknowledged
-change is never lost and an unacknowledged one never lingers. Access control lives in the
-tree; this layer only decides which ops an unauthenticated link may reach at all.
+change is never lost and an unacknowledged one never lingers. The ACLs live in the tree;
+this layer makes each URI canonical once (agent.uri) and applies the device policy to that
+form before the tree sees it: open reads, confidential subtrees, the owners-only REPL.
 """
 
 import gc
 
 from agent import proto as P
+from agent import uri as U
 from agent.errors import DMError
+from agent.mo.ext import OWNER_ONLY
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
+_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
@@ -22,13 +26,14 @@ def _is_text(value):
 
 
 class Dispatcher:
-    def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None):
+    def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None, guard=None):
         self.tree = tree
         self.store = store
         self._encode = encode  # cbor.dumps, for journal records
         self._snapshot = snapshot  # dump(write): the tree streamed, for compaction
         self.info = info or {}
-        self.open_reads = tuple(_canonical(u) for u in open_reads)
+        self.open_reads = tuple([U.parse(u)[0] for u in open_reads])
+        self.guard = guard  # agent.secure.Guard (confidential subtrees, owners), or None
 
     # --- entry point -----------------------------------------------------
     def handle(self, session, request):
@@ -80,20 +85,68 @@ class Dispatcher:
         return response
 
     def _admit(self, session, op, request):
-        if session.principal is not None or op in (P.OP_HELLO, P.OP_INFO):
+        """Who may reach what, decided on the canonical URIs before the tree sees them: 401 for
+        an unauthenticated link beyond the open reads, 403 where policy refuses the request."""
+        if op == P.OP_HELLO or op == P.OP_INFO:
             return
-        if op in _ANONYMOUS_READS and self._is_open_read(request.get(P.K_URI)):
-            return
-        raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
+        if session.principal is None:  # only the open reads, and no URI error tells more
+            try:
+                segs = op in _ANONYMOUS_READS and self._canonical(op, request)[0][0]
+            except DMError:
+                segs = False
+            for root in self.open_reads:
+                if segs is not False and segs[: len(root)] == root:
+                    break
+            else:
+                raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
+        elif not 1 <= op <= P.OP_LAST:
+            return  # _run answers it
+        targets = self._canonical(op, request)  # made already: given back as they are
+        guard = self.guard
+        if guard is None:
+            owner = False
+        else:
+            # The REPL's rule: a principal named in security.owners, speaking for itself: the
+            # one the handshake proved (or an --insecure hello named), so that a gateway's
+            # `for` never makes one (a Sequence's items carry no `for` of their own), nor
+            # does a DMAcc account or an ACL.
+            channel = session.channel
+            speaker = channel.principal if channel is not None and session.kind in _PROTECTED else session.named
+            owner = session.principal is not None and session.principal == speaker and speaker in guard.owners
+            if guard.confidential and session.kind != P.KIND_SEALED:
+                for segs, _, listing in targets:
+                    if guard.needs_confidential(segs, listing):
+                        raise DMError(P.S_FORBIDDEN, "%s needs an AES-CCM session" % U.format(segs))
+        if op == P.OP_EXEC and targets[0][0] in OWNER_ONLY and not owner:
+            raise DMError(P.S_FORBIDDEN, "for owners only")
 
-    def _is_open_read(self, uri):
-        if not _is_text(uri):
-            return False
-        path = _canonical(uri.split("?", 1)[0])
-        for root in self.open_reads:
-            if path == root or path.startswith(root + "/"):
-                return True
-        return False
+    def _canonical(self, op, request, targets=None):
+        """The request's URIs in canonical form (agent.uri), made once and written back into
+        the request, so that all after sees only that form: its own (400/414 if bad), a
+        Copy's source, and those of its items, nested (a bad one fails its item later).
+        -> [(segs, prop, listing)], the request's own first."""
+        parse = self.tree._parse
+        if targets is None:
+            targets = []
+            if op != P.OP_ATOMIC and op != P.OP_SEQUENCE:
+                target = request[P.K_URI] = parse(_uri(request))
+                targets.append(target)
+            keys = (P.K_SOURCE,)
+        else:
+            keys = (P.K_URI, P.K_SOURCE)
+        for key in keys:
+            if _is_text(request.get(key)):
+                try:
+                    target = request[key] = parse(request[key])
+                    targets.append(target)
+                except DMError:
+                    pass
+        items = request.get(P.K_ITEMS)
+        if type(items) is list:
+            for item in items:
+                if type(item) is dict:
+                    self._canonical(None, item, targets)
+        return targets
 
     # --- ops ---------------------------------------------------------------
     def _run(self, session, op, req, resp):
@@ -115,7 +168,7 @@ class Dispatcher:
         principal = session.principal
         uri = _uri(req)
         if op == P.OP_GET:
-            if "?list=" in uri:
+            if uri[2]:  # ?list=
                 entries, nxt = self.tree.list(principal, uri, _opt_text(req, P.K_CURSOR), _opt_limit(req))
                 resp[P.K_VALUE] = entries
                 if nxt is not None:
@@ -139,12 +192,17 @@ class Dispatcher:
             if cmd not in P.COMMANDS:
                 raise DMError(P.S_BAD_REQUEST, "check needs a command: Add Delete Exec Get Replace")
             allowed, source = self.tree.check(principal, server, cmd, uri)
+            if cmd == P.CMD_EXEC and uri[0] in OWNER_ONLY:  # the very rule _admit applies
+                allowed = allowed and self.guard is not None and server in self.guard.owners
             resp[P.K_ALLOWED] = allowed
             resp[P.K_FROM] = source
             return P.S_OK
         raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
 
     def _mutate(self, session, op, req, resp):
+        store = self.store
+        if store is not None and store.damage is not None:  # before anything runs, Exec too
+            raise DMError(P.S_FAILED, store.damage)
         tree = self.tree
         tree.begin()
         if op == P.OP_ATOMIC:
@@ -154,11 +212,21 @@ class Dispatcher:
         else:
             status = self._apply_one(session.principal, op, req, resp)
         records = tree.pending()
+        frees = _only_deletes(records)  # before the reply record: a Delete still frees space
+        key = getattr(session, "reply_key", None)  # (scope, client token, rid): kept with the write
+        kept = None
+        # (A Sequence's items are their own transactions, without an id: not one of them.)
+        if key is not None and P.K_ID in req and (records or op == P.OP_EXEC):
+            resp[P.K_STATUS] = status
+            kept = self._encode(resp)
+            records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
         if records:
-            self._persist(records)  # rolls the tree back and raises if the write fails
+            self._persist(records, frees)  # rolls the tree back and raises if the write fails
         tree.commit()
+        if kept is not None:  # before compaction: the snapshot keeps it then
+            session.durable.put(key[0], key[1], key[2], kept)
         if records:
-            self._maybe_compact()
+            self._maybe_compact(frees)
         return status
 
     def _apply_one(self, principal, op, req, resp):
@@ -231,25 +299,52 @@ class Dispatcher:
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
 
-    def _persist(self, records):
+    def _persist(self, records, frees):
+        """records on flash, or DMError: 420 for any lack of room, 500 for a failed write.
+        Not on flash means not acknowledged: the caller's except clause rolls the tree back.
+        A MemoryError is the heap, not the storage: it goes up to handle() (420 too)."""
         store = self.store
         if store is None:
             return
         try:
-            store.append(self._encode(records))
-        except Exception as exc:
-            # Not on flash, so not acknowledged: the caller's except clause rolls the tree back.
-            if getattr(exc, "errno", None) == 28 or type(exc).__name__ == "StoreFull":
-                raise DMError(P.S_DEVICE_FULL, "storage full")
-            raise DMError(P.S_FAILED, "storage write failed")
-
-    def _maybe_compact(self):
-        store = self.store
-        if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self.tree.dump)
+                store.append(self._encode(records), frees)
+            except Exception as exc:
+                if not (frees and _full(exc)):
+                    raise
+                # A Delete on a full device: the snapshot of the tree with it applied, written
+                # in the reserve's room, persists it and gives the journal's space back.
+                store.compact(self._snapshot_source(), True)
+                self._journal_replies([r for r in records if r[0] == "rep"])
+        except MemoryError:
+            raise
+        except Exception as exc:
+            if _full(exc):
+                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
+            raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
+
+    def _snapshot_source(self):
+        return self._snapshot or self.tree.dump
+
+    def _maybe_compact(self, freed=False):
+        store = self.store
+        if store is not None and store.should_compact(freed):
+            try:
+                store.compact(self._snapshot_source(), freed)
             except Exception:
-                pass  # the journal still holds everything; compaction is retried next time
+                return  # the journal still holds everything; compaction is retried next time
+            self._journal_replies()
+
+    def _journal_replies(self, extra=()):
+        """The kept write replies (and extra, not kept yet) start a new journal after a
+        compaction (a crash just before: the window is lost, no write is)."""
+        replies = getattr(self, "replies", None)
+        records = (replies.records if replies is not None else []) + list(extra)
+        if records:
+            try:
+                self.store.append(self._encode(records))
+            except Exception:
+                pass
 
     def _info(self, session):
         info = dict(self.info)
@@ -262,6 +357,8 @@ class Dispatcher:
         else:
             info["rejected"] = session.dropped
         info["starved"] = session.starved
+        if self.store is not None and self.store.damage is not None:
+            info["damage"] = self.store.damage
         if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
             gc.collect()
             info["heap_used"] = gc.mem_alloc()
@@ -269,17 +366,20 @@ class Dispatcher:
         return info
 
 
-def _canonical(uri):
-    if uri.startswith("./"):
-        return uri
-    if uri == ".":
-        return uri
-    return "./" + uri
+def _only_deletes(records):
+    for record in records:
+        if record[0] != "del":
+            return False
+    return bool(records)
 
 
+def _full(exc):
+    # By name and errno: agent.store is not imported where the agent keeps no state.
+    return type(exc).__name__ == "StoreFull" or getattr(exc, "errno", None) in (27, 28, 122)
 def _uri(req):
+    """The request's URI: its canonical form (a tuple, see agent.uri), or text to parse."""
     uri = req.get(P.K_URI)
-    if not _is_text(uri) or not uri:
+    if type(uri) is not tuple and (not _is_text(uri) or not uri):
         raise DMError(P.S_BAD_REQUEST, "uri missing or not text")
     return uri
 

@@ -40,11 +40,16 @@ def sequence(dispatcher, session, req, resp):
 
 
 def copy(tree, principal, uri, source):
-    """Add at uri the value, format and Type of the leaf at source (Get on it, Add on uri's parent)."""
-    if type(source) is not str or not source or "?" in source or "?" in uri:
+    """Add at uri the value, format and Type of the leaf at source (Get on it, Add on uri's parent).
+    uri and source: canonical forms (agent.uri; the dispatcher made them), or text."""
+    uri = tree._parse(uri)
+    if source is None:
+        raise DMError(P.S_BAD_REQUEST, "copy needs a plain source URI")
+    source = tree._parse(source)
+    if source[1] is not None or source[2] or uri[1] is not None or uri[2]:
         raise DMError(P.S_BAD_REQUEST, "copy needs a plain source URI")
     value, fmt = tree.get(principal, source)
     if fmt == "node":
         raise DMError(P.S_NOT_ALLOWED, "only a leaf can be copied")
-    mime = tree.get(principal, source + "?prop=Type")[0]
+    mime = tree.get(principal, (source[0], "Type", None))[0]
     tree.add(principal, uri, value, fmt, mime)

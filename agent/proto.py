@@ -58,6 +58,13 @@ K_LIMIT = const(16)  # paging: most entries wanted in one response
 K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
 K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
 K_SOURCE = const(19)  # OP_COPY: URI of the leaf copied
+K_TOKEN = const(20)  # client token (uint < 2^30): scopes request ids across links and sessions
+# Replies in pieces (docs/protocol.md 3, "Replies in pieces"): 24 on, so that fields other
+# work adds from 19 up do not collide.
+K_CHUNK = const(24)  # req: the most reply-body bytes one response may carry
+K_OFFSET = const(25)  # req, resp: where in the reply body the piece starts
+K_PART = const(26)  # resp: the piece, a byte string
+K_TOTAL = const(27)  # resp (offset 0 only): the whole reply body's length
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
@@ -71,6 +78,7 @@ HS_NONCE_LEN = const(16)
 HS_MAC_LEN = const(32)
 HS_LABEL2 = b"dmagent hs2"
 HS_LABEL3 = b"dmagent hs3"
+HS_LABEL4 = b"dmagent hs4"
 CLIENT_SENDER_ID = b"\x00"
 AGENT_SENDER_ID = b"\x01"
 IV_LEN = const(13)
@@ -78,14 +86,18 @@ TAG_LEN = const(8)
 SEQ_LEN = const(4)
 SEQ_MAX = const(0x3FFFFFFF)  # 2^30 - 1: still a small int on a 32-bit board
 REPLAY_WINDOW = const(32)  # serial links; TCP is strictly increasing
-HS_PENDING_MAX = const(4)
+HS_PENDING_MAX = const(4)  # pending handshakes on the whole device (more limits: agent/secure.py)
 HS_TIMEOUT_MS = const(10000)
 BACKOFF_BASE_MS = const(250)
 BACKOFF_MAX_MS = const(60000)
+# Limits that are the agent's, not the wire's (each defined where it is used, as a const that
+# costs a board no heap; docs/protocol.md names them): agent/secure.py (pending handshakes,
+# back-off table), agent/session.py (the reply window), agent/server.py (links).
 
 # --- OMA DM status codes ---------------------------------------------------
 S_OK = const(200)
 S_ACCEPTED = const(202)
+S_PARTIAL = const(206)  # one piece of a reply (K_CHUNK)
 S_CHUNK_ACCEPTED = const(213)
 S_NOT_EXECUTED = const(215)
 S_ROLLED_BACK = const(216)
@@ -146,6 +158,7 @@ if sys.implementation.name != "micropython":
     STATUS_TEXT = {
         200: "OK",
         202: "Accepted",
+        206: "Partial content",
         213: "Chunk accepted",
         215: "Not executed",
         216: "Atomic rolled back",

@@ -1,6 +1,11 @@
 """Boot-time half of agent.store: settle leftover *.tmp files, read and check the snapshot and
 the journal, cut a torn tail off. The format and the crash analysis are in agent/store.py.
 
+A bad record with a good one somewhere after it is damage, not a torn tail (an append only
+ever tears the end): nothing is cut, store.damage says what and where, and writes stay
+refused until agent.repair.set_aside() (`dmagent serve --recover`). So is a journal missing beside a
+snapshot: compaction never leaves one (only a journal.tmp, which is settled here).
+
 Its own module so that the agent can drop it from the heap once booted; Store imports it
 again if a failed write leaves recovery to do.
 """
@@ -10,10 +15,10 @@ import os
 import struct
 
 from agent.store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
-                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _errno,
-                         _exists, _size)
+                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
+                         _remove_quietly, _size, _sync, _write_all, is_full)
 
-_ENOSPC = 28
+_COPY_CHUNK = 512
 
 
 def _read_header(f, name, magic):
@@ -54,11 +59,12 @@ def recover(store, keep, restore=None):
     try:
         return _recover_files(store, keep, restore)
     except OSError as exc:
-        if _errno(exc) == _ENOSPC:
+        if is_full(exc):
             raise StoreFull("store recovery: no space left to repair the journal")
         raise
 
 def _recover_files(store, keep, restore):
+    _makedirs(store.root)
     store.close()
     store._gen = None
     jpath = store._path(JOURNAL)
@@ -72,6 +78,12 @@ def _recover_files(store, keep, restore):
     size = _size(jpath)
     good = count = 0
     jgen = None
+    damaged = False
+    store.damage = store.damage_at = None
+    if size is None and gen >= 1:  # compaction never leaves that
+        from agent import repair
+
+        damaged = repair.missing_journal(store, gen)
     if size is not None:
         head = bytearray(RECORD_HEAD)
         with open(jpath, "rb") as f:
@@ -92,7 +104,13 @@ def _recover_files(store, keep, restore):
                 elif keep:
                     records.append(payload)
                 payload = None
-    if jgen != gen:  # no journal yet, or one from before the last compaction
+            if jgen == gen and good < size:
+                from agent import repair  # rare: a bad record that is not at the very end
+
+                damaged = repair.bad_record(store, f, good, count, size, head)
+    if damaged:
+        pass  # nothing is written until the operator chooses: agent.repair
+    elif jgen != gen:  # no journal yet, or one from before the last compaction
         store._new_journal(gen)
         good = HEADER_SIZE
     elif good < size:  # torn or corrupt tail: cut it off so appends follow good data
@@ -101,6 +119,53 @@ def _recover_files(store, keep, restore):
     store._count = count
     store._gen = gen
     return snapshot, records
+
+def _makedirs(path):
+    part = "/" if path.startswith("/") else ""
+    for name in path.split("/"):
+        if not name:
+            continue
+        part = part + name if not part or part.endswith("/") else part + "/" + name
+        try:
+            mode = os.stat(part)[0]
+        except OSError:
+            os.mkdir(part)
+            continue
+        if not mode & 0x4000:
+            raise StoreError("%s: exists and is not a folder" % part)
+
+
+def truncate_journal(store, n):
+    """Cut journal.bin to its first n bytes: in place where the runtime can, else by
+    copying them to journal.tmp and renaming that over (no truncate on MicroPython)."""
+    path = store._path(JOURNAL)
+    if store._truncate_in_place:
+        with open(path, "r+b") as f:
+            if hasattr(f, "truncate"):
+                f.truncate(n)
+                _sync(f)
+                return
+    tmp = store._path(JOURNAL_TMP)
+    buf = bytearray(_COPY_CHUNK)
+    mv = memoryview(buf)
+    try:
+        with open(path, "rb") as src:
+            with open(tmp, "wb") as dst:
+                left = n
+                while left:
+                    k = src.readinto(mv[: min(left, _COPY_CHUNK)])
+                    if not k:
+                        raise StoreError("journal.bin: shorter than %d bytes while copying" % n)
+                    _write_all(dst, mv[:k])
+                    left -= k
+                _sync(dst)
+    except Exception:
+        _remove_quietly(tmp)
+        raise
+    store._step("journal.tmp copied")
+    os.rename(tmp, path)
+    store._sync_dir()
+
 
 def _read_snapshot(store):
     path = store._path(SNAPSHOT)

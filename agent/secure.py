@@ -18,11 +18,12 @@ except ImportError:  # CPython
 
 from agent import cbor, crypto, hal
 from agent import proto as P
+from agent import uri as U
 from agent.errors import DMError
 
-_MAX_TRACKED = const(16)  # principals with a failure count: bounded, whatever names arrive
-_UNKNOWN = "\x00full"  # the backoff slot every name shares once the table is full
-
+_PENDING_PER_SOURCE = const(2)  # of the device's HS_PENDING_MAX, one source holds at most this
+_GRACE_MS = const(1000)  # a pending handshake this old may be pushed out by a new one
+_SOURCES = const(16)  # sources with a failure count: bounded, whatever arrives
 
 def _now():
     return hal.ticks_ms()
@@ -32,18 +33,27 @@ def _since(then):
     return hal.ticks_diff(_now(), then)
 
 
+def _within(then, ms):
+    """True if then lies no more than ms in the past. Ticks wrap (2^30 ms on MicroPython):
+    a then that looks like the future is from before a long gap, so not within."""
+    age = _since(then)
+    return 0 <= age <= ms
+
+
 class _Backoff:
-    """Consecutive failures and when the next try is allowed (ticks)."""
+    """Consecutive failures of one source and when the last one was (ticks)."""
 
     def __init__(self):
         self.count = 0
         self.since = 0
 
-    def wait_ms(self):
-        if not self.count:
-            return 0
-        delay = min(P.BACKOFF_BASE_MS << min(self.count - 1, 16), P.BACKOFF_MAX_MS)
-        return max(0, delay - _since(self.since))
+    def waiting(self):
+        """True while the next try is not allowed yet (ticks_diff throughout: no lockout after
+        a long gap, see _within)."""
+        if self.count < 2:  # one mistake is free: back-off starts at the second failure
+            return False
+        delay = min(P.BACKOFF_BASE_MS << min(self.count - 2, 16), P.BACKOFF_MAX_MS)
+        return _within(self.since, delay - 1)
 
     def failed(self):
         self.count += 1
@@ -51,16 +61,29 @@ class _Backoff:
 
 
 class Guard:
-    def __init__(self, keys=None, policy=None, log=None):
+    def __init__(self, keys=None, policy=None, log=None, boot=0):
         self.keys = keys or {}  # principal -> long-term key (bytes)
         policy = policy or {}
+        # Types were checked by agent.config at start-up: lists, never a string to search in.
         self.gateways = policy.get("gateways", {})  # gateway -> [ServerIDs it may act for]
         self.integrity_only = tuple(policy.get("integrity_only", ()))
-        self.confidential = tuple([_canonical(u) for u in policy.get("confidential", ())])
+        self.owners = tuple(policy.get("owners", ()))  # who may Exec the REPL (dispatch.py)
+        self.confidential = tuple([U.parse(u)[0] for u in policy.get("confidential", ())])
         self.log = log
         self.pending = []  # channels with a handshake between HS2 and HS3 (bounded)
         self.rejected = 0  # protected frames dropped: bad tag, replay, no session
-        self._backoff = {}
+        self._backoff = {}  # source -> _Backoff: who failed, never whom they named
+        self._nonce_prefix = (boot & 0xFFFFFFFF).to_bytes(4, "big")  # see nonce()
+        self._handshakes = 0
+
+    def nonce(self):
+        """The device's handshake nonce: random bytes hashed with the boot count and this
+        boot's handshake count, so an RNG that repeats across boots cannot repeat one."""
+        self._handshakes = (self._handshakes + 1) & 0x3FFFFFFF
+        h = crypto.sha256(hal.random_bytes(P.HS_NONCE_LEN))
+        h.update(self._nonce_prefix)
+        h.update(self._handshakes.to_bytes(4, "big"))
+        return h.digest()[: P.HS_NONCE_LEN]
 
     @staticmethod
     def suite_for(offered):
@@ -76,48 +99,64 @@ class Guard:
         return suite == P.SUITE_CCM or principal in self.integrity_only
 
     def may_act_for(self, principal, server_id):
-        return server_id in self.gateways.get(principal, ())
+        ids = self.gateways.get(principal)
+        return type(ids) is list and server_id in ids  # a whole ServerID of a list, never text
 
-    def needs_confidential(self, uri):
-        """True if uri reaches a confidential subtree: at or below one, or a ?list=StructData
-        of an ancestor of one (that would carry its values)."""
-        if not self.confidential or type(uri) is not str:
-            return False
-        path, _, query = uri.partition("?")
-        path = _canonical(path)
+    def needs_confidential(self, segs, listing=None):
+        """True if the canonical URI (decoded segments, agent.uri) reaches a confidential
+        subtree: at or below one, or a ?list=StructData of an ancestor of one (that would
+        carry its values). Whoever the request speaks for, a gateway's `for` included: what
+        is protected is the session the bytes travel on."""
         for root in self.confidential:
-            if path == root or path.startswith(root + "/") or path == ".":
-                if path != "." or query == "list=StructData":
-                    return True
-            elif query == "list=StructData" and root.startswith(path + "/"):
+            if segs[: len(root)] == root or (listing == "StructData" and root[: len(segs)] == segs):
                 return True
         return False
 
-    def backoff(self, principal):
-        # Every name its own slot, known or not (a shared slot for unknown names would tell
-        # them apart); only when the table is full do names share one.
-        slot = principal
-        entry = self._backoff.get(slot)
+    # --- back-off: per source (a TCP peer's address; a serial link is its own) ------------
+    def backing_off(self, source):
+        entry = self._backoff.get(source)
+        return entry is not None and entry.waiting()
+
+    def failed(self, source):
+        entry = self._backoff.get(source)
         if entry is None:
-            if len(self._backoff) >= _MAX_TRACKED:
-                for name in list(self._backoff):  # forget those that have served their time
-                    if not self._backoff[name].wait_ms():
-                        del self._backoff[name]
-            if len(self._backoff) >= _MAX_TRACKED:
-                slot = _UNKNOWN
-                entry = self._backoff.get(slot)
-            if entry is None:
-                entry = self._backoff[slot] = _Backoff()
-        return entry
+            table = self._backoff
+            if len(table) >= _SOURCES:
+                # Bounded: forget who has served their time, else the least punished source
+                # (never a shared slot: one source's failures are nobody else's).
+                for name in list(table):
+                    if not table[name].waiting():
+                        del table[name]
+                if len(table) >= _SOURCES:
+                    least = None
+                    for name in table:
+                        if least is None or table[name].count < table[least].count:
+                            least = name
+                    del table[least]
+            entry = table[source] = _Backoff()
+        entry.failed()
 
-    def succeeded(self, principal):
-        self._backoff.pop(principal, None)
+    def succeeded(self, source):
+        self._backoff.pop(source, None)
 
-
-def _canonical(uri):
-    if uri == "." or uri.startswith("./"):
-        return uri
-    return "./" + uri
+    # --- pending handshakes ------------------------------------------------------------
+    def admit(self, channel):
+        """Room for channel's new pending handshake? A source holds at most
+        _PENDING_PER_SOURCE; when the device's HS_PENDING_MAX are taken, the expired go,
+        then the oldest past _GRACE_MS. Pushed out counts as a failure of its source:
+        stalling costs the staller."""
+        pending = self.pending
+        if sum([ch.source == channel.source for ch in pending]) >= _PENDING_PER_SOURCE:
+            return False  # its own wait their HS3 (a busy host is not punished for being busy)
+        if len(pending) >= P.HS_PENDING_MAX:
+            for other in pending[:]:
+                if not _within(other._hs[4], P.HS_TIMEOUT_MS):
+                    other.abandon()
+        if len(pending) >= P.HS_PENDING_MAX:
+            oldest = pending[0]  # appended in order of arrival
+            if not _within(oldest._hs[4], _GRACE_MS):
+                oldest.abandon()
+        return len(pending) < P.HS_PENDING_MAX
 
 
 def _piv(seq):
@@ -138,15 +177,16 @@ def _error(status, msg):
 
 
 class Channel:
-    """One link's security state. strict: TCP (strictly increasing seq); else a window."""
+    """One link's security state. strict: TCP (strictly increasing seq); else a window.
+    source: whom this link's failures count against (its peer's address, or the link)."""
 
-    def __init__(self, guard, strict):
+    def __init__(self, guard, strict, source=None):
         self.guard = guard
         self.strict = strict
+        self.source = source
         self.principal = None
         self.suite = None
-        self._hs = None  # pending handshake: [principal, key, hs1, hs2, started, salt]
-        self._link_backoff = _Backoff()
+        self._hs = None  # pending handshake: [principal, key, hs1, hs2, started, salt, suite, named]
         self._send = self._spent = None
         self._clear()
 
@@ -169,14 +209,15 @@ class Channel:
 
     # --- handshake ---------------------------------------------------------------
     def handshake(self, body):
-        """One handshake frame body in, the reply body out (always one)."""
+        """One handshake frame body in, the reply body out (always one). The link's session,
+        if any, lives on until a new one is established: an unauthenticated HS1 ends nothing."""
         try:
             msg = cbor.loads(body, 4)
             if type(msg) is not list or not msg or msg[0] not in (P.HS1, P.HS3):
                 raise ValueError
             if msg[0] == P.HS1:
                 return self._hs1(bytes(body), msg)
-            return self._hs3(msg)
+            return self._hs3(bytes(body), msg)
         except (ValueError, TypeError, IndexError):
             return _error(P.S_BAD_REQUEST, "malformed handshake")
 
@@ -185,24 +226,23 @@ class Channel:
             self._hs = None
             self.guard.pending.remove(self)
 
+    def abandon(self):
+        """Our pending handshake is dropped without its HS3: a failure of our source."""
+        if self._hs is not None:
+            self._drop_pending()
+            self.guard.failed(self.source)
+
     def _hs1(self, hs1, msg):
         principal, nonce_c, offered = msg[1], msg[2], msg[3]
         if (len(msg) != 4 or type(principal) is not str or not principal or len(principal) > 64
                 or type(nonce_c) is not bytes or len(nonce_c) != P.HS_NONCE_LEN
                 or type(offered) is not list):
             raise ValueError
-        self._drop_pending()
-        self._clear()  # a new handshake ends the link's session
         guard = self.guard
-        wait = max(self._link_backoff.wait_ms(), guard.backoff(principal).wait_ms())
-        if wait:
-            return _error(P.S_FORBIDDEN, "retry after %d ms" % wait)
-        if len(guard.pending) >= P.HS_PENDING_MAX:
-            for other in guard.pending[:]:  # a peer that never sends HS3 frees its slot in time
-                if _since(other._hs[4]) > P.HS_TIMEOUT_MS:
-                    other._drop_pending()
-            if len(guard.pending) >= P.HS_PENDING_MAX:
-                return _error(P.S_FORBIDDEN, "busy: too many handshakes pending")
+        self._drop_pending()  # this link's own earlier handshake: a lost HS2 is retried so
+        # Busy and backing off read the same, without a time: nothing to plan an attack by.
+        if guard.backing_off(self.source) or not guard.admit(self):
+            return _error(P.S_FORBIDDEN, "busy: try again later")
         suite = guard.suite_for(offered)
         if suite is None:
             return _error(P.S_FORBIDDEN, "no suite this device supports")
@@ -210,43 +250,43 @@ class Channel:
         if key is None:  # answer as for a wrong key: do not tell which principals exist
             key = hal.random_bytes(16)
             principal = None
-        nonce_d = hal.random_bytes(P.HS_NONCE_LEN)
+        nonce_d = guard.nonce()
         mac = crypto.hmac_sha256(key, P.HS_LABEL2 + hs1 + cbor.dumps([P.HS2, nonce_d, suite]))
         hs2 = cbor.dumps([P.HS2, nonce_d, suite, mac])
         self._hs = [principal, key, hs1, hs2, _now(), nonce_c + nonce_d, suite, msg[1]]
         guard.pending.append(self)
         return hs2
 
-    def _hs3(self, msg):
+    def _hs3(self, hs3, msg):
         hs = self._hs
         if hs is None:
             return _error(P.S_BAD_REQUEST, "no handshake in progress")
         self._drop_pending()
         principal, key, hs1, hs2, started, salt, suite, named = hs
         mac_c = msg[1]
-        ok = (len(msg) == 2 and type(mac_c) is bytes and _since(started) <= P.HS_TIMEOUT_MS
+        ok = (len(msg) == 2 and type(mac_c) is bytes and _within(started, P.HS_TIMEOUT_MS)
               and crypto.equal(mac_c, crypto.hmac_sha256(key, P.HS_LABEL3 + hs1 + hs2)))
         if not ok or principal is None:
-            self._link_backoff.failed()
-            self.guard.backoff(named).failed()
+            self.guard.failed(self.source)
             if self.guard.log:
                 self.guard.log("handshake failed for %r" % named)
             return _error(P.S_UNAUTHORIZED, "handshake failed")
-        self._link_backoff.count = 0
-        self.guard.succeeded(principal)
+        self.guard.succeeded(self.source)
         if not self.guard.may_use(principal, suite):  # told only to one who proved the key
             return _error(P.S_FORBIDDEN, "integrity-only is not allowed for %s" % principal)
+        self._clear()  # the link's old session ends here, once the new one is proven
+        mac4 = crypto.hmac_sha256(key, P.HS_LABEL4 + hs1 + hs2 + hs3)
         key_len = 16 if suite == P.SUITE_CCM else 32
-        recv, send, self._iv = crypto.derive(
+        recv, send, iv = crypto.derive(
             key, salt, P.CLIENT_SENDER_ID, P.AGENT_SENDER_ID, principal.encode(), suite, key_len, P.IV_LEN)
         if suite == P.SUITE_CCM:  # the AES key schedule once per session, not per frame
             self._spent = None  # its room is for these (see _clear): freed just before
             gc.collect()
             recv = hal.aes_block(recv)
             send = hal.aes_block(send)
-        self._recv, self._send, self._spent = recv, send, None
+        self._recv, self._send, self._iv, self._spent = recv, send, iv, None
         self.principal, self.suite = principal, suite
-        return cbor.dumps([P.HS4, P.S_OK])
+        return cbor.dumps([P.HS4, P.S_OK, mac4])
 
     # --- protected frames ----------------------------------------------------------
     def kind(self):
@@ -329,6 +369,6 @@ class Channel:
         return end + P.TAG_LEN
 
     def close(self):
-        self._drop_pending()
+        self.abandon()  # a link that goes with its handshake pending stalled it
         self._clear()
         self._spent = None

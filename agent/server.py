@@ -1,12 +1,21 @@
-"""The asyncio loop that serves any number of links: TCP clients, UARTs, ttys, stdio.
+"""The asyncio loop that serves links: TCP clients, UARTs, ttys, stdio.
 
 The same coroutine serves every stream on MicroPython and CPython; a link is only a
-pair of streams. One link's garbage or hang-up never stops the others.
+pair of streams. One link's garbage or hang-up never stops the others. TCP links are
+bounded (LinkTable): per device, per peer address, silent ones closed; one slot is kept for
+a principal. A connect past the bound is told so in a status frame, then closed.
 """
 
 import asyncio
 import gc
 import sys
+
+from agent import proto as P
+
+try:
+    from time import ticks_diff, ticks_ms  # MicroPython: without loading agent.hal (no keys, no hal)
+except ImportError:  # CPython: the same wrapping arithmetic
+    from agent.hal import ticks_diff, ticks_ms
 
 try:
     from micropython import const
@@ -42,18 +51,53 @@ else:
     _COPY = bytes  # CPython's transports may keep the view until sent
 
 
-async def serve_stream(app, reader, writer, name, ordered=False):
-    """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict."""
+class LinkTable:
+    """The TCP links up, and their bounds: config "links" (docs/protocol.md s.2), else the
+    defaults here. The last slot is kept for a principal: a link that takes it while every
+    other is unauthenticated must authenticate within 5 s."""
+
+    def __init__(self, limits=None):
+        get = (limits or {}).get
+        self.max = get("max", 8)  # at once on the whole device (a board's heap may allow fewer)
+        # ... from one peer address, which never takes every link
+        self.per_source = min(get("per_source", 4), max(1, self.max - 1))
+        self.idle_ms = get("idle_ms", 120000)  # an authenticated link silent this long: closed
+        self.half_open_ms = get("half_open_ms", 15000)  # one not (yet) authenticated: closed
+        self.up = []  # Links, each with .source, .task, .heard and .limit (unauthenticated)
+
+    async def watch(self, log):
+        """Close links silent past their timeout: one task for all, no timer per read."""
+        while True:
+            await asyncio.sleep(1)
+            now = ticks_ms()
+            for link in self.up:
+                limit = self.idle_ms if link.session.authenticated else link.limit
+                if ticks_diff(now, link.heard) > limit:
+                    log("%s: silent too long, closed" % link.name)
+                    link.heard = now  # cancelled once
+                    link.task.cancel()
+
+
+async def serve_stream(app, reader, writer, name, ordered=False, source=None, table=None):
+    """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict.
+    source: the peer's address; table: the LinkTable bounding these links (TCP)."""
     buf = None
     try:
-        link = app.new_link(name, ordered)
+        link = app.new_link(name, ordered, source)
         if _READINTO and hasattr(reader, "readinto"):  # MicroPython: no new bytes per read
             buf = _read_spare.pop() if _read_spare else bytearray(READ_CHUNK)
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
-        await _close(writer)
+        await refuse(writer, "busy: device out of memory")
         return
+    if table is not None:
+        link.limit = table.half_open_ms
+        if app.guard is not None and sum([not up.session.authenticated for up in table.up]) >= table.max - 1:
+            link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
+        link.task = asyncio.current_task()
+        link.heard = ticks_ms()
+        table.up.append(link)
     app.log("link up: %s" % name)
     try:
         while True:
@@ -65,6 +109,7 @@ async def serve_stream(app, reader, writer, name, ordered=False):
                 n = len(data)
             if not n:
                 break
+            link.heard = ticks_ms()
             try:
                 sent = False
                 for reply in link.receive(data, n):
@@ -79,6 +124,8 @@ async def serve_stream(app, reader, writer, name, ordered=False):
     except (OSError, asyncio.CancelledError) as exc:
         app.log("link %s closed: %r" % (name, exc))
     finally:
+        if table is not None:
+            table.up.remove(link)
         dec = link.decoder
         link.close()
         link = None
@@ -114,13 +161,40 @@ def _peer_text(peer):
     return str(peer)
 
 
-async def serve_tcp(app, host, port):
+async def refuse(writer, msg):
+    """Tell a peer it is refused (a plain frame, status 420), then close."""
+    from agent import cbor, frame
+
+    try:
+        writer.write(frame.encode_frame(P.KIND_PLAIN, cbor.dumps({P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: msg})))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+    except Exception:  # a reset, no heap: closed all the same
+        pass
+    await _close(writer)
+
+
+async def serve_tcp(app, host, port, limits=None):
+    """limits: config "links" (docs/protocol.md section 2)."""
     counter = [0]
+    table = LinkTable(limits if limits is not None else getattr(app, "link_limits", None))
+    app.tcp_links = table
+    asyncio.create_task(table.watch(app.log))
 
     async def on_client(reader, writer):
         counter[0] += 1
         peer = _peer_text(writer.get_extra_info("peername"))
-        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True)
+        source = peer.rsplit(":", 1)[0]  # the address: whom failures and link counts go against
+        why = None
+        if len(table.up) >= table.max:
+            why = "busy: no link free"
+        elif sum([up.source == source for up in table.up]) >= table.per_source:
+            why = "busy: too many links from this address"
+        if why is not None:
+            app.log("link refused: tcp %s: %s" % (peer, why))
+            await refuse(writer, why)
+            return
+        await serve_stream(app, reader, writer, "tcp#%d %s" % (counter[0], peer), True, source, table)
 
     server = await asyncio.start_server(on_client, host, port)
     app.log("listening on tcp %s:%d" % (host, port))

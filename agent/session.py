@@ -1,8 +1,11 @@
-"""One link's session: who is speaking, the security channel, the cache of recent replies.
+"""One link's session: who is speaking, the security channel; and the replies a retry gets.
 
-A request whose id is in the reply cache is answered from it and NOT executed again: that
-is what makes a client's retry after a lost response safe (a sealed retry comes under a
-new seq and gets the cached answer sealed afresh, bound to the retry).
+A request whose reply is kept is answered from it and NOT executed again: that is what
+makes a client's retry after a lost response safe (a sealed retry comes under a new seq and
+gets the kept answer sealed afresh, bound to the retry). Replies are kept by who spoke
+(frame kind, principal, `for`) and request id: a write's with the client token (field 20)
+device-wide, journaled with the write, so a retry on a new link, in a new session or after
+a reboot is answered too; the rest in the link's own Replies.
 
 Who a request speaks for: over a sealed or signed frame, the principal the handshake
 proved, or the ServerID of field `for` when device config lets that gateway act for it;
@@ -16,59 +19,103 @@ from agent import frame
 from agent import proto as P
 from agent.errors import DMError
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
 _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
+# The window of write replies (docs/protocol.md s.3): per scope (frame kind, principal, `for`)
+_PER_SCOPE = const(16)  # the newest replies kept
+_SCOPES = const(4)  # scopes kept; the least recently used goes first
+_SCOPE_BYTES = const(1024)  # reply bytes kept per scope
 
 
-class ReplyCache:
-    """The last few response bodies by request id, bounded in count and in bytes."""
+class Replies:
+    """Reply bodies by (scope, client token, request id): the newest per_scope of each scope
+    (at most scope_bytes of them) while at most `scopes` scopes are kept; the oldest go
+    first. The device's one holds write replies, as the journal records that keep each with
+    its write (and every snapshot keeps them all), so they outlive links, sessions and
+    reboots. A link's own holds the rest."""
 
-    def __init__(self, max_entries=8, max_bytes=P.MAX_FRAME):
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._ids = []  # oldest first
-        self._replies = {}  # rid -> (frame kind of the request, response body)
-        self._bytes = 0
+    def __init__(self, per_scope=_PER_SCOPE, scopes=_SCOPES, scope_bytes=_SCOPE_BYTES):
+        self.per_scope = per_scope
+        self.scopes = scopes
+        self.scope_bytes = scope_bytes
+        self.records = []  # ("rep", scope, token, rid, body), oldest first (the snapshot's)
 
-    def get(self, rid, kind):
-        entry = self._replies.get(rid)
-        if entry is not None and entry[0] == kind:  # never answer plain with a sealed reply
-            return entry[1]
+    def get(self, scope, token, rid):
+        for r in self.records:
+            if r[3] == rid and r[2] == token and r[1] == scope:
+                return r[4]
         return None
 
-    def put(self, rid, kind, body):
-        if rid in self._replies or len(body) > self.max_bytes:
+    def put(self, scope, token, rid, body):
+        records = self.records
+        if len(body) > self.scope_bytes or self.get(scope, token, rid) is not None:
             return
-        self._ids.append(rid)
-        self._replies[rid] = (kind, body)
-        self._bytes += len(body)
-        while len(self._ids) > self.max_entries or self._bytes > self.max_bytes:
-            old = self._ids.pop(0)
-            self._bytes -= len(self._replies.pop(old)[1])
+        for r in records:  # one copy of the scope's text for all its records
+            if r[1] == scope:
+                scope = r[1]
+                break
+        records.append(("rep", scope, token, rid, body))  # a tuple: no separate item array
+        while True:
+            count = size = 0
+            seen = []
+            for r in records:
+                if r[1] == scope:
+                    count += 1
+                    size += len(r[4])
+                if r[1] not in seen:
+                    seen.append(r[1])
+            if count > self.per_scope or size > self.scope_bytes:
+                drop = scope
+            elif len(seen) > self.scopes:
+                drop = records[0][1]
+            else:
+                return
+            for r in records:  # the oldest of that scope
+                if r[1] == drop:
+                    records.remove(r)
+                    break
 
-    def clear(self):
-        self._ids = []
-        self._replies = {}
-        self._bytes = 0
+    def load(self, records):
+        """Reply records, from the journal or a snapshot."""
+        for r in records:
+            self.put(r[1], r[2], r[3], r[4])
 
 
 class Session:
-    def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None):
+    def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None, replies=None):
         self.dispatcher = dispatcher
         self.link_name = link_name
         self.insecure = insecure
         self.channel = channel  # agent.secure.Channel, or None when the device has no keys
         self.named = None  # principal named in an insecure hello
         self.principal = None  # whom the request being run speaks for
-        self.replies = ReplyCache()
+        self.kind = P.KIND_PLAIN  # the frame kind of the request being run (policy: dispatch.py)
+        self.replies = Replies(8, 2, 1024)  # this link's: reads, token-less writes
+        self.durable = replies if replies is not None else Replies()  # the device's
+        self.reply_key = None  # (scope, token, rid) of the write being run: its reply is kept
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
         self.starved = 0  # frames dropped unanswered for want of heap (the client retries)
         self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
         self._log = log
+        self._rid = self._piv = None  # of the request being answered
+
+    @property
+    def authenticated(self):
+        return self.named is not None or (self.channel is not None and self.channel.established)
 
     def hello(self, server):
-        """Start afresh on this link; naming a principal needs --insecure mode."""
-        self.replies.clear()  # a new client may reuse ids the last one used
+        """Start afresh (a new client may reuse the ids the last one used); naming a principal
+        needs --insecure mode. An unauthenticated hello touches no session's replies."""
+        if not (self.channel is not None and self.channel.established):
+            self.replies.records = []  # the link's own replies: plain ones (a session's stay)
         if server is None:
             if self.named is not None and self.principal == self.named:
                 self.principal = None
@@ -84,15 +131,24 @@ class Session:
 
     def on_frame(self, kind, body):
         """One received frame in, the encoded reply frame out (bytes), or None."""
+        self._rid = self._piv = None
         try:
             return self._on_frame(kind, body)
         except MemoryError:
-            # Out of heap in the middle of a request: no answer (the client retries); the
-            # link and the agent live on.
+            # Out of heap in the middle of a request: the tree is as it was (the dispatcher
+            # rolled back). Say so, in the little the reply needs; the link lives on.
             gc.collect()
             self.starved += 1
             if self._log:
-                self._log("%s: out of memory, request dropped" % self.link_name)
+                self._log("%s: out of memory" % self.link_name)
+            try:
+                if kind == P.KIND_HANDSHAKE:
+                    return frame.encode_frame(kind, cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
+                if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
+                    return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
+                                                                    P.K_MSG: "device out of memory"})
+            except MemoryError:
+                pass
             return None
 
     def _on_frame(self, kind, body):
@@ -106,6 +162,7 @@ class Session:
                     self.dropped += 1
                 return None
             body, piv = opened
+            self._piv = piv
         elif kind != P.KIND_PLAIN:
             return self._reply(P.KIND_PLAIN, None, None,
                                {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
@@ -113,28 +170,61 @@ class Session:
             request = cbor.loads(body, P.MAX_DEPTH)
         except ValueError as exc:
             return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
-        rid = request.get(P.K_ID) if isinstance(request, dict) else None
+        rid = token = None
+        if isinstance(request, dict):
+            rid = request.get(P.K_ID)
+            token = request.get(P.K_TOKEN)
+        if rid is not None and not _uint30(rid):
+            return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
+                                                 P.K_MSG: "request id must be an unsigned integer"})
+        self._rid = rid
+        if token is not None and not _uint30(token):
+            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
+                                                P.K_MSG: "client token must be an unsigned integer below 2^30"})
+        try:
+            speaker = self._speaker(kind, request)
+        except DMError as exc:  # policy refused it: nothing ran, nothing kept
+            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg})
+        scope = write = chunk = None
         if rid is not None:
-            if not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
-                return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
-                                                     P.K_MSG: "request id must be an unsigned integer"})
-            cached = self.replies.get(rid, kind)
+            chunk = request.get(P.K_CHUNK)
+            if chunk is not None:  # replies in pieces (docs/protocol.md 3)
+                from agent import pieces
+
+                chunk = pieces.asked(request)
+                if chunk is None:
+                    return self._reply(kind, piv, rid, pieces.refusal(rid))
+            scope = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named, request.get(P.K_FOR))
+            write = request.get(P.K_OP) in _WRITES
+            if token is None or speaker is None:
+                token = write = None  # unscoped: this link's replies only
+            cached = self.durable.get(scope, token, rid) if write else None
+            if cached is None:
+                cached = self.replies.get(scope, None, rid)
             if cached is not None:
+                if chunk is not None:
+                    return self._piece(kind, piv, rid, cached, chunk)
                 return self._frame(kind, piv, rid, self._workspace(), 0, cached)
         self.executed += 1
+        self.principal = speaker
+        self.reply_key = (scope, token, rid) if write else None
         try:
-            self.principal = self._speaker(kind, request)
+            self.kind = kind
             response = self.dispatcher.handle(self, request)
         except DMError as exc:
             response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
         finally:
             self.principal = self.named
+            self.reply_key = None
         keep = None
         if rid is not None:
             # A write must never run twice; a read's reply is kept if it is small and the heap
             # has room (running a read again is harmless).
-            keep = rid if request.get(P.K_OP) in _WRITES else -1 - rid
-        return self._reply(kind, piv, rid, response, keep)
+            keep = 1 if request.get(P.K_OP) in _WRITES else 0
+            if chunk is not None:  # the pieces after the first come from the kept body
+                body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
+                return self._piece(kind, piv, rid, body, chunk)
+        return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
 
     def _speaker(self, kind, request):
         """Whom this request speaks for; DMError 403 where policy refuses it."""
@@ -150,10 +240,6 @@ class Session:
             if kind not in _PROTECTED or not guard.may_act_for(acting, server):
                 raise DMError(P.S_FORBIDDEN, "%s may not act for %r" % (acting or "this link", server))
             acting = server
-        if guard is not None and guard.confidential and (kind != P.KIND_SEALED):
-            for uri in _uris(request):
-                if guard.needs_confidential(uri):
-                    raise DMError(P.S_FORBIDDEN, "%s needs a confidential (AES-CCM) session" % uri)
         return acting
 
     def _handshake(self, body):
@@ -161,17 +247,19 @@ class Session:
         if channel is None:
             reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
         else:
+            was = channel._send
             reply = channel.handshake(bytes(body))
-            if channel.established:
-                self.replies.clear()  # a new session: request ids start afresh
+            if channel._send is not was:  # a new session: this link's replies start afresh
+                self.replies.records = []
                 if self._log:
                     self._log("%s: session for %s" % (self.link_name, channel.principal))
         return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
-    def _reply(self, kind, piv, rid, response, keep=None):
+    def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None, body_only=False):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
-        next reply). keep: the rid to cache the body under (negative: a read's, kept only
-        if small and if the heap allows)."""
+        next reply). keep: 1 a write's reply (kept: device-wide if token), 0 a read's (kept
+        only if small and the heap allows); a reply that cannot be kept is still sent.
+        body_only: keep the body and return it, unframed (replies in pieces)."""
         content = self._workspace()
         at = _BODY_AT if kind in _PROTECTED else 1  # room for seq before a sealed body
         try:
@@ -182,14 +270,27 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
-        if keep is not None and keep >= 0:
-            self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
-        elif keep is not None and n <= _SMALL:
+        if body_only:
+            body = bytes(memoryview(content)[at : at + n])
+            self._keep(scope, token, rid, body)
+            return body
+        if keep is not None and (keep or n <= _SMALL):
             try:
-                self.replies.put(rid, kind, bytes(memoryview(content)[at : at + n]))
+                self._keep(scope, token, rid, bytes(memoryview(content)[at : at + n]))
             except MemoryError:
-                pass
+                gc.collect()  # not kept: answered all the same
         return self._frame(kind, piv, rid, content, n)
+
+    def _keep(self, scope, token, rid, body):
+        if token is not None:
+            self.durable.put(scope, token, rid, body)  # a journaled one is there already
+        else:
+            self.replies.put(scope, None, rid, body)
+
+    def _piece(self, kind, piv, rid, body, chunk):
+        from agent import pieces  # loaded only by a client that asks for pieces
+
+        return self._frame(kind, piv, rid, self._workspace(), 0, pieces.piece(rid, body, chunk))
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's
@@ -225,15 +326,10 @@ _SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 
-def _uris(request):
-    """Every URI a request touches: its target, a Copy's source, and its items' (nested)."""
-    for key in (P.K_URI, P.K_SOURCE):
-        uri = request.get(key)
-        if uri is not None:
-            yield uri
-    items = request.get(P.K_ITEMS)
-    if type(items) is list:
-        for item in items:
-            if type(item) is dict:
-                for uri in _uris(item):
-                    yield uri
+def _uint30(value):
+    return type(value) is int and 0 <= value <= 0x3FFFFFFF
+
+
+def _scope(kind, principal, server):
+    """Who spoke: the frame kind, the (proved or named) principal, the `for` ServerID."""
+    return "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN, principal or "", server or "")

@@ -13,8 +13,9 @@ of the snapshot it follows; its records apply on top of that snapshot, in order.
 zlib one (binascii.crc32). The record CRC covers the length so a zero-filled tail, which some
 file systems leave after a crash, does not read as empty records.
 
-load(): a torn or corrupt journal record ends the journal; it and what follows are cut off
-(the file is truncated to the last good record). A journal of an older generation than the
+load(): a torn or corrupt record at the journal's end is cut off (the file is truncated to
+the last good record). A bad record with a good one after it is damage (agent.recovery):
+nothing is cut, `damage` says what, and writes are refused until the operator decides. A journal of an older generation than the
 snapshot is stale and replaced by an empty one. A bad header or snapshot raises StoreError.
 
 compact(S), current generation G:
@@ -27,6 +28,14 @@ At load a leftover *.tmp is removed, except where the final file is missing, whi
 rename done as "remove, then rename" (FAT) can leave: then a complete tmp is renamed in
 (journal.tmp: a good header; snapshot.tmp: a good record of generation J+1 where journal.bin
 names J >= 1). Rename onto an existing file is atomic on POSIX and on littlefs.
+
+Full storage (ENOSPC, EFBIG, EDQUOT) is StoreFull, whatever step hits it. With reserve=True
+the store keeps reserve.bin, zeros enough for one more compaction of the largest state this
+generation can reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB; so, while compaction
+finds no room, the journal may not grow past compact_bytes + RESERVE_SLACK / 2). Writes that
+only delete may spend it (compact(..., spend_reserve=True)): so a full device can always take
+a Delete and give its space back. While the reserve cannot be kept whole, other writes are
+refused (StoreFull) before they are tried: the room is for Deletes. docs/storage.md has more.
 
 Durability: CPython has os.fsync, used on files and (for renames) the folder. MicroPython
 has none: flush() is what there is; it fsyncs on the unix port, and on littlefs a file's
@@ -49,15 +58,19 @@ SNAPSHOT = "snapshot.bin"
 JOURNAL = "journal.bin"
 SNAPSHOT_TMP = "snapshot.tmp"
 JOURNAL_TMP = "journal.tmp"
+RESERVE = "reserve.bin"
 SNAPSHOT_MAGIC = b"dmSN"
 JOURNAL_MAGIC = b"dmJL"
 VERSION = const(1)
 HEADER_SIZE = const(16)
 RECORD_HEAD = const(8)
 DEFAULT_COMPACT_BYTES = const(16384)
+RESERVE_SLACK = const(4096)  # a Delete's record, a fresh journal, file system overhead
 
 _ENOSPC = const(28)
-_COPY_CHUNK = const(512)
+_EFBIG = const(27)  # a file past its size limit (RLIMIT_FSIZE, FAT's 4 GiB)
+_EDQUOT = const(122)  # Linux: over the user's quota
+_FULL = (_ENOSPC, _EFBIG, _EDQUOT)
 _fsync = getattr(os, "fsync", None)  # CPython only
 
 
@@ -74,6 +87,11 @@ def _errno(exc):
     if err is None and exc.args:
         err = exc.args[0]
     return err
+
+
+def is_full(exc):
+    """True for the OSErrors that mean "no room": they answer 420, never 500."""
+    return isinstance(exc, OSError) and _errno(exc) in _FULL
 
 
 def _exists(path):
@@ -119,21 +137,6 @@ def _write_all(f, data):
         w += k
 
 
-def _makedirs(path):
-    part = "/" if path.startswith("/") else ""
-    for name in path.split("/"):
-        if not name:
-            continue
-        part = part + name if not part or part.endswith("/") else part + "/" + name
-        try:
-            mode = os.stat(part)[0]
-        except OSError:
-            os.mkdir(part)
-            continue
-        if not mode & 0x4000:
-            raise StoreError("%s: exists and is not a folder" % part)
-
-
 def header(magic, generation):
     h = bytearray(HEADER_SIZE)
     h[0:4] = magic
@@ -165,10 +168,19 @@ class Store:
 
     _truncate_in_place = True  # where files have truncate(); tests turn it off for the copy path
 
-    def __init__(self, root_dir, compact_bytes=DEFAULT_COMPACT_BYTES):
+    def __init__(self, root_dir, compact_bytes=DEFAULT_COMPACT_BYTES, reserve=False):
         self.root = root_dir.rstrip("/") or "/"
         self.compact_bytes = compact_bytes
-        _makedirs(self.root)
+        self.reserve = reserve
+        self.reserve_short = False  # reserve.bin is not whole: only Deletes are written
+        self._pressed = False  # an append ran out of space since the last compaction
+        self._no_room = False  # the last compaction ran out of space
+        self.damage = None  # text: what load() found damaged; writes are refused while set
+        self.damage_at = None  # (offset, good records before, next good offset, good after)
+        try:  # CPython: the tree holds secrets (AAuthSecret), the folder is the agent's alone
+            os.chmod(self.root, 0o700)  # a new one is made by load(), under serve's umask 077
+        except (AttributeError, OSError):
+            pass  # MicroPython has no file modes; or no folder yet
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
         self._jsize = 0  # bytes of journal.bin up to the end of the last good record
@@ -197,31 +209,43 @@ class Store:
         # Boot-time code, in its own module: the agent unloads it once booted (heap).
         from agent import recovery
 
-        return recovery.recover(self, keep, restore)
+        result = recovery.recover(self, keep, restore)
+        self._keep_reserve()
+        return result
 
     # --- writing --------------------------------------------------------------
     def _ready(self):
         if self._gen is None:
             self._recover(False)
-        if self._jf is None:
+        if self._jf is None and self.damage is None:  # damaged: not even created or opened
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
             except OSError as exc:
-                if _errno(exc) == _ENOSPC:
+                if is_full(exc):
                     raise StoreFull("journal.bin: no space left to open it for appending")
                 raise
 
-    def append(self, payload):
+    def append(self, payload, frees=False):
         """Add one record; it is on flash when this returns. StoreFull: not written, and the
-        journal holds no partial record (if it cannot be cut back, the next call retries)."""
+        journal holds no partial record (if it cannot be cut back, the next call retries).
+        frees: the record only deletes, so it may be written while the reserve is short."""
         self._ready()
+        if self.damage is not None:  # the operator resolves it first (agent.repair)
+            raise StoreError(self.damage)
         rec = record(payload)
+        if self.reserve and not frees:
+            if self.reserve_short:
+                raise StoreFull("room kept for Deletes")
+            if self._no_room and self._jsize + len(rec) > self.compact_bytes + RESERVE_SLACK // 2:
+                # Compaction found no room: past this the reserve would not cover the next one.
+                raise StoreFull("no room to compact")
         try:
             _write_all(self._jf, rec)
             _sync(self._jf)
         except OSError as exc:
             self._undo_append()
-            if _errno(exc) == _ENOSPC:
+            if is_full(exc):
+                self._pressed = True
                 raise StoreFull("journal append: no space left for a %d-byte record" % len(rec))
             raise
         self._jsize += len(rec)
@@ -235,11 +259,63 @@ class Store:
         except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
             self._gen = None
 
-    def compact(self, snapshot):
+    def compact(self, snapshot, spend_reserve=False):
         """Make snapshot (the whole current state) the snapshot and empty the journal.
         snapshot is bytes, or a function dump(write) that hands the payload to write() in
-        pieces, the same each call: then a large state never sits whole in memory."""
+        pieces, the same each call: then a large state never sits whole in memory.
+        spend_reserve: out of space, give reserve.bin's room to this compaction and try once
+        more (for a state that only deleted since the last one); rebuilt afterwards."""
+        try:
+            self._compact(snapshot)
+        except StoreFull:
+            self._no_room = True
+            path = self._path(RESERVE)
+            if not (spend_reserve and self.reserve and _exists(path)):
+                raise
+            os.remove(path)
+            self.reserve_short = True
+            try:
+                self._compact(snapshot)
+            except Exception:
+                self._keep_reserve()  # not enough even so: take the room back for next time
+                raise
+        self._pressed = self._no_room = False
+        self._keep_reserve()
+
+    def _keep_reserve(self):
+        """reserve.bin at its size for this generation; reserve_short if there is no room."""
+        if self.reserve:
+            want = (self._ssize + self.compact_bytes + RESERVE_SLACK + 1023) // 1024 * 1024
+            have = _size(self._path(RESERVE)) or 0
+            if want <= have <= want + 4096:
+                self.reserve_short = False
+            else:  # rare: the first boot, or the tree's size moved
+                self._grow_reserve(want, have)
+
+    def _grow_reserve(self, want, have):
+        path = self._path(RESERVE)
+        if have > want:
+            os.remove(path)
+            have = 0
+        self.reserve_short = True
+        zeros = bytes(64)  # small: at boot the heap is at its most cut up
+        try:
+            with open(path, "ab") as f:
+                while have < want:
+                    k = min(64, want - have)
+                    _write_all(f, memoryview(zeros)[:k])
+                    have += k
+                _sync(f)
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            return  # what got written stays: it is room all the same
+        self.reserve_short = False
+
+    def _compact(self, snapshot):
         self._ready()
+        if self.damage is not None:
+            raise StoreError(self.damage)
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
         n = 0
@@ -251,7 +327,7 @@ class Store:
                 self._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), _record_head(snapshot), snapshot))
         except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
             _remove_quietly(tmp)
-            if isinstance(exc, OSError) and _errno(exc) == _ENOSPC:
+            if is_full(exc):
                 raise StoreFull("compaction: no space left for a %d-byte snapshot" % n)
             raise
         self._step("snapshot.tmp written")
@@ -266,7 +342,7 @@ class Store:
         try:
             self._new_journal(gen)
         except OSError as exc:
-            if _errno(exc) == _ENOSPC:  # the new snapshot stands; recovery makes the journal
+            if is_full(exc):  # the new snapshot stands; recovery makes the journal
                 raise StoreFull("compaction: no space left for a fresh journal")
             raise
         self._jsize = HEADER_SIZE
@@ -329,35 +405,10 @@ class Store:
             f.close()
 
     def _truncate_journal(self, n):
-        """Cut journal.bin to its first n bytes: in place where the runtime can, else by
-        copying them to journal.tmp and renaming that over (no truncate on MicroPython)."""
-        path = self._path(JOURNAL)
-        if self._truncate_in_place:
-            with open(path, "r+b") as f:
-                if hasattr(f, "truncate"):
-                    f.truncate(n)
-                    _sync(f)
-                    return
-        tmp = self._path(JOURNAL_TMP)
-        buf = bytearray(_COPY_CHUNK)
-        mv = memoryview(buf)
-        try:
-            with open(path, "rb") as src:
-                with open(tmp, "wb") as dst:
-                    left = n
-                    while left:
-                        k = src.readinto(mv[: min(left, _COPY_CHUNK)])
-                        if not k:
-                            raise StoreError("journal.bin: shorter than %d bytes while copying" % n)
-                        _write_all(dst, mv[:k])
-                        left -= k
-                    _sync(dst)
-        except Exception:
-            _remove_quietly(tmp)
-            raise
-        self._step("journal.tmp copied")
-        os.rename(tmp, path)
-        self._sync_dir()
+        """Cut journal.bin to its first n bytes (agent.recovery does it: a rare path)."""
+        from agent import recovery
+
+        recovery.truncate_journal(self, n)
 
     def _sync_dir(self):
         # A rename is durable once the folder is; only CPython can fsync one.
@@ -384,10 +435,11 @@ class Store:
             "generation": self._gen,
         }
 
-    def should_compact(self):
-        """True once the journal has grown past compact_bytes."""
+    def should_compact(self, freed=False):
+        """True once the journal has grown past compact_bytes, or when a write that freed
+        something follows a lack of space (compaction is what gives the space back)."""
         self._ready()
-        return self._jsize > self.compact_bytes
+        return self._jsize > self.compact_bytes or (freed and (self._pressed or self.reserve_short))
 
     def close(self):
         f = self._jf

@@ -1,8 +1,10 @@
-"""Tree URIs: parse and check them against the published limits, and format them back.
+"""Tree URIs: the one canonical form of a URI, its limits, and its text again.
 
-A decoded `%2F` belongs to the segment name (it is not a separator), so names may hold `/`;
-format() escapes `%`, `/` and `?` again. Limits count the canonical form `./A/B`, whatever
-spelling was sent (`A/B`, `./A/B`, `%41/B` are one URI).
+parse() makes the canonical form, a tuple (decoded segments, prop, listing): `A/B`, `./A/B`
+and `%41/B` are one URI. The dispatcher makes it once per request and the policy, the ACL
+checks and the tree all take that tuple: never compare URI text (a `%44MAcc` is `DMAcc`).
+A decoded `%2F` belongs to the segment name (it is not a separator); format() escapes `%`,
+`/` and `?` again.
 """
 
 from agent import proto as P
@@ -17,9 +19,12 @@ def _bad(msg):
 
 
 def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
-    """-> (segments, prop, listing). segments: decoded names, [] for the root; prop: the
+    """-> the canonical form (segments, prop, listing); a canonical form given is returned
+    as it is (it was checked when it was made). segments: decoded names, [] for the root; prop: the
     NAME of `?prop=NAME` (not checked against the known ones: that is a 406 decided after
     existence); listing: "Struct" or "StructData" for `?list=`. Limits of 0 are unlimited."""
+    if type(text) is tuple:
+        return text
     if type(text) is not str or not text:
         raise _bad("URI must be non-empty text")
     prop = listing = None

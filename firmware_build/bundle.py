@@ -120,7 +120,15 @@ class Bundle:
     @property
     def lib_dir(self):
         """The local folder that holds the agent package: put it on MICROPYPATH."""
+        if self.manifest.get("romfs"):
+            return self.dir / "rom" / "lib"
         return self.local(self.manifest["paths"]["lib"])
+
+    @property
+    def romfs_image(self):
+        """The ROMFS image's path for a ROMFS board, else None."""
+        rom = self.manifest.get("romfs")
+        return self.dir / rom["image"] if rom else None
 
     def local(self, device_path):
         return self.dir / FILES / device_path.lstrip("/")
@@ -134,6 +142,9 @@ class Bundle:
             data = self.read(entry["path"])
             if len(data) != entry["size"] or sha256(data) != entry["sha256"]:
                 raise BuildError("bundle %s: %s does not match its manifest: rebuild it" % (self.dir, entry["path"]))
+        image = self.romfs_image
+        if image and (not image.is_file() or sha256(image.read_bytes()) != self.manifest["romfs"]["sha256"]):
+            raise BuildError("bundle %s: %s does not match its manifest: rebuild it" % (self.dir, image.name))
 
 
 def sha256(data):
@@ -199,6 +210,7 @@ def build(board, out=None):
                 raise BuildError("%s came out as .mpy v%d, board %s loads v%d" % (entry["path"], version, name, abi[0]))
 
     entries.sort(key=lambda e: e["path"])
+    rom = _romfs(board, work, lib, entries) if board.get("romfs") else None
     describe = git_describe()
     manifest = {
         "format": FORMAT,
@@ -213,6 +225,7 @@ def build(board, out=None):
         "paths": board["paths"],
         "config": board["config"],
         "firmware": board.get("firmware"),
+        "romfs": rom,
         "files": entries,
         "total": sum(e["size"] for e in entries),
         "source_total": sum(e["source_size"] for e in entries),
@@ -223,6 +236,26 @@ def build(board, out=None):
         shutil.rmtree(out)
     work.rename(out)
     return Bundle(out, manifest)
+
+
+def _romfs(board, work, lib, entries):
+    """A ROMFS board: /lib's files leave the file system for an image mounted at /rom (so
+    lib/ in the image is /rom/lib, on sys.path); rom/ keeps them unpacked. BuildError when
+    the image is larger than the board's partition."""
+    from firmware_build import romfs
+
+    in_lib = [e for e in entries if e["path"].startswith(lib + "/")]
+    (work / "rom").mkdir()
+    (work / FILES / lib.lstrip("/")).rename(work / "rom" / "lib")
+    image = romfs.make_image(work / "rom")
+    partition = int(board["romfs"]["bytes"])
+    romfs.check_fits(image, partition, board["name"])
+    (work / romfs.IMAGE).write_bytes(image)
+    entries[:] = [e for e in entries if e not in in_lib]
+    for e in in_lib:
+        e["path"] = "/rom/lib" + e["path"][len(lib):]
+    return {"image": romfs.IMAGE, "size": len(image), "sha256": sha256(image), "partition_bytes": partition,
+            "mount": "/rom", "files": in_lib}
 
 
 def _place(files, device_path, data, entries, source, source_size):
@@ -237,33 +270,60 @@ def _copy(src, dst):
     shutil.copyfile(src, dst)
 
 
+def freeze_include(board):
+    """The port's own manifest a board's firmware starts from (board.json "firmware"
+    "include"; the Unix build has no micropython-lib, so it names only asyncio)."""
+    return (board.get("firmware") or {}).get("include", "$(PORT_DIR)/boards/manifest.py")
+
+
+def freeze_files(board):
+    """(path under freeze/, source) of every module a firmware freezes: the agent package and
+    the board's modules (boot.py and main.py stay files: they are run by name)."""
+    files = list(mpy.sources([ROOT / "agent"]))
+    folder = Path(board["dir"])
+    for fname in board.get("files", []):
+        src = (folder / fname).resolve()
+        if src.name.endswith(".py") and src.name not in RUN_BY_NAME:
+            files.append((src.name, src))
+    return files
+
+
+def freeze_manifest_body(board):
+    """The manifest's statements (no comments): also what a firmware's cache key hashes."""
+    # opt=3 as the .mpy build (AGENT_MPY_ARGS): no line numbers or asserts in flash either
+    lines = ['include("%s")' % freeze_include(board), 'package("agent", base_path="freeze", opt=3)']
+    for rel, _ in freeze_files(board):
+        if "/" not in rel:
+            lines.append('module("%s", base_path="freeze", opt=3)' % rel)
+    return "\n".join(lines) + "\n"
+
+
 def freeze_manifest(manifest, board):
     """MicroPython's manifest.py syntax: freeze the agent and the board's modules."""
-    lines = [
+    return "\n".join([
         "# Freeze dmagent %s (board %s) into custom MicroPython %s firmware:"
         % (manifest["bundle"], manifest["board"], manifest["micropython"]),
-        "#   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=$(pwd)/manifest.py",
+        "#   dmagent build --board %s --firmware (or the port's make with FROZEN_MANIFEST=this file)"
+        % manifest["board"],
         "# Paths are relative to this file (freeze/ holds the sources). boot.py and main.py",
         "# are not frozen: `dmagent flash` still puts them on the file system, with the config",
         "# and keys; frozen modules come before /lib on sys.path, so the /lib copies then idle.",
-        'include("$(PORT_DIR)/boards/manifest.py")',
-        'package("agent", base_path="freeze")',
-    ]
-    for fname in board.get("files", []):
-        base = Path(fname).name
-        if base.endswith(".py") and base not in RUN_BY_NAME:
-            lines.append('module("%s", base_path="freeze")' % base)
-    return "\n".join(lines) + "\n"
+    ]) + "\n" + freeze_manifest_body(board)
 
 
 # --- the size report ---------------------------------------------------------------------------
 def size_rows(manifest):
     """(device path, .py size or None, deployed size) per file, and the totals row."""
     rows = []
-    for e in manifest["files"]:
+    for e in _all_files(manifest):
         is_mpy = e["path"].endswith(".mpy")
         rows.append((e["path"], e["source_size"], e["size"] if is_mpy else None, e["size"]))
     return rows
+
+
+def _all_files(manifest):
+    """The file system's files and, on a ROMFS board, the image's (at /rom/...)."""
+    return manifest["files"] + (manifest.get("romfs") or {}).get("files", [])
 
 
 def size_table(manifest):
@@ -281,8 +341,9 @@ def size_table(manifest):
         mpy_total += mpy_size or 0
         table.add_row(path, _kb(py_size), _kb(mpy_size) if mpy_size is not None else "(.py)", _kb(size))
     table.add_section()
-    table.add_row("total (%d files)" % len(manifest["files"]), _kb(py_total), _kb(mpy_total),
-                  _kb(manifest["total"]), style="bold")
+    files = _all_files(manifest)
+    table.add_row("total (%d files)" % len(files), _kb(py_total), _kb(mpy_total),
+                  _kb(sum(e["size"] for e in files)), style="bold")
     return table
 
 

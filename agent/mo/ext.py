@@ -2,7 +2,9 @@
 
 Uptime is a live value (bound, read on every Get); Echo is an Exec node that answers with
 the data it was given, so a gateway can test the Exec path end to end without side effects.
-Boards register their own handlers the same way (tree.bind, tree.on_exec).
+Repl exists where a board gives it a handler (add_repl): its Exec hands the console to the
+REPL, which reads every key file, so it is for owners only: a rule of the dispatcher, not
+of its ACL or its handler. Boards register their own handlers the same way (tree.on_exec).
 """
 
 import time
@@ -23,13 +25,9 @@ except AttributeError:  # CPython
 
 
 _BOOT = _ticks()
-
-
-def seed(tree, server_ids):
-    tree.put("./DevDetail/Ext", fmt="node", flags=PERMANENT)
-    tree.put("./DevDetail/Ext/Uptime", 0, "int", flags=PERMANENT | READONLY)
-    exec_acl = "Exec=" + "+".join(server_ids) + "&Get=*" if server_ids else ""
-    tree.put("./DevDetail/Ext/Echo", "", "chr", acl=exec_acl, flags=PERMANENT | READONLY)
+REPL = "./DevDetail/Ext/Repl"
+# Exec on these only for security.owners speaking for themselves (agent/dispatch.py).
+OWNER_ONLY = (["DevDetail", "Ext", "Repl"],)
 
 
 def _uptime():
@@ -45,3 +43,16 @@ def bind(tree):
         tree.bind("./DevDetail/Ext/Uptime", read=_uptime)
     if tree.exists("./DevDetail/Ext/Echo"):
         tree.on_exec("./DevDetail/Ext/Echo", _echo)
+
+
+def add_repl(tree, handler, owners=()):
+    """The Repl node, bound to the board's handler. Its ACL is made afresh at every boot from
+    security.owners (not journaled): it shows the rule, the dispatcher enforces it."""
+    acl = "Exec=" + "+".join(owners) + "&Get=*" if owners else "Get=*"
+    if tree.exists(REPL):
+        tree.set_acl(REPL, acl)
+    elif tree.exists("./DevDetail/Ext"):
+        tree.put(REPL, "", "chr", acl=acl, flags=PERMANENT | READONLY)
+    else:
+        return
+    tree.on_exec(REPL, handler)

@@ -2,7 +2,6 @@
 
 from agent import acl as A
 from agent import proto as P
-from agent.mo import ext
 from agent.nodes import PERMANENT, READONLY, SECRET
 
 DMV = "1.2"
@@ -42,7 +41,7 @@ def seed(tree, config):
     for name, key in (("MaxDepth", "max_depth"), ("MaxTotLen", "max_tot_len"),
                       ("MaxSegLen", "max_seg_len")):
         tree.put("./DevDetail/URI/" + name, lim[key], "int", flags=RO)
-    ext.seed(tree, ids)
+    _seed_ext(tree, ids)
 
     # Each account is managed by its own server; the DMAcc listing is readable by all of them.
     dmacc_acl = "Get=" + "+".join(ids) if ids else ""
@@ -98,3 +97,9 @@ def _set_acl(tree, uri, acl):
     tree.set_acl(uri, acl)
 
 
+def _seed_ext(tree, server_ids):
+    """./DevDetail/Ext and the nodes agent.mo.ext binds code to (here: boot only)."""
+    tree.put("./DevDetail/Ext", fmt="node", flags=PERMANENT)
+    tree.put("./DevDetail/Ext/Uptime", 0, "int", flags=PERMANENT | READONLY)
+    exec_acl = "Exec=" + "+".join(server_ids) + "&Get=*" if server_ids else ""
+    tree.put("./DevDetail/Ext/Echo", "", "chr", acl=exec_acl, flags=PERMANENT | READONLY)

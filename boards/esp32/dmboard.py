@@ -9,7 +9,6 @@ TCP links are in dmlinks, imported only when the config asks for them (heap is s
 
 import asyncio
 import gc
-import json
 import select
 import sys
 import time
@@ -19,25 +18,25 @@ import micropython
 from agent import proto as P
 from agent import server
 from agent.app import App
-from agent.nodes import PERMANENT, READONLY
 
 CONFIG = "dmagent.json"
 KEYS = "keys"
 STATE = "state"
-REPL_NODE = "./DevDetail/Ext/Repl"
 ESCAPE_MS = 2000
 READY = "dmagent: serving"  # the last line on the console before it carries frames
 LOG_LINES = 16
 
 
 def load_config(path=CONFIG):
-    """The device config `dmagent flash` writes; {} if there is none. Bad JSON raises."""
+    """The device config `dmagent flash` writes, checked (agent.config); {} if there is none.
+    ConfigError (one line: file and key) if it is bad."""
+    import agent
+    from agent import config
+
     try:
-        f = open(path)
-    except OSError:
-        return {}
-    with f:
-        return json.load(f)
+        return config.load(path, missing_ok=True)
+    finally:
+        agent.unload("agent.config")  # before boot: its code leaves the heap
 
 
 def load_keys(path=KEYS):
@@ -136,14 +135,12 @@ class Board:
             print("dmagent: " + msg)
 
     def add_repl_node(self):
-        """./DevDetail/Ext/Repl: Exec hands the console back to the REPL."""
-        tree = self.app.tree
-        if not tree.exists(REPL_NODE) and tree.exists("./DevDetail/Ext"):
-            ids = [a["server_id"] for a in self.config.get("accounts", ()) if a.get("server_id")]
-            acl = "Exec=" + "+".join(ids) + "&Get=*" if ids else ""
-            tree.put(REPL_NODE, "", "chr", acl=acl, flags=PERMANENT | READONLY)
-        if tree.exists(REPL_NODE):
-            tree.on_exec(REPL_NODE, self._repl)
+        """./DevDetail/Ext/Repl: Exec hands the console back to the REPL (owners only: the
+        agent's rule, see agent/mo/ext.py)."""
+        from agent.mo import ext
+
+        guard = self.app.guard
+        ext.add_repl(self.app.tree, self._repl, guard.owners if guard is not None else ())
 
     def _repl(self, tree, principal, data):
         asyncio.create_task(self._stop_soon())  # after the 200 has left on the console
@@ -205,7 +202,12 @@ def escape_window(ms, poll=None):
 
 
 def main(config=None):
-    config = load_config() if config is None else config
+    if config is None:
+        try:
+            config = load_config()
+        except ValueError as exc:  # refuse to start on a bad config: say why, keep the REPL
+            print("dmagent: %s; not started, this is the REPL" % exc)
+            return
     if not escape_window(config.get("escape_ms", ESCAPE_MS)):
         return
     try:

@@ -6,23 +6,22 @@ launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console)
 """
 import asyncio
 import gc
-import json
 import sys
 
 from agent import frame
 
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
-         " [--config FILE] [--keys PATH]... [--insecure]")
+         " [--config FILE [--config-checked]] [--keys PATH]... [--insecure]")
 
 
 def parse_args(argv):
     opts = {"tcp": None, "serial": [], "keys": [], "stdio": False, "state": None, "config": None,
-            "insecure": False}
+            "insecure": False, "config_checked": False}
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("--stdio", "--insecure"):
-            opts[arg[2:]] = True
+        if arg in ("--stdio", "--insecure", "--config-checked"):
+            opts[arg[2:].replace("-", "_")] = True
             i += 1
             continue
         if arg not in ("--tcp", "--serial", "--keys", "--state", "--config") or i + 1 >= len(argv):
@@ -51,6 +50,28 @@ except ValueError as exc:
 # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
 frame.reserve(links_wanted(OPTS))
+# A piece kept whole through boot for the first session's key schedules (2 x 304 bytes):
+# boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
+# one piece with 5 KB free. Given back once booted, before any link is served.
+_HELD = [bytearray(1024)]
+
+
+def load_keys(paths):
+    """{principal: key} through the one key-file reader (agent.keys), which leaves the heap
+    once they are read; a bad key file is one line naming the file, never the key."""
+    if not paths:
+        return None
+    import agent
+    from agent import keys as keyfiles
+
+    try:
+        return keyfiles.load(paths)
+    except ValueError as exc:  # one line naming the file, never the key
+        print("dmagent: %s" % exc, file=sys.stderr)
+        sys.exit(2)
+    finally:
+        agent.unload("agent.keys")
+
 
 from agent import server  # noqa: E402
 
@@ -58,24 +79,40 @@ server.reserve_reads(links_wanted(OPTS))
 from agent.app import App  # noqa: E402
 
 
-def load_config(path):
-    if not path:
-        return {}
-    with open(path) as f:
-        return json.load(f)
+def load_config(path, checked=False):
+    """Through the one loader (agent.config): unknown keys and wrong types refused in one line.
+    checked: `dmagent serve` has run that loader on this very file already, on the host,
+    where the heap is plentiful; here it would cost a board-sized heap what boot can ill
+    spare (its code and names, loaded and dropped among the agent's own)."""
+    if checked:
+        import json
+
+        with open(path) as f:
+            return json.load(f)
+    import agent
+    from agent import config as checker
+
+    try:
+        return checker.load(path)
+    except checker.ConfigError as exc:
+        print("dmagent: %s" % exc, file=sys.stderr)
+        sys.exit(2)
+    finally:
+        agent.unload("agent.config")
 
 
 async def run(opts):
-    keys = None
-    if opts["keys"]:
-        from agent import keys as keyfiles
-
-        keys = keyfiles.load(opts["keys"])
-    app = App(load_config(opts["config"]), opts["state"], opts["insecure"], keys=keys)
+    keys = load_keys(opts["keys"])
+    app = App(load_config(opts["config"], opts["config_checked"]), opts["state"], opts["insecure"], keys=keys)
+    _HELD.pop()
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
-        await server.serve_tcp(app, host, int(port))
+        # Two TCP links unless config says: one, and the one kept for a principal (the
+        # second gets buffers if the heap has them then, else it is refused with a status).
+        limits = dict(app.link_limits or {})
+        limits.setdefault("max", 2)
+        await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
         f = server.open_tty(dev, int(baud or 115200))

@@ -75,7 +75,12 @@ class VirtualBoard(dmboard.Board):
 
 
 def main(config=None):
-    config = dmboard.load_config() if config is None else config
+    if config is None:
+        try:
+            config = dmboard.load_config()
+        except ValueError as exc:  # refuse to start on a bad config: say why, keep the REPL
+            print("dmagent: %s; not started, this is the REPL" % exc)
+            return
     if not dmboard.escape_window(config.get("escape_ms", dmboard.ESCAPE_MS), vboard_hal.uart_any):
         return
     VirtualBoard(config).start()

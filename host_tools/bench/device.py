@@ -1,7 +1,8 @@
 """`make bench`: the numbers the project reports, measured, never asserted as timings.
 
 - bytes on the wire for a Get of ./DevDetail/FwV (request + response frames);
-- MicroPython heap (device runtime, gc.mem_alloc) after importing the agent, and with N leaves;
+- MicroPython heap (gc.mem_alloc) after boot and the leaves that fit, with and without keys,
+  per runtime: the agent as .mpy files and frozen into the firmware; the firmware's size;
 - round trips per second over loopback TCP with one client, per runtime.
 """
 
@@ -43,7 +44,7 @@ def start_agent(runtime, heap="110k"):
     argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime,
             "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure",
             "--keys", str(_key_dir())]
-    if runtime == "micropython":
+    if runtime.startswith("micropython"):
         argv += ["--heap", heap]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
@@ -88,9 +89,9 @@ def round_trips(url, count, key=None):
     return count / elapsed
 
 
-def heap(leaves, heap_size, keys=False):
+def heap(leaves, heap_size, keys=False, runtime=mpy_runtime.MPY):
     args = [str(leaves)] + (["--keys"] if keys else [])
-    proc = mpy_runtime.run_file(ROOT / "tools" / "heap_probe.py", heap=heap_size, args=args,
+    proc = mpy_runtime.run_file(ROOT / "tools" / "heap_probe.py", heap=heap_size, args=args, runtime=runtime,
                                 capture_output=True, text=True, cwd=str(ROOT))
     if proc.returncode != 0:
         return {"error": (proc.stdout + proc.stderr).strip().splitlines()[-1:]}
@@ -103,10 +104,15 @@ def run(count, leaves, heap_size="110k"):
         # how many leaves fit beside the agent in a board-sized heap, without and with keys
         "heap_device_runtime": heap(5000, heap_size),
         "heap_device_runtime_keys": heap(5000, heap_size, keys=True),
+        # the same with the agent frozen into the firmware (code in flash, not in the heap)
+        "heap_frozen": heap(5000, heap_size, runtime=mpy_runtime.FROZEN),
+        "heap_frozen_keys": heap(5000, heap_size, keys=True, runtime=mpy_runtime.FROZEN),
         # the issue's 1,000-leaf tree, in a heap big enough to hold it
         "heap_1000_leaves_2m": heap(leaves, "2m"),
+        "firmware": firmware_size(),
     }
-    for runtime in ("cpython", "micropython"):
+    results["heap_table"] = heap_table(results)
+    for runtime in ("cpython", "micropython", "micropython-frozen"):
         proc, url = start_agent(runtime, heap_size)
         try:
             req, resp = wire_bytes(url)
@@ -124,6 +130,44 @@ def run(count, leaves, heap_size="110k"):
             proc.terminate()
             proc.wait(10)
     return results
+
+
+def firmware_size():
+    """The frozen firmware's size (the Unix binary built here; an ESP32's is not built here),
+    and the rp2 board's ROMFS image of the agent against its partition."""
+    from firmware_build.bundle import build
+
+    binary = Path(mpy_runtime.frozen_command()[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        rom = build("rp2", Path(tmp) / "rp2").manifest["romfs"]
+    return {"file": str(binary), "bytes": binary.stat().st_size,
+            "text_data_bss": _text_data_bss(binary),
+            "rp2_romfs_image_bytes": rom["size"], "rp2_romfs_partition_bytes": rom["partition_bytes"]}
+
+
+def _text_data_bss(binary):
+    import shutil
+
+    if not shutil.which("size"):
+        return None
+    out = subprocess.run(["size", str(binary)], capture_output=True, text=True).stdout.splitlines()
+    return [int(n) for n in out[1].split()[:3]] if len(out) > 1 else None
+
+
+def heap_table(results):
+    """One line per runtime and key set: bytes in use after boot, free after boot, leaves."""
+    rows = []
+    for name, key in (("mpy", "heap_device_runtime"), ("frozen", "heap_frozen")):
+        for keys in (False, True):
+            probe = results[key + ("_keys" if keys else "")]
+            if "error" in probe:
+                rows.append("%-6s %-7s %s" % (name, "keys" if keys else "no keys", probe["error"]))
+                continue
+            rows.append("%-6s %-7s boot %6d B in use, %6d B free after boot, %4d leaves fit (%d B each)"
+                        % (name, "keys" if keys else "no keys", probe["boot_bytes"],
+                           probe["free_bytes"] + probe["tree_bytes"], probe["leaves"],
+                           probe["bytes_per_leaf"] or 0))
+    return rows
 
 
 def main(argv=None):

@@ -36,7 +36,8 @@ def measure(board="virtual", baud=115200, work=None):
     total = bundle.manifest["total"]
     key = work / "ServerA.key"
     new_key_file("ServerA", key)
-    config = json.loads(DEMO_CONFIG.read_text())  # accounts: ServerA may take the console back
+    config = json.loads(DEMO_CONFIG.read_text())
+    config["security"] = {"owners": ["ServerA"]}  # ServerA may take the console back
     with VirtualBoard(work / "flash", baud=baud) as vb:
         t = time.monotonic()
         first = flash(vb.port, bundle, config=config, keys=[key], baud=baud)

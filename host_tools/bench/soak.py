@@ -2,11 +2,13 @@
 
     python -m host_tools.bench.soak --url URL [--key FILE] [--requests 10000]
     python -m host_tools.bench.soak --runtime micropython [--heap 110k] [--bundle DIR]
+    python -m host_tools.bench.soak --runtime micropython-frozen [--heap 110k]
     python -m host_tools.bench.soak --vboard [--bundle DIR]
 
 With --runtime the device runtime is started on a pseudo-terminal, running a built bundle's
 .mpy files (the virtual board's bundle, built if not given) under a hard heap cap, and its
-log is searched for running out of memory. With --vboard the bundle is flashed onto a
+log is searched for running out of memory (micropython-frozen: the agent frozen into the
+Unix port's firmware, no bundle). With --vboard the bundle is flashed onto a
 virtual board and the agent is driven on its console. A key for ServerA is made for both.
 Exit status 0 only if every answer was right and the agent never ran out of memory.
 """
@@ -170,13 +172,16 @@ def _bundle(work, bundle):
     return Bundle.load(bundle) if bundle else build("virtual", work / "bundle")
 
 
-def on_device_runtime(requests, heap, bundle, work, progress=None, session_every=0):
-    """The bundle's .mpy files on the device runtime with a heap cap, over a pty."""
+def on_device_runtime(requests, heap, bundle, work, progress=None, session_every=0, runtime="micropython"):
+    """The bundle's .mpy files on the device runtime with a heap cap, over a pty; with
+    runtime "micropython-frozen" the agent frozen into the firmware instead (no bundle)."""
     key, secret = _key(work)
-    built = _bundle(work, bundle)
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", "micropython", "--heap", heap,
-            "--bundle", str(built.dir), "--pty", "--state", str(work / "state"),
-            "--config", str(DEMO_CONFIG), "--keys", str(key.parent)]
+    frozen = runtime == "micropython-frozen"
+    built = None if frozen else _bundle(work, bundle)
+    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime, "--heap", heap,
+            "--pty", "--state", str(work / "state"), "--config", str(DEMO_CONFIG), "--keys", str(key.parent)]
+    if built:
+        argv += ["--bundle", str(built.dir)]
     log_path = work / "agent.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
@@ -193,7 +198,8 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
     text = log_path.read_text(errors="replace")
     result["out_of_memory"] = [line for line in text.splitlines() if any(m in line for m in OUT_OF_MEMORY)]
     result["log"] = text
-    result["target"] = "device runtime, %s heap, bundle %s" % (heap, built.version)
+    result["target"] = ("frozen runtime, %s heap" % heap if frozen
+                        else "device runtime, %s heap, bundle %s" % (heap, built.version))
     return result
 
 
@@ -220,7 +226,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running agent (tcp://, serial://, /dev/tty...)")
-    where.add_argument("--runtime", choices=["micropython"], help="start the device runtime on a bundle")
+    where.add_argument("--runtime", choices=["micropython", "micropython-frozen"],
+                       help="start a MicroPython runtime (micropython: on a bundle's .mpy files)")
     where.add_argument("--vboard", action="store_true", help="flash a virtual board and drive it")
     parser.add_argument("--key", help="with --url: the key file to handshake with")
     parser.add_argument("--requests", type=int, default=10000)
@@ -241,7 +248,7 @@ def main(argv=None):
             result["out_of_memory"], result["target"] = [], args.url
         elif args.runtime:
             result = on_device_runtime(args.requests, args.heap, args.bundle, work,
-                                       session_every=args.session_every)
+                                       session_every=args.session_every, runtime=args.runtime)
         else:
             result = on_vboard(args.requests, args.bundle, work, session_every=args.session_every)
     except (DeviceError, OSError, ValueError) as exc:

@@ -1,7 +1,8 @@
-"""`dmagent build`: the command over firmware_build.bundle (the library does the work).
+"""`dmagent build`: the command over firmware_build (the library does the work).
 
-Prints the size table and where the bundle went; a mismatched firmware version or a
-missing board is one readable error line and exit status 2.
+Prints the size table and where the bundle went (with --firmware: the firmware built with the
+agent frozen in, and its size); a mismatched firmware version, a missing board or tool, a
+failed download is one readable error line and exit status 2, and the last build stays.
 """
 
 import sys
@@ -16,13 +17,21 @@ from firmware_build.mpy import BuildError
 @click.command("build")
 @click.option("--board", required=True, metavar="NAME", help="one of: %s" % ", ".join(board_names()))
 @click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: build/NAME)")
+@click.option("--firmware", is_flag=True,
+              help="also build MicroPython firmware with the agent frozen in (unix here; esp32 with ESP-IDF)")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON instead")
-def build_command(board, out, as_json):
+def build_command(board, out, firmware, as_json):
     """Build the agent and a board's files into a bundle (.mpy files, manifest, sizes)."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, however long
     try:
-        bundle = build(board, out)
+        if firmware:
+            from firmware_build.firmware import build_firmware
+
+            bundle = build_firmware(board, out, log=lambda line: err.print(line))
+        else:
+            bundle = build(board, out)
     except BuildError as exc:
-        Console(stderr=True, highlight=False).print("[red]error:[/] %s" % exc)
+        err.print("[red]error:[/] %s" % exc)
         sys.exit(2)
     if as_json:
         import json
@@ -31,5 +40,13 @@ def build_command(board, out, as_json):
         return
     console = Console(highlight=False)
     console.print(size_table(bundle.manifest))
+    rom = bundle.manifest.get("romfs")
+    if rom:
+        console.print("ROMFS image %s: %d bytes of its %d-byte partition (%d files, mounted at %s)"
+                      % (bundle.romfs_image, rom["size"], rom["partition_bytes"], len(rom["files"]), rom["mount"]))
+    fw = bundle.manifest.get("firmware_file")
+    if fw:
+        console.print("firmware %s: %d bytes (MicroPython %s port, agent frozen)"
+                      % (bundle.dir / fw["path"], fw["size"], fw["port"]))
     console.print("bundle %s for %s in %s (manifest.json; manifest.py to freeze it into firmware)"
                   % (bundle.version, bundle.board, bundle.dir))

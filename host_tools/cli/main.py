@@ -18,7 +18,7 @@ from agent import proto as P
 from host_tools.client.device import Device, DeviceError, LinkError, status_text
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
 EXIT_STATUS = 1  # the device answered with a non-2xx status
 EXIT_LINK = 2  # no answer, or the link could not be opened
@@ -296,20 +296,30 @@ def _ok(ctx, text):
 @click.option("--keys", "key_paths", multiple=True, metavar="PATH",
               help="a key file or a folder of them (repeatable): the principals that may connect")
 @click.option("--insecure", is_flag=True, help="DEVELOPMENT ONLY: let a link name its principal in hello")
-@click.option("--runtime", type=click.Choice(["cpython", "micropython"]), default="cpython", show_default=True)
-@click.option("--heap", default="110k", show_default=True, help="heap size for --runtime micropython")
+@click.option("--runtime", type=click.Choice(["cpython", "micropython", "micropython-frozen"]), default="cpython",
+              show_default=True, help="micropython: the agent as .mpy files; micropython-frozen: frozen into the firmware")
+@click.option("--heap", default="110k", show_default=True, help="heap size for the MicroPython runtimes")
 @click.option("--bundle", metavar="DIR", type=click.Path(file_okay=False),
               help="with --runtime micropython: run this built bundle's .mpy files (`dmagent build`)")
-def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle):
+@click.option("--recover", is_flag=True,
+              help="the state is damaged: say what recovery drops, ask, drop it, then serve")
+@click.option("--yes", is_flag=True, help="with --recover: do not ask")
+def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
+          recover, yes):
     """Run the agent on this machine."""
     from host_tools.runtime import serve as serving
 
     try:
+        if recover:
+            serving.recover_state(state, config, None if yes else lambda: click.confirm(
+                "Drop them?", default=False, err=True), lambda line: click.echo(line, err=True))
+            if not (tcp or serial_ports or pty):
+                return  # recovered only: serving is another command
         if bundle and runtime != "micropython":
             raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
-        if runtime == "micropython":
+        if runtime != "cpython":
             sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
-                                               key_paths, bundle))
+                                               key_paths, bundle, runtime))
         serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths)
     except serving.ServeError as exc:
         err_console.print("[red]error:[/] %s" % exc)
@@ -326,13 +336,18 @@ def mpy():
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--heap", default="110k", show_default=True, help="heap size, as for micropython -X heapsize")
 @click.option("--source", is_flag=True, help="import agent/ from its .py files, not the .mpy build")
+@click.option("--runtime", type=click.Choice(["micropython", "micropython-frozen"]), default="micropython",
+              show_default=True, help="micropython-frozen: the Unix port with the agent frozen in")
 @click.argument("args", nargs=-1)
-def mpy_run(file, heap, source, args):
+def mpy_run(file, heap, source, runtime, args):
     """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
     from host_tools.runtime import micropython as mpy_runtime
 
+    if source and runtime != "micropython":
+        err_console.print("[red]error:[/] --source needs --runtime micropython (the frozen agent is in the firmware)")
+        sys.exit(EXIT_USAGE)
     try:
-        proc = mpy_runtime.run_file(file, heap=heap, args=args, compiled=not source)
+        proc = mpy_runtime.run_file(file, heap=heap, args=args, compiled=not source, runtime=runtime)
     except mpy_runtime.RuntimeMissing as exc:
         err_console.print("[red]error:[/] %s" % exc)
         sys.exit(EXIT_USAGE)

@@ -1,11 +1,13 @@
 """`Device`: every op of the protocol as a method, over any transport, with safe retries.
 
-A retry resends the very same frame with the same request id, so the agent answers from
-its reply cache instead of executing twice. Request ids start at a random point because
-a serial link outlives one client process and its cache with it.
+A retry resends the same request (same client token, same request id), so the agent
+answers from its reply records instead of executing twice: after a timeout on the same
+link, and after a lost connection on a new one, in a new session (docs/protocol.md s.3).
+The token is random per Device; pass token= to go on where another Device left off.
 """
 
 import random
+import time
 
 from agent import proto as P
 from host_tools.client import wire
@@ -36,8 +38,12 @@ class DeviceTimeout(LinkError):
 
 
 class Device:
-    def __init__(self, transport, timeout=2.0, retries=2):
+    def __init__(self, transport, timeout=2.0, retries=2, token=None):
         self.transport = transport
+        self.token = random.getrandbits(30) if token is None else token  # scopes our request ids
+        self.reconnects = 0  # connections made again after one was lost
+        self._reopen = None  # () -> a new transport to the same device, when known (open())
+        self._credentials = None  # (principal, key, suites): to handshake again after reconnecting
         self.channel = None  # host_tools.client.secure.ClientChannel once handshaken
         self.for_server = None  # proxy mode: the ServerID every request acts for
         self.timeout = timeout
@@ -51,16 +57,29 @@ class Device:
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
         self.requests_sent = 0  # requests made (a retry of one is not another)
         self.retries_sent = 0  # tries sent again after a timeout
+        # Ask for every reply in pieces of at most this many body bytes, each retried on its
+        # own (a noisy line loses long frames far more often than short ones); None: whole.
+        self.reply_chunk = None
 
     @classmethod
     def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
-        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over()."""
-        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites)
+             suites=(P.SUITE_CCM,), token=None):
+        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). A connection
+        lost mid-request is made again to url, and the request retried there. A device that
+        refuses the connection as busy (420, its links are all taken) is tried again, up to
+        `retries` more times, a little later each time."""
+        for attempt in range(retries + 1):
+            try:
+                return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
+                                token, reopen=lambda: open_url(url))
+            except DeviceError as exc:
+                if exc.status != P.S_DEVICE_FULL or "busy" not in exc.message or attempt == retries:
+                    raise
+            time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
 
     @classmethod
     def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
+             suites=(P.SUITE_CCM,), token=None, reopen=None):
         """A Device on an open transport (closed again if this fails).
 
         key: the long-term key (bytes, with principal) or a key file's path (its principal
@@ -70,7 +89,8 @@ class Device:
         for_server: put this ServerID in every request's `for` field (a gateway in proxy
         mode, docs/protocol.md 7.5); it needs a key.
         """
-        dev = cls(transport, timeout, retries)
+        dev = cls(transport, timeout, retries, token)
+        dev._reopen = reopen
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
                 from host_tools.client.keys import load_key_file
@@ -83,6 +103,7 @@ class Device:
                 if principal is None:
                     raise ValueError("a key needs its principal")
                 dev.for_server = for_server
+                dev._credentials = (principal, key, suites)
                 dev.handshake(principal, key, suites)
             elif for_server is not None:
                 raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
@@ -103,21 +124,76 @@ class Device:
         self.close()
 
     # --- request/response -------------------------------------------------
-    def request(self, op, fields=None, check=True):
-        """Send one request, return the response map; raise DeviceError on non-2xx if check."""
-        rid = self._next_id
-        self._next_id = (self._next_id + 1) & 0x3FFFFFFF
-        message = {P.K_ID: rid, P.K_OP: op}
+    def peek_request_id(self):
+        """The id the next request will carry."""
+        return self._next_id
+
+    def request(self, op, fields=None, check=True, request_id=None):
+        """Send one request, return the response map; raise DeviceError on non-2xx if check.
+        request_id: send again a request made before (its answer was never seen)."""
+        rid = request_id
+        if rid is None:
+            rid = self._next_id
+            self._next_id = (self._next_id + 1) & 0x3FFFFFFF
+        message = {P.K_ID: rid, P.K_OP: op, P.K_TOKEN: self.token}
         if self.for_server is not None:
             message[P.K_FOR] = self.for_server
         if fields:
             message.update(fields)
-        pivs = []  # sealed: the Partial IV of every try; the answer may come under any
+        if self.reply_chunk:
+            message[P.K_CHUNK] = self.reply_chunk
+            message[P.K_OFFSET] = 0
         self.requests_sent += 1
+        response = self._exchange(message, rid)
+        if response.get(P.K_STATUS) == P.S_PARTIAL and P.K_PART in response:
+            response = self._gather(message, rid, response)
+        status = response.get(P.K_STATUS)
+        if check and not (isinstance(status, int) and 200 <= status < 300):
+            raise DeviceError(status, response.get(P.K_MSG, ""), response)
+        return response
+
+    def _gather(self, message, rid, first):
+        """The whole response from its pieces (docs/protocol.md, "Replies in pieces"): each
+        piece is its own request, retried on its own, answered from the agent's reply cache."""
+        total = first.get(P.K_TOTAL)
+        body = bytearray(first[P.K_PART])
+        if not isinstance(total, int) or total > 16 * P.MAX_FRAME:
+            raise LinkError("a first reply piece without a sane total length: %r" % (total,))
+        # The pieces after the first: the agent answers them from its reply cache by id, so
+        # the request is only the id and where (short frames are what a noisy line lets by).
+        fetch = {P.K_ID: rid, P.K_CHUNK: message[P.K_CHUNK]}
+        while len(body) < total:
+            fetch[P.K_OFFSET] = len(body)
+            piece = self._exchange(fetch, rid)
+            part = piece.get(P.K_PART)
+            if piece.get(P.K_STATUS) != P.S_PARTIAL or not isinstance(part, bytes) or not part:
+                raise DeviceError(piece.get(P.K_STATUS), piece.get(P.K_MSG, "reply piece missing"), piece)
+            body += part
+        if len(body) != total:
+            raise LinkError("the reply's pieces do not make the reply (%d bytes, not %d)" % (len(body), total))
+        try:
+            response = wire.decode_message(bytes(body))
+        except Exception:  # noqa: BLE001 - a bad reassembly is a link problem
+            raise LinkError("the reply's pieces do not decode") from None
+        if not isinstance(response, dict):
+            raise LinkError("the reply's pieces are not a response map")
+        return response
+
+    def _exchange(self, message, rid):
+        """Send message (retrying) until its response comes; DeviceTimeout after every try."""
+        pivs = []  # sealed: the Partial IV of every try; the answer may come under any
+        offset = message.get(P.K_OFFSET)
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
-            self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
-            response = self._await(rid, pivs)
+            try:
+                self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
+                response = self._await(rid, pivs, offset)
+            except LinkError:
+                if self._reopen is None or attempt == self.retries:
+                    raise
+                self._reconnect()  # a new connection and session; the same token and id
+                pivs = []
+                continue
             if response is not None:
                 break
         else:
@@ -125,10 +201,18 @@ class Device:
                                 % (self.retries + 1, self.timeout))
         if self.channel is not None:
             self.channel.forget(rid)
-        status = response.get(P.K_STATUS)
-        if check and not (isinstance(status, int) and 200 <= status < 300):
-            raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
+
+    def _reconnect(self):
+        try:
+            self.transport.close()
+        except OSError:
+            pass
+        self.transport = self._reopen()
+        self.reader = wire.FrameReader()
+        self.reconnects += 1
+        if self._credentials is not None:
+            self.handshake(*self._credentials)
 
     def exchange(self, message, timeout=None):
         """Send this exact message (its own request id, any fields, sealed if the session is)
@@ -154,8 +238,14 @@ class Device:
             data = wire.encode_frame(kind, body)
         else:
             data = wire.encode_message(message)
-        self.last_request_bytes = len(data)
+        self.last_request_bytes = self._write_frame(data)
+
+    def _write_frame(self, frame):
+        """Write one frame after a 0x00 (docs/protocol.md 2): whatever garbage the line put
+        before it ends there, and does not cost this frame. Returns the bytes written."""
+        data = b"\x00" + frame
         self.transport.write(data)
+        return len(data)
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
@@ -183,6 +273,9 @@ class Device:
                 channel.on_hs4(self._handshake_step(hs3))
                 break
             except HandshakeError as exc:
+                if attempt < self.retries and _try_again(exc):
+                    time.sleep(min(2.0, 0.1 * 2 ** attempt) + random.random() * 0.2)  # doubling
+                    continue
                 exc.message = "handshake as %s: %s" % (principal, exc.message)
                 exc.args = ("%d %s: %s" % (exc.status, status_text(exc.status), exc.message),)
                 raise
@@ -194,11 +287,8 @@ class Device:
         return channel
 
     def _handshake_step(self, body):
-        import time
-
         data = wire.encode_frame(P.KIND_HANDSHAKE, body)
-        self._hs_bytes += len(data)
-        self.transport.write(data)
+        self._hs_bytes += self._write_frame(data)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             chunk = self.transport.read(deadline - time.monotonic())
@@ -206,11 +296,11 @@ class Device:
                 if kind == P.KIND_HANDSHAKE:
                     self._hs_bytes += len(wire.encode_frame(kind, reply))
                     return reply
+                if kind == P.KIND_PLAIN:  # the device refused the link (busy), before closing it
+                    _raise_refusal(reply)
         raise DeviceTimeout("no handshake answer from the device in %.1fs" % self.timeout)
 
-    def _await(self, rid, pivs=()):
-        import time
-
+    def _await(self, rid, pivs=(), offset=None):
         if self.channel is not None:
             from host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
@@ -238,6 +328,9 @@ class Device:
                 if not isinstance(response, dict):
                     continue
                 # Replies without an id answer a request the agent could not parse at all.
+                if (offset is not None and response.get(P.K_STATUS) == P.S_PARTIAL
+                        and response.get(P.K_OFFSET) != offset):
+                    continue  # a late answer to an earlier piece of this reply
                 if response.get(P.K_ID) in (rid, None):
                     self.last_response_bytes = size
                     return response
@@ -327,6 +420,24 @@ class Device:
             item.update(fields)
             payload.append(item)
         return self.request(P.OP_ATOMIC, {P.K_ITEMS: payload})[P.K_ITEMS]
+
+
+def _raise_refusal(body):
+    try:
+        message = wire.decode_message(body)
+    except Exception:
+        return
+    if isinstance(message, dict) and P.K_ID not in message and isinstance(message.get(P.K_STATUS), int):
+        raise DeviceError(message[P.K_STATUS], message.get(P.K_MSG, ""), message)
+
+
+def _try_again(exc):
+    """A refusal worth one more try: the device was busy (its pending handshakes, or a source
+    backing off: it does not say which) or short of heap, or our pending handshake was
+    pushed out."""
+    text = exc.message or ""
+    return ((exc.status == P.S_FORBIDDEN and "busy" in text) or exc.status == P.S_DEVICE_FULL
+            or (exc.status == P.S_BAD_REQUEST and "no handshake in progress" in text))
 
 
 def _with_prop(uri, prop):

@@ -12,6 +12,7 @@ log line, an error message or a traceback with locals cannot leak it by accident
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -103,22 +104,55 @@ def new_key_file(principal, out, length=16, force=False):
     return fingerprint(key)
 
 
-def load_key_file(path):
-    """(principal, key) from a key file; KeyFileError naming the file (not the key) if bad."""
+def load_key_file(path, warn=True):
+    """(principal, key) from a key file, read by the agent's own reader (agent.keys: one
+    format, one set of checks); KeyFileError naming the file (not the key) if bad. Warns on
+    stderr, once per file, when others than its owner may read it (warn=False: quiet)."""
+    from agent import keys as reader
+
     try:
-        with open(path) as f:
-            doc = json.load(f)
-        principal, text = doc["principal"], doc["key"]
-        key = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise KeyFileError("key file %s: not found" % path) from None
-    except OSError as exc:
-        raise KeyFileError("key file %s: %s" % (path, exc.strerror)) from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise KeyFileError("key file %s: not a dmagent key file" % path) from None
-    if not isinstance(principal, str) or not principal or len(key) not in KEY_LENGTHS:
-        raise KeyFileError("key file %s: needs a principal and a 16 or 32 byte key" % path)
+        principal, key = reader.read(str(path))
+    except ValueError as exc:
+        raise KeyFileError(str(exc)) from None
+    if warn:
+        warn_if_exposed(path)
     return principal, Secret(key)
+
+
+def load_keys(paths):
+    """{principal: key} from key files and folders (what `serve --keys` takes), through the
+    same reader, with the same warning; KeyFileError naming the file if one is bad."""
+    from agent import keys as reader
+
+    try:
+        found = reader.load([str(p) for p in paths], warn_if_exposed)
+    except ValueError as exc:
+        raise KeyFileError(str(exc)) from None
+    return dict((principal, Secret(key)) for principal, key in found.items())
+
+
+_warned = set()
+
+
+def exposed(path):
+    """The file's mode if its group or others may read or write it, else None."""
+    try:
+        mode = os.stat(str(path)).st_mode
+    except OSError:
+        return None
+    return mode & 0o777 if mode & 0o077 else None
+
+
+def warn_if_exposed(path):
+    """One line on stderr (once per file and process) for a key file others may read."""
+    mode = exposed(path)
+    key = os.path.abspath(str(path))
+    if mode is None or key in _warned:
+        return
+    _warned.add(key)
+    sys.stderr.write("dmagent: warning: key file %s can be read by others than its owner (mode %04o): chmod 600 %s\n"
+                     % (path, mode, path))
+    sys.stderr.flush()
 
 
 def _key_files(path):
@@ -135,7 +169,7 @@ def list_keys(paths=None):
     for path in paths or [store_dir()]:
         for name in _key_files(path):
             try:
-                principal, key = load_key_file(name)
+                principal, key = load_key_file(name, warn=False)
             except KeyFileError:
                 continue
             found.append((principal, name, fingerprint(key), len(key)))
@@ -151,7 +185,7 @@ def find_key(principal, paths=None):
             return None
         if direct.exists():
             try:
-                if load_key_file(direct)[0] == principal:
+                if load_key_file(direct, warn=False)[0] == principal:
                     return direct
             except KeyFileError:
                 pass

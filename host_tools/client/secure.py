@@ -113,6 +113,11 @@ def hs3_body(key, hs1, hs2):
     return cbor2.dumps([P.HS3, hmac_sha256(key, P.HS_LABEL3, hs1, hs2)])
 
 
+def hs4_mac(key, hs1, hs2, hs3):
+    """The device's MAC in HS4: over the whole transcript, so an HS4 answers this handshake."""
+    return hmac_sha256(key, P.HS_LABEL4, hs1, hs2, hs3)
+
+
 def _protect(kind, key, iv, sender_id, seq, plaintext, a):
     """body = seq || payload, sealed (0x03) or tagged (0x04) by the sender with seq."""
     head = seq.to_bytes(P.SEQ_LEN, "big")
@@ -156,6 +161,7 @@ class ClientChannel:
         self.suite = None
         self._hs1 = None
         self._pending = None  # (suite, send key, recv key, iv) between HS2 and HS4
+        self._transcript = None  # (hs1, hs2, hs3) bytes, for HS4's MAC
         self._send = self._recv = self._iv = None
         self._seq = 0  # the next request seq
         self._high = -1  # the highest response seq accepted
@@ -209,11 +215,14 @@ class ClientChannel:
                                 P.AGENT_SENDER_ID, self.principal.encode(), suite,
                                 SESSION_KEY_LEN[suite])
         self._pending = (suite, send, recv, iv)
-        return hs3_body(self._key, self._hs1, hs2)
+        hs3 = hs3_body(self._key, self._hs1, hs2)
+        self._transcript = (self._hs1, hs2, hs3)
+        return hs3
 
     def on_hs4(self, body):
-        """The device's answer to HS3: [4, 200] establishes the session; ERR raises
-        HandshakeError with its status (401: the device refused our proof)."""
+        """The device's answer to HS3: [4, 200, mac] establishes the session once mac is the
+        device's over this handshake's transcript; ERR raises HandshakeError with its status
+        (401: the device refused our proof); an HS4 that is not this one's: 401."""
         if self._pending is None:
             raise HandshakeError(P.S_BAD_REQUEST, "HS4 out of order: no HS3 sent")
         try:
@@ -221,9 +230,12 @@ class ClientChannel:
         except HandshakeError:
             self._reset()
             raise
-        if msg != [P.HS4, P.S_OK]:
+        if len(msg) != 3 or msg[1] != P.S_OK or not isinstance(msg[2], bytes):
             self._reset()
             raise HandshakeError(P.S_BAD_REQUEST, "malformed HS4")
+        if not std_hmac.compare_digest(hs4_mac(self._key, *self._transcript), msg[2]):
+            self._reset()
+            raise HandshakeError(P.S_UNAUTHORIZED, "HS4 is not the device's answer to this handshake")
         self.suite, self._send, self._recv, self._iv = self._pending
         self._pending = None
         self._hs1 = None
@@ -324,4 +336,4 @@ def read_key_file(path):
 
 
 __all__ = ["ClientChannel", "SecurityError", "HandshakeError", "FrameRejected", "KeyFileError",
-           "derive", "nonce", "partial_iv", "aad", "hs2_mac", "hs3_body", "read_key_file"]
+           "derive", "nonce", "partial_iv", "aad", "hs2_mac", "hs3_body", "hs4_mac", "read_key_file"]

@@ -37,7 +37,7 @@ HASH_BATCH = 8  # files per hash listing: a short answer is less likely to be ga
 READ_TRIES = 8  # attempts at a listing: reading twice is harmless, and long answers meet more faults
 
 # One per stage, in order; progress(stage, done, total) is called with them.
-STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "reset", "agent")
+STAGES = ("firmware", "connect", "compare", "write", "verify", "switch", "romfs", "reset", "agent")
 
 
 class FlashError(Exception):
@@ -201,16 +201,17 @@ class Repl:
             return "reset"
         if self.refused:
             raise FlashError("the agent on %s refused to give the console back: %s" % (self.port, self.refused),
-                             "--as SERVERID must name a principal with Exec on %s, with its key in "
-                             "--key or the key store (`dmagent keys list`)" % REPL_NODE)
+                             "--as SERVERID must name an owner (the device config's security.owners) "
+                             "to Exec %s, with its key in --key or the key store (`dmagent keys list`)"
+                             % REPL_NODE)
         if not heard:
             raise FlashError("no board answers on %s (nothing came back)" % self.port,
                              "is this the board's port (`dmagent ports`)? Is it powered and running "
                              "MicroPython? A board without MicroPython needs --firmware first")
         raise FlashError("the raw REPL on %s cannot be reached (the board answers: %r)"
                          % (self.port, bytes(heard[-60:])),
-                         "an agent serving the console ignores Ctrl-C: give --as SERVERID (a "
-                         "principal with Exec on %s), or reset the board and flash within its 2 s "
+                         "an agent serving the console ignores Ctrl-C: give --as SERVERID (an "
+                         "owner, security.owners, to Exec %s), or reset the board and flash within its 2 s "
                          "escape window. ESP32 boards reset by RTS (EN) and DTR (GPIO0): a USB-UART "
                          "without those lines wired needs the EN button pressed while flashing "
                          "starts" % REPL_NODE)
@@ -533,32 +534,28 @@ def _merge(base, over):
 
 
 def load_config(config):
-    """None, a dict, or a JSON file path -> dict or None."""
-    if config is None or isinstance(config, dict):
-        return config
+    """None, a dict, or a JSON file path -> dict or None, checked by the agent's own loader
+    (agent.config): a config the board would refuse is refused here, before flashing."""
+    from agent import config as checker
+
     try:
-        return json.loads(Path(config).read_text())
-    except OSError as exc:
-        raise FlashError("cannot read config %s: %s" % (config, exc.strerror)) from None
-    except ValueError as exc:
-        raise FlashError("config %s is not valid JSON: %s" % (config, exc)) from None
+        if config is None or isinstance(config, dict):
+            return checker.check(config, "given") if config is not None else None
+        return checker.load(str(config))
+    except checker.ConfigError as exc:
+        raise FlashError(str(exc)) from None
 
 
 def load_key(path):
-    """A key file from `dmagent keys new`: JSON {"principal", "key" (hex, 16 or 32 bytes), "created"}."""
+    """(principal, the file's bytes) of a key file from `dmagent keys new`, checked by the one
+    key-file reader (agent.keys, with its warning for a file others may read)."""
+    from host_tools.client.keys import KeyFileError, load_key_file
+
     try:
-        raw = Path(path).read_bytes()
-        doc = json.loads(raw)
-        principal = doc["principal"]
-        key = bytes.fromhex(doc["key"])
-    except OSError as exc:
-        raise FlashError("cannot read key file %s: %s" % (path, exc.strerror)) from None
-    except (ValueError, KeyError, TypeError):
-        raise FlashError("%s is not a dmagent key file" % path,
-                         'a key file is JSON {"principal", "key", "created"}: make one with `dmagent keys new`') from None
-    if not isinstance(principal, str) or not principal or "/" in principal or len(key) not in (16, 32):
-        raise FlashError("%s: needs a principal and a 16 or 32 byte key" % path)
-    return principal, raw
+        principal = load_key_file(path)[0]
+        return principal, Path(path).read_bytes()
+    except (KeyFileError, OSError) as exc:
+        raise FlashError(str(exc), 'a key file is JSON {"principal", "key"}: make one with `dmagent keys new`') from None
 
 
 def device_config(bundle, existing, config=None, devid=None, uid=None):
@@ -718,6 +715,10 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     key_files = [load_key(k) for k in keys]
     if firmware:
         fw = bundle.manifest.get("firmware") or {}
+        if fw.get("port") == "rp2":  # a UF2 goes over USB mass storage, not a serial line
+            raise FlashError("board %s takes firmware as a .uf2 copied onto its RPI-RP2 drive, not over %s"
+                             % (bundle.board, port), "hold BOOTSEL while plugging it in, copy %s onto the "
+                             "drive, then flash again without --firmware" % Path(firmware).name)
         flash_firmware(port, firmware, fw.get("chip", "auto"), fw.get("address", 0x1000),
                        fw.get("baud", 460800), erase, progress)
     progress("connect", 0, 1)
@@ -725,7 +726,13 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
     try:
         result.entered = repl.enter(principal, key=_key_of(principal, key_files))
         progress("connect", 1, 1)
+        if bundle.romfs_image:  # rp2: the agent goes to the ROMFS partition (host_tools/flash/romfs.py)
+            from host_tools.flash import romfs
+
+            romfs.check_partition(repl, bundle)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
+        if bundle.romfs_image:
+            romfs.deploy(repl, bundle, progress)
         progress("reset", 0, 1)
         ready, said = repl.soft_reset_to_agent()
         progress("reset", 1, 1)
@@ -1086,7 +1093,7 @@ def _click_command():
     @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False), help="key file to provision (repeat)")
     @click.option("--devid", help="the board's DevId (default: kept, or made from its unique id)")
     @click.option("--baud", default=DEFAULT_BAUD, show_default=True)
-    @click.option("--as", "principal", metavar="SERVERID", help="principal that may Exec ./DevDetail/Ext/Repl")
+    @click.option("--as", "principal", metavar="SERVERID", help="an owner (security.owners) that may Exec ./DevDetail/Ext/Repl")
     @click.option("--no-erase", is_flag=True, help="with --firmware: do not erase the flash first")
     def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud, principal, no_erase):
         """Flash the agent onto one or more MicroPython boards (PORTS: paths, or `auto`)."""

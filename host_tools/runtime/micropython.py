@@ -1,8 +1,9 @@
-"""The MicroPython device runtime: find it, or fetch Debian's 32-bit build into a project folder.
+"""The MicroPython runtimes on this machine: Debian's 32-bit build (the agent as .mpy files,
+fetched into a project folder) and the frozen one (the agent built into the Unix port).
 
 A 32-bit build matters: it has an ESP32's object sizes and 31-bit small ints, and
-`-X heapsize` makes its heap a hard cap. The fetch never touches the system's apt
-set-up: it uses a private sources list and lists folder (see docs/runtimes.md).
+`-X heapsize` makes its heap a hard cap. Neither fetch touches the system's apt set-up: a
+private sources list naming the system's own Debian mirror (firmware_build/apt.py).
 """
 
 import os
@@ -15,11 +16,10 @@ from host_tools.paths import ROOT
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
-DEBIAN_SUITE_LINE = "deb http://deb.debian.org/debian trixie main"
+DEBIAN_SUITE = "trixie main"  # on the mirror the system's apt sources name (firmware_build.apt)
 RUNTIME_LIBS = ("libc6", "libffi8", "libmbedcrypto16", "libmbedtls21", "libmbedx509-7")
 # When the suite's index cannot be had (a mirror mid-sync serves a Packages file that fails
 # its hash), the same packages straight from the pool, as apt resolved them on 2026-11-23.
-DEBIAN_POOL = "http://deb.debian.org/debian/pool/main/"
 POOL_DEBS = {
     "i386": (
         ("m/micropython/micropython_1.25.0+ds-1_i386.deb",
@@ -79,8 +79,46 @@ def _local_command(root):
     return [str(libdir / loader), "--library-path", str(libdir), str(root / "usr" / "bin" / "micropython")]
 
 
-def command():
-    """The argv prefix that starts the device runtime; raises RuntimeMissing."""
+# The runtimes on this machine: Debian's build importing the agent as .mpy files (a board on
+# stock firmware), and the Unix port built here with the agent frozen in (custom firmware).
+MPY = "micropython"
+FROZEN = "micropython-frozen"
+RUNTIMES = (MPY, FROZEN)
+
+
+def frozen_command(log=None):
+    """The frozen runtime's argv prefix, built first (about a minute) when this checkout's
+    agent has no cached build; raises RuntimeMissing with the one line that says why not."""
+    env = os.environ.get("DMAGENT_MICROPYTHON_FROZEN")
+    if env:
+        return env.split()
+    from firmware_build.firmware import frozen_unix_binary
+    from firmware_build.mpy import BuildError
+
+    try:
+        binary = frozen_unix_binary(log or (lambda line: print(line, file=sys.stderr)))
+    except BuildError as exc:
+        raise RuntimeMissing("the frozen runtime cannot be built: %s" % exc) from None
+    return [str(binary)]
+
+
+def ensure_frozen(log=print):
+    """make setup's step: gcc-multilib (installed when root may), then the frozen build."""
+    from firmware_build.unix_port import install_multilib
+
+    if not install_multilib(log):
+        return None
+    argv = frozen_command(log)
+    log("setup: frozen runtime (agent frozen into the Unix port): %s" % " ".join(argv))
+    return argv
+
+
+def command(runtime=MPY):
+    """The argv prefix that starts a runtime (default: the .mpy one); raises RuntimeMissing."""
+    if runtime == FROZEN:
+        return frozen_command()
+    if runtime != MPY:
+        raise RuntimeMissing("no MicroPython runtime %r: the runtimes are %s" % (runtime, ", ".join(RUNTIMES)))
     env = os.environ.get("DMAGENT_MICROPYTHON")
     if env:
         return env.split()
@@ -110,38 +148,31 @@ def ensure(log=print):
 
 
 def _fetch(root, log):
-    for tool in ("apt-get", "dpkg"):
-        if not shutil.which(tool):
-            raise RuntimeMissing("cannot fetch the MicroPython device runtime: %s is not on this machine" % tool)
+    from firmware_build.apt import AptError, PrivateApt, debian_mirror
+
+    if not shutil.which("dpkg"):
+        raise RuntimeMissing("cannot fetch the MicroPython device runtime: dpkg is not on this machine")
     arch, _, _ = _arch()
-    log("fetching Debian micropython %s (%s) into %s" % (MICROPYTHON_DEB_VERSION, arch, root))
+    try:
+        mirror = debian_mirror()
+    except AptError as exc:
+        raise RuntimeMissing("cannot fetch the MicroPython device runtime: %s" % exc) from None
+    log("fetching Debian micropython %s (%s) from %s into %s" % (MICROPYTHON_DEB_VERSION, arch, mirror, root))
     work = root.with_name(root.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    (work / "lists" / "partial").mkdir(parents=True)
-    (work / "debs").mkdir()
-    (work / "cache" / "archives" / "partial").mkdir(parents=True)
-    sources = work / "sources.list"
-    sources.write_text(DEBIAN_SUITE_LINE + "\n")
-    opts = [
-        "-o", "Dir::Etc::SourceList=%s" % sources,
-        "-o", "Dir::Etc::SourceParts=/dev/null",
-        "-o", "Dir::State::Lists=%s" % (work / "lists"),
-        "-o", "Dir::Cache=%s" % (work / "cache"),
-        "-o", "APT::Architecture=%s" % arch,
-        "-o", "APT::Architectures=%s" % arch,
-        "-o", "APT::Sandbox::User=root",
-    ]
+    (work / "debs").mkdir(parents=True)
     pkgs = ["micropython=" + MICROPYTHON_DEB_VERSION] + list(RUNTIME_LIBS)
     try:
-        _run(["apt-get", "-q"] + opts + ["update"], work, "apt-get update (private lists)")
-        _run(["apt-get", "-q"] + opts + ["download"] + pkgs, work / "debs", "apt-get download")
-    except RuntimeMissing as exc:
+        apt = PrivateApt(work, ["deb %s %s" % (mirror, DEBIAN_SUITE)], arch)
+        apt.update()
+        apt.run(["download"] + pkgs, work / "debs", "apt-get download")
+    except AptError as exc:
         if arch not in POOL_DEBS:
-            raise
+            raise RuntimeMissing(str(exc)) from None
         log("%s; fetching the pinned packages from the pool instead" % exc)
         for deb in (work / "debs").glob("*.deb"):
             deb.unlink()
-        _fetch_pool(POOL_DEBS[arch], work / "debs")
+        _fetch_pool(mirror + "/pool/main/", POOL_DEBS[arch], work / "debs")
     tree = work / "root"
     for deb in sorted((work / "debs").glob("*.deb")):
         _run(["dpkg", "-x", str(deb), str(tree)], work, "dpkg -x %s" % deb.name)
@@ -156,21 +187,15 @@ def _fetch(root, log):
     log("device runtime ready: MicroPython %s" % probe.stdout.strip())
 
 
-def _fetch_pool(debs, folder):
+def _fetch_pool(pool, debs, folder):
     """Download each (pool path, sha256) into folder; RuntimeMissing on a bad or missing file."""
-    import hashlib
-    import urllib.request
+    from firmware_build.apt import AptError, download
 
     for path, digest in debs:
-        url = DEBIAN_POOL + path
         try:
-            with urllib.request.urlopen(url, timeout=60) as answer:
-                data = answer.read()
-        except OSError as exc:
-            raise RuntimeMissing("cannot download %s: %s" % (url, exc)) from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise RuntimeMissing("%s does not match its pinned sha256" % url)
-        (folder / path.rsplit("/", 1)[1]).write_bytes(data)
+            download(pool + path, folder / path.rsplit("/", 1)[1], digest)
+        except AptError as exc:
+            raise RuntimeMissing(str(exc)) from None
 
 
 def _run(argv, cwd, what):
@@ -191,13 +216,14 @@ def short_path(path, cwd=REPO_ROOT):
         return str(path)
 
 
-def env_for(paths=(), compiled=True, cwd=None):
-    """Environment for the runtime: agent/ importable (as .mpy, like a board, unless
-    compiled is False; the sources stay on the path behind it), plus extra paths. Paths
-    below cwd (default: the current folder) are given relative to it (see _short)."""
+def env_for(paths=(), compiled=True, cwd=None, runtime=MPY):
+    """Environment for a runtime: agent/ importable (as .mpy, like a board, unless compiled
+    is False; the sources stay on the path behind it), plus extra paths. Paths below cwd
+    (default: the current folder) are given relative to it (see short_path). The frozen
+    runtime finds the agent in .frozen, ahead of everything else."""
     cwd = cwd or os.getcwd()
     front = [str(p) for p in paths]
-    if compiled:
+    if compiled and runtime == MPY:
         from firmware_build.mpy import BuildError, agent_mpy
 
         try:
@@ -209,24 +235,26 @@ def env_for(paths=(), compiled=True, cwd=None):
     return env
 
 
-def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
-    """Run a Python file under the device runtime; returns subprocess.CompletedProcess."""
+def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, runtime=MPY, **popen_kw):
+    """Run a Python file under a runtime (default: the .mpy one); returns CompletedProcess."""
     cwd = popen_kw.get("cwd") or os.getcwd()
-    return subprocess.run(_argv(path, heap, args, cwd), env=env_for(paths, compiled, cwd), **popen_kw)
+    return subprocess.run(_argv(path, heap, args, cwd, runtime), env=env_for(paths, compiled, cwd, runtime),
+                          **popen_kw)
 
 
-def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
-    """Start a Python file under the device runtime, in the repository's folder unless cwd
-    is given (so the code's paths, and the heap, do not depend on where the clone is)."""
+def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, runtime=MPY, **popen_kw):
+    """Start a Python file under a runtime, in the repository's folder unless cwd is given
+    (so the code's paths, and the heap, do not depend on where the clone is)."""
     cwd = popen_kw.setdefault("cwd", str(REPO_ROOT))
-    return subprocess.Popen(_argv(path, heap, args, cwd), env=env_for(paths, compiled, cwd), **popen_kw)
+    return subprocess.Popen(_argv(path, heap, args, cwd, runtime), env=env_for(paths, compiled, cwd, runtime),
+                            **popen_kw)
 
 
-def _argv(path, heap, args, cwd):
+def _argv(path, heap, args, cwd, runtime=MPY):
     """The command line that runs path's file as __main__ with no path longer than needed:
     started as a script, MicroPython would put the script's absolute folder first on
     sys.path, interned for good. So a one-line launcher does what a script start does."""
-    cmd = command()
+    cmd = command(runtime)
     if os.path.isabs(cmd[-1]):
         cmd[-1] = short_path(cmd[-1], cwd)
     script = short_path(path, cwd)
@@ -240,14 +268,14 @@ def _argv(path, heap, args, cwd):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["ensure"]:
+    if argv[:1] in (["ensure"], ["ensure-frozen"]):
         try:
-            ensure()
+            (ensure if argv[0] == "ensure" else ensure_frozen)()
         except RuntimeMissing as exc:
             print("error: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m host_tools.runtime.micropython ensure", file=sys.stderr)
+    print("usage: python -m host_tools.runtime.micropython ensure|ensure-frozen", file=sys.stderr)
     return 2
 
 

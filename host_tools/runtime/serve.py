@@ -6,7 +6,6 @@ Once serving, one line per link `serving URL` goes to stdout; logs go to stderr.
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,15 +23,13 @@ class ServeError(Exception):
 
 
 def load_config(path):
-    if not path:
-        return {}
+    """The device config, read and checked by the agent's own loader (agent.config)."""
+    from agent import config
+
     try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ServeError("cannot read config %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise ServeError("config %s is not valid JSON: %s" % (path, exc)) from None
+        return config.load(str(path) if path else None)
+    except config.ConfigError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def split_hostport(text):
@@ -54,13 +51,66 @@ def _open_pty():
     return master, slave, path
 
 
+def _private_files():
+    """Every file and folder the agent makes from here on is its owner's alone (0600, 0700):
+    the state holds the tree's secrets. The process's umask, so the device runtime (a child)
+    and every write of the store have it from the first byte."""
+    os.umask(0o077)
+
+
+# --- recovery from a damaged store ------------------------------------------------
+def recover_state(state, config=None, confirm=None, echo=print):
+    """`dmagent serve --recover`: load the state folder as the agent would and, if it is
+    damaged, say exactly what recovery drops, then (if confirm() says yes) keep the damaged
+    journal aside and make the state that loaded the durable one. Runs on CPython whatever
+    the runtime that serves next: the files are the same on both. True if it recovered."""
+    import cbor2
+
+    from agent import repair
+    from agent.app import App
+
+    if not state:
+        raise ServeError("--recover needs --state DIR")
+    try:
+        app = App(load_config(config), state, True, log=lambda msg: None)
+    except ServeError:
+        raise
+    except Exception as exc:
+        raise ServeError("cannot load the state in %s: %s" % (state, exc)) from None
+    store = app.store
+    if store.damage is None:
+        echo("recover: %s holds no damage; nothing to do" % state)
+        return False
+    echo("recover: %s: %s." % (state, store.damage))
+    echo("recover: the state that loads (the snapshot and the records before the damage, "
+         "%d nodes) becomes the durable one." % app.tree.node_count())
+    if store.damage_at is not None:
+        at, before, next_at, after = store.damage_at
+        echo("recover: it DROPS the damaged record (bytes %d-%d, unreadable) and the %d good "
+             "records after it, each an acknowledged write:" % (at, next_at - 1, after))
+        for k, payload in enumerate(repair.records_after_damage(store), before + 2):
+            try:
+                changes = ", ".join("%s %s" % (r[0], r[1]) for r in cbor2.loads(payload))
+            except Exception:  # noqa: BLE001 - shown as bytes then
+                changes = "%d bytes, not a list of changes" % len(payload)
+            echo("  record %d: %s" % (k, changes))
+    echo("recover: journal.bin is kept (renamed journal.damaged), not deleted.")
+    if confirm is not None and not confirm():
+        raise ServeError("recovery cancelled: nothing changed")
+    name = repair.set_aside(store, app.dump_state)
+    echo("recover: done%s; the agent writes again." % (" (the old journal is %s)" % name if name else ""))
+    return True
+
+
+
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
-    from agent import keys
+    """{principal: key} through the one key-file reader, which warns of files others may read."""
+    from host_tools.client.keys import KeyFileError, load_keys as read_keys
 
     try:
-        return keys.load([str(p) for p in paths])
-    except ValueError as exc:
+        return read_keys(paths)
+    except KeyFileError as exc:
         raise ServeError(str(exc)) from None
 
 
@@ -68,6 +118,7 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
                   key_paths=()):
     from agent.app import App
 
+    _private_files()
     keys = load_keys(key_paths)
     try:
         app = App(load_config(config), state, insecure, keys=keys)
@@ -109,38 +160,92 @@ async def _serve_cpython(app, tcp, serial_ports, pty):
     app.log("stopping")
 
 
+# A link's reply bytes not yet taken by its client. Past this the client is not reading:
+# its link is dropped, so that it costs nobody else a byte of memory or a moment of the loop.
+MAX_PENDING = 64 * 1024
+
+
+class FdLink:
+    """One descriptor (a pty master, a serial port) served from the event loop. Writes never
+    block: what the descriptor does not take at once waits in a bounded queue, sent when the
+    descriptor is writable again. A link whose queue passes MAX_PENDING is dropped (logged),
+    and a fresh one serves whoever reads next."""
+
+    def __init__(self, loop, app, fd, name, read=None):
+        self.loop = loop
+        self.app = app
+        self.fd = fd
+        self.name = name
+        self.dropped = 0
+        self._read = read or self._os_read
+        self._pending = bytearray()
+        os.set_blocking(fd, False)
+        self.link = app.new_link(name, False)
+        loop.add_reader(fd, self._on_readable)
+
+    def _os_read(self):
+        try:
+            return os.read(self.fd, 4096)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return b""  # EIO: no client has the pty's slave open right now; keep serving
+
+    def _on_readable(self):
+        data = self._read()
+        if data:
+            for reply in self.link.receive(data):
+                self._send(reply)
+
+    def _send(self, reply):
+        if not self._pending:
+            n = self._write(reply)
+            if n == len(reply):
+                return
+            reply = memoryview(reply)[n:]
+            self.loop.add_writer(self.fd, self._on_writable)
+        self._pending += reply  # a copy: the reply is a view of a buffer the next one reuses
+        if len(self._pending) > MAX_PENDING:
+            self._drop()
+
+    def _write(self, data):
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return len(data)  # nobody on the other end (a pty without a client): discarded
+
+    def _on_writable(self):
+        n = self._write(self._pending)
+        del self._pending[:n]
+        if not self._pending:
+            self.loop.remove_writer(self.fd)
+
+    def _drop(self):
+        self.dropped += 1
+        self.app.log("link dropped: %s: client not draining (%d reply bytes unsent)"
+                     % (self.name, len(self._pending)))
+        self._pending = bytearray()
+        self.loop.remove_writer(self.fd)
+        try:
+            import termios
+
+            termios.tcflush(self.fd, termios.TCOFLUSH)  # what the kernel still holds for it
+        except (ImportError, OSError):
+            pass
+        self.link.close()
+        self.link = self.app.new_link(self.name, False)
+
+    def close(self):
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+        self.link.close()
+
+
 def _serve_fd(loop, app, fd, name):
     """Serve a raw descriptor from the event loop (a pty master)."""
-    os.set_blocking(fd, False)
-    link = app.new_link(name, False)
-
-    def on_readable():
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""  # EIO: no client has the slave open right now; keep serving
-        if not data:
-            return
-        for reply in link.receive(data):
-            _write_all(fd, reply)
-
-    loop.add_reader(fd, on_readable)
-    return link
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            import select
-
-            select.select([], [fd], [], 1.0)
-            continue
-        view = view[n:]
+    return FdLink(loop, app, fd, name)
 
 
 def _serve_serial(loop, app, dev, baud):
@@ -150,16 +255,14 @@ def _serve_serial(loop, app, dev, baud):
         ser = serial.serial_for_url(dev, baudrate=baud, timeout=0, exclusive=True)
     except serial.SerialException as exc:
         raise ServeError("cannot open serial port %s: %s" % (dev, exc)) from None
-    link = app.new_link("serial " + dev, False)
 
-    def on_readable():
-        data = ser.read(ser.in_waiting or 1)
-        if data:
-            for reply in link.receive(data):
-                ser.write(reply)
+    def read():
+        try:
+            return ser.read(ser.in_waiting or 1)
+        except serial.SerialException:
+            return b""
 
-    loop.add_reader(ser.fileno(), on_readable)
-    return ser
+    return ser, FdLink(loop, app, ser.fileno(), "serial " + dev, read)
 
 
 # --- MicroPython device runtime --------------------------------------------------
@@ -177,17 +280,18 @@ def bundle_lib(bundle):
 
 
 def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=(), bundle=None):
+                      heap=mpy_runtime.DEFAULT_HEAP, key_paths=(), bundle=None, runtime=mpy_runtime.MPY):
     """bundle: run a built bundle's .mpy files (what `dmagent flash` would put on a board)
-    instead of the agent compiled from this checkout."""
+    instead of the agent compiled from this checkout. runtime: mpy_runtime.MPY or FROZEN."""
     args = []
+    _private_files()  # the runtime inherits it
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
         args += ["--keys", mpy_runtime.short_path(path)]
     if tcp:
         host, port = split_hostport(tcp)
         if port == 0:
-            raise ServeError("--runtime micropython needs a fixed TCP port (not 0)")
+            raise ServeError("--runtime %s needs a fixed TCP port (not 0)" % runtime)
         args += ["--tcp", "%s:%d" % (host, port)]
     for spec in serial_ports:
         args += ["--serial", spec]
@@ -196,7 +300,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
         args += ["--state", mpy_runtime.short_path(state)]
     if config:
         load_config(config)  # fail here, readably, not inside MicroPython
-        args += ["--config", mpy_runtime.short_path(config)]
+        args += ["--config", mpy_runtime.short_path(config), "--config-checked"]
     if insecure:
         args.append("--insecure")
     stdin = stdout = None
@@ -213,7 +317,8 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     try:
         paths = [bundle_lib(bundle)] if bundle else ()
         proc = mpy_runtime.spawn(BOARD_MAIN, heap=heap, args=args, stdin=stdin, stdout=stdout,
-                                 stderr=subprocess.PIPE, text=True, paths=paths, compiled=not bundle)
+                                 stderr=subprocess.PIPE, text=True, paths=paths, compiled=not bundle,
+                                 runtime=runtime)
     except mpy_runtime.RuntimeMissing as exc:
         raise ServeError(str(exc)) from None
     # Forward the agent's log; announce once it says it is ready.

@@ -22,7 +22,7 @@ def _connect(guard=None, principal="ServerA", key=KEY_A, strict=True, suites=(P.
 
 def test_handshake_proves_both_sides_and_derives_the_same_keys():
     ch, client, hs4 = _connect()
-    assert client.server_proved and hs4 == [P.HS4, 200]
+    assert client.server_proved and hs4[:2] == [P.HS4, 200] and len(hs4[2]) == 32
     assert ch.established and ch.principal == "ServerA" and ch.suite == P.SUITE_CCM
     body, piv = client.seal({0: 5, 1: P.OP_INFO})
     plain, got_piv = ch.open(P.KIND_SEALED, body)
@@ -101,7 +101,7 @@ def test_integrity_only_needs_policy():
     refused = cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))
     assert refused[:2] == [P.HS_ERR, P.S_FORBIDDEN] and not ch.established
     ch, client, hs4 = _connect(_guard(integrity_only=["GW1"]), "GW1", KEY_GW, suites=(P.SUITE_HMAC,))
-    assert hs4 == [P.HS4, 200] and ch.suite == P.SUITE_HMAC
+    assert hs4[:2] == [P.HS4, 200] and ch.suite == P.SUITE_HMAC
     body, piv = client.seal({0: 1, 1: P.OP_INFO})
     assert body[4:].startswith(cbor.dumps({0: 1, 1: P.OP_INFO}))  # plaintext on the wire
     assert cbor.loads(ch.open(P.KIND_SIGNED, body)[0]) == {0: 1, 1: P.OP_INFO}
@@ -111,11 +111,18 @@ def test_integrity_only_needs_policy():
 
 
 def test_confidential_policy_covers_subtree_and_structdata_of_ancestors():
+    from agent import uri as U
+
     g = _guard(confidential=["./DMAcc"])
-    assert g.needs_confidential("./DMAcc/ServerA/Name") and g.needs_confidential("DMAcc")
-    assert g.needs_confidential(".?list=StructData") and g.needs_confidential("./DMAcc?list=Struct")
-    assert not g.needs_confidential("./DevInfo/DevId") and not g.needs_confidential(".?list=Struct")
-    assert not g.needs_confidential("./DMAccX")
+
+    def needs(uri):
+        segs, prop, listing = U.parse(uri)
+        return g.needs_confidential(segs, listing)
+
+    assert needs("./DMAcc/ServerA/Name") and needs("DMAcc") and needs("./%44MAcc/ServerA")
+    assert needs(".?list=StructData") and needs("./DMAcc?list=Struct")
+    assert not needs("./DevInfo/DevId") and not needs(".?list=Struct")
+    assert not needs("./DMAccX") and not needs("./DMAcc%2FX")
 
 
 def test_proxy_only_for_listed_servers():
@@ -124,23 +131,87 @@ def test_proxy_only_for_listed_servers():
     assert not g.may_act_for("ServerA", "ServerA")
 
 
-def test_failed_handshakes_back_off_per_principal_and_link():
+def test_failed_handshakes_back_off_per_source_never_per_name():
     g = _guard()
-    ch, _, hs4 = _connect(g, key=b"\x01" * 16)
-    assert hs4[1] == P.S_UNAUTHORIZED
+    ch = Channel(g, True, "10.0.0.9")
+    for _ in range(2):  # the second failure starts the back-off
+        wrong = Client("ServerA", b"\x01" * 16)
+        hs4 = cbor.loads(ch.handshake(wrong.hs3(ch.handshake(wrong.hs1()))))
+        assert hs4[1] == P.S_UNAUTHORIZED
     again = cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))
-    assert again[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "retry after" in again[2]
-    other_link = Channel(g, True)  # the principal is backing off on every link
-    assert cbor.loads(other_link.handshake(Client("ServerA", KEY_A).hs1()))[1] == P.S_FORBIDDEN
+    assert again == [P.HS_ERR, P.S_FORBIDDEN, "busy: try again later"]  # no time told
+    same_source = Channel(g, True, "10.0.0.9")
+    assert cbor.loads(same_source.handshake(Client("ServerA", KEY_A).hs1()))[1] == P.S_FORBIDDEN
+    _, client, hs4 = _connect(g)  # ServerA from elsewhere: not refused for their failures
+    assert hs4[:2] == [P.HS4, 200]
 
 
-def test_pending_handshakes_are_bounded():
+def test_the_backoff_table_is_bounded_and_never_shared():
     g = _guard()
-    links = [Channel(g, True) for _ in range(P.HS_PENDING_MAX + 1)]
-    answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] for ch in links]
-    assert answers[:-1] == [P.HS2] * P.HS_PENDING_MAX and answers[-1] == P.HS_ERR
-    links[0].close()
-    assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+    for i in range(48):
+        g.failed("flood%d" % i)
+    assert len(g._backoff) <= 16  # the table's bound (agent/secure.py)
+    assert not g.backing_off("someone else")
+
+
+def test_backoff_ends_after_a_long_gap_across_the_tick_wrap():
+    """Rule 10.5: one failure, then 6.2 days (2^29 ms: ticks_diff turns negative) or any gap
+    beyond the back-off: no lockout."""
+    real = hal.ticks_ms
+    now = [(1 << 30) - 100]  # just before the wrap
+    hal.ticks_ms = lambda: now[0]
+    try:
+        g = _guard()
+        g.failed("src")
+        g.failed("src")
+        assert g.backing_off("src")
+        for gap in (300, (1 << 29) + 5, (1 << 29) - 5, 1 << 28):
+            now[0] = ((1 << 30) - 100 + gap) & ((1 << 30) - 1)  # (ticks_add refuses 2^29 on MicroPython)
+            assert not g.backing_off("src"), gap
+        now[0] = (1 << 30) - 100
+        ch = Channel(g, True, "other")
+        hs2 = ch.handshake(Client("ServerA", KEY_A).hs1())
+        now[0] = (now[0] + (1 << 29) + 1000) & ((1 << 30) - 1)  # HS3 after the gap: expired, not "fresh"
+        client = Client("ServerA", KEY_A)
+        assert cbor.loads(ch.handshake(cbor.dumps([P.HS3, b"x" * 32])))[1] == P.S_UNAUTHORIZED
+        assert hs2 and client
+    finally:
+        hal.ticks_ms = real
+
+
+def test_pending_handshakes_are_bounded_per_source_and_stalled_ones_make_way():
+    real = hal.ticks_ms
+    now = [1000]
+    hal.ticks_ms = lambda: now[0]
+    try:
+        g = _guard()
+        links = [Channel(g, True, "src%d" % i) for i in range(P.HS_PENDING_MAX + 1)]
+        answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] for ch in links]
+        assert answers[:-1] == [P.HS2] * P.HS_PENDING_MAX and answers[-1] == P.HS_ERR
+        now[0] += 1001  # the stalled are past their 1 s grace: the oldest makes way
+        assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+        assert g._backoff["src0"].count == 1  # stalling cost the staller a failure
+        one = [Channel(g, True, "one") for _ in range(3)]  # a third waits: busy
+        for ch in one:
+            ch.handshake(Client("ServerA", KEY_A).hs1())
+        assert len([ch for ch in g.pending if ch.source == "one"]) <= 2  # per source
+    finally:
+        hal.ticks_ms = real
+
+
+def test_a_repeating_rng_still_gives_a_new_device_nonce_every_boot_and_handshake():
+    """Rule 10.7: the boot count and the handshake count are in the nonce."""
+    real = hal.random_bytes
+    hal.random_bytes = lambda n: bytes(n)
+    try:
+        nonces = set()
+        for boot in (1, 2):
+            g = Guard({"ServerA": KEY_A}, None, None, boot)
+            nonces.add(g.nonce())
+            nonces.add(g.nonce())
+        assert len(nonces) == 4
+    finally:
+        hal.random_bytes = real
 
 
 def test_malformed_handshakes_get_400():

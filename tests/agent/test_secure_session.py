@@ -99,7 +99,7 @@ def _snapshot(app):
 
 def _connected(app, principal="ServerA", key=KEY_A, **kw):
     peer = Peer(app)
-    assert peer.handshake(principal, key, **kw) == [P.HS4, P.S_OK]
+    assert peer.handshake(principal, key, **kw)[:2] == [P.HS4, P.S_OK]
     return peer
 
 
@@ -180,7 +180,7 @@ def test_reordered_frames_over_tcp_are_dropped():
 def test_serial_window_lets_a_reordered_frame_through_once():
     app = _app()
     peer = Peer(app, stream=False)
-    assert peer.handshake("ServerA", KEY_A) == [P.HS4, P.S_OK]
+    assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
     first, piv1, rid1 = peer.sealed(P.OP_ADD, uri="./S1", format="node")
     second, piv2, rid2 = peer.sealed(P.OP_ADD, uri="./S2", format="node")
     assert peer.answer(second, piv2, rid2)[P.K_STATUS] == P.S_OK
@@ -252,9 +252,9 @@ def test_a_burst_of_failed_handshakes_meets_the_backoff():
         reply = peer.handshake("ServerA", b"\x98" * 16)
         assert reply[0] == P.HS_ERR and reply[1] in (P.S_UNAUTHORIZED, P.S_FORBIDDEN)
         if reply[1] == P.S_FORBIDDEN:
-            assert "retry after" in reply[2]
+            assert reply[2] == "busy: try again later"
             refused += 1
-    assert refused >= 5
+    assert refused >= 4  # the second failure starts it
     # the right key is refused too while the principal backs off: no guessing at speed
     assert Peer(app).handshake("ServerA", KEY_A)[1] == P.S_FORBIDDEN
 

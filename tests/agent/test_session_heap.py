@@ -1,5 +1,6 @@
-"""Rule: a frame the agent has no heap for is dropped unanswered and counted (`info` field
-`starved`); the link lives on and the client's retry is answered."""
+"""Rule: a request the agent has no heap for is answered 420 "device out of memory" (never
+dropped, never 500) and counted (`info` field `starved`); the link lives on and the
+client's retry is answered."""
 
 from agent import cbor, frame
 from agent import proto as P
@@ -17,7 +18,7 @@ def _ask(link, message):
     return out
 
 
-def test_rule_a_request_without_heap_is_dropped_counted_and_answered_on_retry():
+def test_rule_a_request_without_heap_is_answered_420_counted_and_answered_on_retry():
     app = App({"device": {"devid": "urn:x"}, "open_reads": ["./DevInfo"]}, log=lambda msg: None)
     link = app.new_link("t", False)
     real = link.session._on_frame
@@ -31,7 +32,8 @@ def test_rule_a_request_without_heap_is_dropped_counted_and_answered_on_retry():
 
     link.session._on_frame = starving
     get = {P.K_ID: 7, P.K_OP: P.OP_GET, P.K_URI: "./DevInfo/DevId"}
-    assert _ask(link, get) == []  # no heap: no answer
+    (short,) = _ask(link, get)  # no heap: said so
+    assert short[P.K_STATUS] == P.S_DEVICE_FULL and short[P.K_MSG] == "device out of memory"
     (answer,) = _ask(link, get)  # the retry
     assert answer[P.K_STATUS] == P.S_OK and answer[P.K_VALUE] == "urn:x"
     (info,) = _ask(link, {P.K_ID: 8, P.K_OP: P.OP_INFO})

@@ -4,6 +4,7 @@ No mocks: each agent is a separate process on a loopback port or a pseudo-termin
 exactly as a user would start it.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -55,7 +56,7 @@ class RunningAgent:
 
 
 def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, config=None,
-                insecure=True, heap="110k", extra=(), root=ROOT):
+                insecure=True, heap="110k", extra=(), root=ROOT, preexec_fn=None):
     """Start `dmagent serve` (from the clone at root) and wait until it announces every link."""
     args = ["serve", "--runtime", runtime]
     if tcp:
@@ -74,13 +75,13 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
     args += ["--config", str(config)]
     if insecure:
         args.append("--insecure")
-    if runtime == "micropython":
+    if runtime.startswith("micropython"):
         args += ["--heap", heap]
     args += list(extra)
     log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
     log = open(log_path, "w")
     proc = subprocess.Popen(dmagent_argv(*args), cwd=str(root), stdout=subprocess.PIPE, stderr=log,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=preexec_fn)
     wanted = int(bool(tcp)) + int(bool(pty))
     urls = []
     deadline = time.monotonic() + 60
@@ -93,3 +94,24 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
         if time.monotonic() > deadline:
             raise RuntimeError("agent did not announce its links:\n" + log_path.read_text())
     return RunningAgent(proc, urls, log_path)
+
+
+@contextlib.contextmanager
+def console_board(fs, paths, heap="110k", runtime="micropython"):
+    """A board's main.py (its file system in folder fs, modules from paths) on a MicroPython
+    runtime with a raw pseudo-terminal as its console; yields the pty's master fd."""
+    import tty
+
+    from host_tools.runtime import micropython as mpy_runtime
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    proc = mpy_runtime.spawn(Path(fs) / "main.py", heap=heap, paths=paths, compiled=False, runtime=runtime,
+                             cwd=str(fs), stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    try:
+        yield master
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+        os.close(slave)

@@ -1,7 +1,8 @@
-"""Rule: every agent test passes under the MicroPython device runtime with a board-sized heap.
+"""Rule: every agent test passes under both MicroPython runtimes with a board-sized heap.
 
 Runs the same test bodies as tests/agent/ (which pytest also runs under CPython) inside
-the real 32-bit MicroPython with `-X heapsize=110k`, one runtime process per module.
+the real 32-bit MicroPython with `-X heapsize=110k`, one runtime process per module: the
+agent as .mpy files (stock firmware) and frozen into the firmware (micropython-frozen).
 """
 from pathlib import Path
 
@@ -14,16 +15,19 @@ MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))
 # This module holds a whole second endpoint (spec_client: HKDF, AES-CCM, two peers' frame
 # decoders) in the agent's heap, which no board carries: at 110k it passes most runs but
 # not every one (fragmentation). The agent alone is proven at 110k with keys by
-# tests/host/test_security_e2e.py against `serve --runtime micropython`.
-HEAP = {"test_secure_session": "160k"}
+# tests/host/test_security_e2e.py against `serve --runtime micropython`. Frozen, the code is
+# out of the heap and every module runs at 110k.
+HEAP = {(mpy_runtime.MPY, "test_secure_session"): "160k", (mpy_runtime.MPY, "test_repl_owners"): "160k"}
 
 
+@pytest.mark.parametrize("runtime", mpy_runtime.RUNTIMES)
 @pytest.mark.parametrize("module", MODULES)
-def test_agent_module_passes_on_device_runtime(module):
+def test_agent_module_passes_on_device_runtime(module, runtime):
     proc = mpy_runtime.run_file(
         ROOT / "tests" / "agent" / "mpy_runner.py",
-        heap=HEAP.get(module, mpy_runtime.DEFAULT_HEAP),
+        heap=HEAP.get((runtime, module), mpy_runtime.DEFAULT_HEAP),
         args=["tests.agent." + module],
+        runtime=runtime,
         cwd=str(ROOT),
         capture_output=True,
         text=True,
@@ -33,6 +37,15 @@ def test_agent_module_passes_on_device_runtime(module):
     assert proc.returncode == 0, out
     passed, failed = _summary(out)
     assert failed == 0 and passed > 0, out
+
+
+def test_the_frozen_runtime_imports_the_agent_from_the_firmware_not_the_checkout(tmp_path):
+    probe = tmp_path / "which.py"
+    probe.write_text("import agent.app\nprint(agent.app.__file__)\n")
+    frozen = mpy_runtime.run_file(probe, runtime=mpy_runtime.FROZEN, capture_output=True, text=True, timeout=30)
+    assert frozen.stdout.split() == ["agent/app.py"], frozen.stdout + frozen.stderr  # .frozen's name
+    as_mpy = mpy_runtime.run_file(probe, capture_output=True, text=True, timeout=30)
+    assert as_mpy.stdout.strip().endswith("/agent/app.mpy"), as_mpy.stdout + as_mpy.stderr
 
 
 def _summary(out):

@@ -68,8 +68,8 @@ def test_manifest_names_every_file_with_its_size_and_hash(esp32):
 
 def test_freeze_manifest_uses_micropython_manifest_syntax(esp32):
     text = (esp32.dir / "manifest.py").read_text()
-    assert 'package("agent", base_path="freeze")' in text
-    assert 'module("dmboard.py", base_path="freeze")' in text
+    assert 'package("agent", base_path="freeze", opt=3)' in text
+    assert 'module("dmboard.py", base_path="freeze", opt=3)' in text
     assert "boot.py" not in [line.split('"')[1] for line in text.splitlines() if line.startswith("module(")]
     assert (esp32.dir / "freeze" / "agent" / "app.py").read_bytes() == (ROOT / "agent" / "app.py").read_bytes()
     compile(text.replace("$(PORT_DIR)", "/x"), "manifest.py", "exec")  # valid Python
@@ -165,7 +165,7 @@ def test_esp32_main_serves_its_console_and_gives_it_back(esp32, tmp_path):
     fs = tmp_path / "fs"
     shutil.copytree(esp32.dir / "files", fs)
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(insecure=True, escape_ms=200)
+    config.update(insecure=True, escape_ms=200, security={"owners": ["ServerA"]})
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)

@@ -155,7 +155,7 @@ BREAKS = {
         "            self.tree.commit()\n        except Exception:  # the undo itself failed",
         None),
     "reply cache": (
-        "session.py", "            cached = self.replies.get(rid, kind)", "            cached = None",
+        "session.py", "                cached = self.replies.get(scope, None, rid)", "                cached = None",
         {"protocol.md 3 request ids: a resent request id is answered from the cache, not run again",
          "protocol.md 3 request ids: the cached answer is the first answer, status and all"}),
     "deterministic maps": (

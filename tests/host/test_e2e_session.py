@@ -104,7 +104,14 @@ def micropython_agent(tmp_path_factory):
     agent.stop()
 
 
-@pytest.fixture(params=["cpython", "micropython"])
+@pytest.fixture(scope="module")
+def frozen_agent(tmp_path_factory):
+    agent = start_agent(tmp_path_factory.mktemp("frozen"), runtime="micropython-frozen", tcp=True, pty=True)
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(params=["cpython", "micropython", "frozen"])
 def agent(request):
     return request.getfixturevalue(request.param + "_agent")
 

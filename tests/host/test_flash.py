@@ -50,7 +50,7 @@ def test_key_files_are_checked(tmp_path):
         path.write_text(body if isinstance(body, str) else json.dumps(body))
         with pytest.raises(F.FlashError):
             F.load_key(path)
-    with pytest.raises(F.FlashError, match="cannot read key file"):
+    with pytest.raises(F.FlashError, match="not found"):
         F.load_key(tmp_path / "missing.key")
 
 
@@ -174,3 +174,14 @@ def test_a_silent_port_and_a_chatty_one_get_different_errors(esp32):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_config_the_board_would_refuse_is_refused_before_flashing(tmp_path):
+    """Rule: one config validator (agent.config): flash checks what it would write."""
+    with pytest.raises(F.FlashError, match="config given: securty: unknown key"):
+        F.load_config({"securty": {"owners": ["A"]}})
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"security": {"gateways": {"GW1": "ServerAB"}}}))
+    with pytest.raises(F.FlashError, match="security.gateways.GW1: must be a list"):
+        F.load_config(path)
+    assert F.load_config({"escape_ms": 0, "security": {"owners": ["A"]}}) == {"escape_ms": 0, "security": {"owners": ["A"]}}

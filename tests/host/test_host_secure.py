@@ -156,7 +156,8 @@ def _first_answer(guard, principal, suites=(P.SUITE_CCM,)):
 
 def test_backoff_does_not_tell_which_principals_exist():
     guard = _guard()
-    _first_answer(guard, "Nobody1")  # one failure under an unknown name
+    _first_answer(guard, "Nobody0")  # two failures (the back-off starts at the second)
+    _first_answer(guard, "Nobody1")  # under unknown names
     assert _first_answer(guard, "Nobody2") == _first_answer(guard, "ServerA")
 
 
@@ -194,16 +195,17 @@ def test_device_errors_keep_their_status_and_message():
     with pytest.raises(HandshakeError) as err:
         client.on_hs4(channel.handshake(hs3))
     assert err.value.status == P.S_FORBIDDEN and "integrity-only is not allowed" in str(err.value)
-    # after a failure, the next HS1 meets the backoff: 403 "retry after N ms"
-    agent = Channel(guard, True)
-    client = ClientChannel("ServerA", WRONG)
-    with pytest.raises(HandshakeError) as err:
-        client.on_hs2(agent.handshake(client.hs1()))
-    agent.handshake(err.value.hs3)
+    # after a failure, the next HS1 from that source meets the backoff: 403 "busy", no time
+    agent = Channel(guard, True, "one source")
+    for _ in range(2):  # the second failure starts the back-off
+        client = ClientChannel("ServerA", WRONG)
+        with pytest.raises(HandshakeError) as err:
+            client.on_hs2(agent.handshake(client.hs1()))
+        agent.handshake(err.value.hs3)
     client = ClientChannel("ServerA", KEY_A)
     with pytest.raises(HandshakeError) as err:
         client.on_hs2(agent.handshake(client.hs1()))
-    assert err.value.status == P.S_FORBIDDEN and "retry after" in str(err.value)
+    assert err.value.status == P.S_FORBIDDEN and "busy" in str(err.value) and " ms" not in str(err.value)
 
 
 def test_handshake_messages_out_of_order_or_malformed_are_400():
@@ -229,12 +231,15 @@ def test_client_arguments_are_checked():
     assert "11" * 4 not in repr(ClientChannel("A", b"\x11" * 16))
 
 
-def test_a_new_hs1_ends_the_session_on_both_sides():
+def test_a_new_hs1_ends_the_clients_session_and_the_agents_only_once_the_new_one_is_proven():
+    """An HS1 is unauthenticated: on the agent it ends nothing until its HS3 proves the key."""
     agent, client = _connect()
     hs1 = client.hs1()
     assert not client.established
-    agent.handshake(hs1)
-    assert not agent.established
+    hs2 = agent.handshake(hs1)
+    assert agent.established  # an injected HS1 cannot end the session
+    client.on_hs4(agent.handshake(client.on_hs2(hs2)))
+    assert agent.established and client.established
 
 
 # --- tampering ---------------------------------------------------------------------------------
@@ -505,7 +510,7 @@ class LoopTransport:
         self.inject = []  # frames delivered before the next reply
 
     def write(self, data):
-        self.sent.append(bytes(data))
+        self.sent.append(bytes(data).lstrip(b"\x00"))  # the frame, without the 0x00 before it
         for reply in self.link.receive(bytes(data)):
             reply = bytes(reply)
             if self.lose:

@@ -45,7 +45,7 @@ def _start(tmp_path_factory, runtime):
 
 # A fresh agent per test: at 110k with keys, a long run of sessions can leave the heap in
 # pieces too small for a handshake (docs/memory.md); that soak is its own open item.
-@pytest.fixture(params=["cpython", "micropython"])
+@pytest.fixture(params=["cpython", "micropython", "micropython-frozen"])
 def agent(request, tmp_path_factory):
     running = _start(tmp_path_factory, request.param)
     yield running

@@ -93,7 +93,8 @@ def test_sniff_decodes_a_recorded_plain_session(tmp_path):
     uri = events[2].message[P.K_URI]
     assert ("out", "plain add id %d %s" % (events[2].message[P.K_ID], uri)) == lines[2]
     assert lines[3][1].endswith("status 200 OK") and all(e.error is None for e in events)
-    assert events[6].diagnostic == '{0: %d, 1: 3, 3: "%s"}' % (events[6].message[P.K_ID], uri)
+    assert events[6].diagnostic == '{0: %d, 1: 3, 20: %d, 3: "%s"}' % (
+        events[6].message[P.K_ID], events[6].message[P.K_TOKEN], uri)  # 20: the client token
 
 
 def test_sniff_opens_a_sealed_session_with_the_key_and_shows_it_sealed_without(keyed_agent):

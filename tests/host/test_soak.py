@@ -1,5 +1,6 @@
 """10,000 checked requests: the flashed bundle on the virtual board, and the same bundle's
-.mpy files on the device runtime under a 110k heap cap, with keys (every frame sealed).
+.mpy files on the device runtime under a 110k heap cap, with keys (every frame sealed); a
+shorter run on the frozen firmware (the agent frozen into the Unix port) at 110k.
 Each answer is checked against a model of the tree (host_tools/bench/soak.py)."""
 
 import pytest
@@ -23,6 +24,14 @@ def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_110k_without_
     assert result["wrong"] == []
     assert result["out_of_memory"] == []
     assert "code from %s" % bundle.lib_dir in result["log"]  # the bundle's .mpy, not the checkout
+
+
+def test_the_frozen_firmware_serves_3000_requests_at_110k_without_running_out(tmp_path):
+    result = soak.on_device_runtime(3000, "110k", None, tmp_path, runtime="micropython-frozen")
+    assert result["requests"] >= 3000
+    assert result["wrong"] == []
+    assert result["out_of_memory"] == []
+    assert "code from agent/frame.py" in result["log"]  # frozen: no file behind it
 
 
 def test_a_new_session_every_10_requests_never_leaves_a_120k_heap_without_room_for_one(tmp_path, bundle):

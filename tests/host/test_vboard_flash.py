@@ -46,6 +46,7 @@ def config():
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["device"].pop("devid")  # each board gets its own
     cfg["escape_ms"] = 300
+    cfg["security"] = {"owners": ["ServerA"]}  # the flash takes the console back as ServerA
     return cfg
 
 

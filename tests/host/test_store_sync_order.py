@@ -1,0 +1,72 @@
+"""Rule: on CPython a store file is fsynced before it is renamed into place, and the folder
+is fsynced after every rename, before the next step relies on it (agent/store.py, docs/storage.md).
+
+A real power cut cannot be made here, so this checks the order of the system calls that make
+it safe. pytest-mock only wraps os.rename and the store's fsync to RECORD the calls: every call
+still goes to the real function on a real folder.
+"""
+
+import os
+
+from agent import store as store_mod
+from agent.store import Store
+
+
+def _recorder(mocker, root):
+    calls = []
+    real_fsync, real_rename = store_mod._fsync, os.rename
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        calls.append(("fsync", "<folder>" if path == str(root) else os.path.basename(path)))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        calls.append(("rename", os.path.basename(src), os.path.basename(dst)))
+        return real_rename(src, dst)
+
+    mocker.patch.object(store_mod, "_fsync", side_effect=fsync)
+    mocker.patch.object(os, "rename", side_effect=rename)
+    return calls
+
+
+def test_compaction_fsyncs_each_file_before_its_rename_and_the_folder_after(tmp_path, mocker):
+    root = tmp_path / "state"
+    s = Store(str(root))
+    s.load()
+    s.append(b"one")
+    calls = _recorder(mocker, root)
+    s.compact(b"snapshot")
+    s.append(b"two")
+    s.close()
+    assert calls == [
+        ("fsync", "snapshot.tmp"),
+        ("rename", "snapshot.tmp", "snapshot.bin"),
+        ("fsync", "<folder>"),
+        ("fsync", "journal.tmp"),
+        ("rename", "journal.tmp", "journal.bin"),
+        ("fsync", "<folder>"),
+        ("fsync", "journal.bin"),  # the append after it: on flash before it returns
+    ]
+
+
+def test_cut_by_copy_fsyncs_the_copy_before_its_rename_and_the_folder_after(tmp_path, mocker):
+    class CopyTruncStore(Store):
+        _truncate_in_place = False  # the path MicroPython takes
+
+    root = tmp_path / "state"
+    s = CopyTruncStore(str(root))
+    s.load()
+    s.append(b"one")
+    s.close()
+    with open(root / "journal.bin", "ab") as f:
+        f.write(b"\x05\x00")  # a torn tail for the next load to cut off
+    calls = _recorder(mocker, root)
+    s = CopyTruncStore(str(root))
+    s.load()
+    s.close()
+    assert calls == [
+        ("fsync", "journal.tmp"),
+        ("rename", "journal.tmp", "journal.bin"),
+        ("fsync", "<folder>"),
+    ]
