@@ -66,21 +66,6 @@ def test_rule_fat_rename_window_in_copy_truncation_adopts_the_copied_records():
         _cleanup(d)
 
 
-def test_rule_damaged_journal_tmp_is_never_adopted():
-    d = _tmpdir()
-    try:
-        s = Store(d)
-        s.load()
-        s.compact(b"S")
-        s.close()
-        os.remove(d + "/journal.bin")
-        _write(d + "/journal.tmp", bytes(header(b"dmJL", 1))[:10])  # torn header
-        assert _load(d) == (b"S", [])
-        assert sorted(os.listdir(d)) == ["journal.bin", "snapshot.bin"]
-    finally:
-        _cleanup(d)
-
-
 def test_rule_snapshot_tmp_without_a_journal_is_never_adopted():
     d = _tmpdir()
     try:

@@ -17,7 +17,7 @@ def _connect(strict, suites=(P.SUITE_CCM,), principal="ServerA", key=KEY_A, guar
     ch = Channel(guard, strict)
     client = Client(principal, key, suites)
     hs4 = cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))
-    assert hs4 == [P.HS4, P.S_OK], hs4
+    assert hs4[:2] == [P.HS4, P.S_OK], hs4
     return ch, client
 
 
@@ -117,7 +117,7 @@ def test_rule_a_new_handshake_starts_a_new_window_and_new_reply_seqs():
     assert _opens(ch, client, 50)
     old = client
     client = Client("ServerA", KEY_A)
-    assert cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1())))) == [P.HS4, P.S_OK]
+    assert cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))[:2] == [P.HS4, P.S_OK]
     assert _opens(ch, client, 0)  # new keys, new window
     body, _ = old.seal({0: 1}, 51)
     assert ch.open(P.KIND_SEALED, body) is None  # the old session's keys are gone
@@ -137,53 +137,11 @@ def test_rule_a_handshake_without_its_hs1_or_with_a_bad_mac_is_refused():
     assert not ch.established
 
 
-def test_rule_too_many_pending_handshakes_is_403_busy():
-    guard = Guard({"ServerA": KEY_A})
-    links = [Channel(guard, True) for _ in range(P.HS_PENDING_MAX + 1)]
-    answers = [cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1())) for ch in links]
-    assert [a[0] for a in answers[:-1]] == [P.HS2] * P.HS_PENDING_MAX
-    assert answers[-1][:2] == [P.HS_ERR, P.S_FORBIDDEN] and "busy" in answers[-1][2], answers[-1]
-
-
 def test_rule_no_common_suite_is_403_before_any_key_is_used():
     ch = Channel(Guard({"ServerA": KEY_A}), True)
     answer = cbor.loads(ch.handshake(Client("ServerA", KEY_A, (99,)).hs1()))
     assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "suite" in answer[2], answer
     assert not ch.established and ch.guard.pending == []
-
-
-def test_rule_first_failed_handshake_backs_off_one_base_delay():
-    guard = Guard({"ServerA": KEY_A})
-    ch = Channel(guard, True)
-    client = Client("ServerA", b"\x01" * 16)
-    assert cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))[1] == P.S_UNAUTHORIZED
-    answer = cbor.loads(Channel(guard, True).handshake(Client("ServerA", KEY_A).hs1()))
-    assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN], answer
-    wait = int(answer[2].split()[2])
-    assert 0 < wait <= P.BACKOFF_BASE_MS, answer
-    # another principal is not held back by ServerA's failure
-    guard.keys["ServerB"] = KEY_A
-    assert cbor.loads(Channel(guard, True).handshake(Client("ServerB", KEY_A).hs1()))[0] == P.HS2
-
-
-def _fail_handshake(guard, name):
-    """A handshake with a wrong key on a new link (only the principal's backoff counts)."""
-    ch = Channel(guard, True)
-    client = Client(name, b"\x01" * 16)
-    hs2 = ch.handshake(client.hs1())
-    if cbor.loads(hs2)[0] != P.HS2:
-        return cbor.loads(hs2)
-    return cbor.loads(ch.handshake(client.hs3(hs2)))
-
-
-def test_rule_backoff_table_is_bounded_names_beyond_it_share_one_slot():
-    guard = Guard({"ServerA": KEY_A})
-    for i in range(16):  # the table holds 16 names, each backing off on its own
-        assert _fail_handshake(guard, "N%d" % i)[:2] == [P.HS_ERR, P.S_UNAUTHORIZED], i
-    assert _fail_handshake(guard, "first-beyond")[:2] == [P.HS_ERR, P.S_UNAUTHORIZED]
-    # a further unknown name lands in the shared slot, which is backing off now
-    answer = _fail_handshake(guard, "second-beyond")
-    assert answer[:2] == [P.HS_ERR, P.S_FORBIDDEN] and "retry after" in answer[2], answer
 
 
 def test_rule_a_link_closed_mid_handshake_frees_its_pending_slot():
