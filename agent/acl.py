@@ -55,9 +55,8 @@ def parse(text):
 def ids(acl, cmd):
     """The ids text of cmd's entry in a canonical ACL ("A+B", "*"), or None."""
     prefix = _PREFIX[cmd]
+    # "Cmd=" is found only at an entry's start: ids hold no "=", no command ends in another.
     i = acl.find(prefix)
-    while i > 0 and acl[i - 1] != "&":
-        i = acl.find(prefix, i + 1)
     if i < 0:
         return None
     start = i + len(prefix)
@@ -68,9 +67,7 @@ def ids(acl, cmd):
 def grants(acl, cmd, principal):
     """True if canonical `acl` itself grants cmd to principal (None: unauthenticated, only '*')."""
     prefix = _PREFIX[cmd]
-    i = acl.find(prefix)
-    while i > 0 and acl[i - 1] != "&":
-        i = acl.find(prefix, i + 1)
+    i = acl.find(prefix)  # at an entry's start, as in ids()
     if i < 0:
         return False
     start = i + len(prefix)
@@ -83,8 +80,8 @@ def grants(acl, cmd, principal):
     if not principal or "+" in principal:
         return False
     n = len(principal)
-    j = acl.find(principal, start, end)
-    while j >= 0 and j + n <= end:
+    j = acl.find(principal, start, end)  # a hit lies inside the entry: j + n <= end
+    while j >= 0:
         if (j == start or acl[j - 1] == "+") and (j + n == end or acl[j + n] == "+"):
             return True
         j = acl.find(principal, j + 1, end)

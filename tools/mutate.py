@@ -29,16 +29,51 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / ".cache" / "mutate" / "report.json"
 PRAGMA = "pragma: no mutate"
 
-# module -> the tests that stand behind its claims (CPython; they must pass unmutated)
-AGENT_TESTS = ["tests/agent"]
+# module -> tests beyond tests/agent that stand behind its claims (CPython; must pass unmutated).
+# From tests/agent only the files that import the module (directly or through other agent
+# modules) are run: a file that cannot reach it cannot kill its mutants, only slow each run.
 TARGETS = {
-    "agent/store.py": AGENT_TESTS + ["tests/host/test_store_sync_order.py"],
-    "agent/journal.py": AGENT_TESTS,
-    "agent/recovery.py": AGENT_TESTS,
-    "agent/session.py": AGENT_TESTS + ["tests/host/test_host_secure.py"],
-    "agent/secure.py": AGENT_TESTS + ["tests/host/test_host_secure.py"],
-    "agent/acl.py": AGENT_TESTS,
+    "agent/store.py": ["tests/host/test_store_sync_order.py"],
+    "agent/journal.py": [],
+    "agent/recovery.py": [],
+    "agent/session.py": ["tests/host/test_host_secure.py"],
+    "agent/secure.py": ["tests/host/test_host_secure.py"],
+    "agent/acl.py": [],
 }
+
+
+def _imports(path, root=ROOT):
+    """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
+        for name in names:
+            rel = Path(*name.split(".")).with_suffix(".py")
+            if name.split(".")[0] in ("agent", "tests") and (root / rel).is_file():
+                out.add(rel.as_posix())
+    return out
+
+
+def tests_for(module, root=ROOT):
+    """The tests/agent files whose import closure reaches module, plus TARGETS' extras; those
+    that import it directly first, then the narrower ones (pytest -x stops at the first
+    failure, and most kills come from the module's own tests)."""
+    direct, picked = [], []
+    for test in sorted((root / "tests" / "agent").glob("test_*.py")):
+        seen, todo = set(), [test.relative_to(root).as_posix()]
+        while todo:
+            cur = todo.pop()
+            if cur not in seen:
+                seen.add(cur)
+                todo.extend(_imports(root / cur, root) - seen)
+        if module in seen:
+            rel = test.relative_to(root).as_posix()
+            (direct if module in _imports(test, root) else picked).append((len(seen), rel))
+    return [rel for _, rel in sorted(direct) + sorted(picked)] + TARGETS[module]
 
 _COMPARE_SWAP = {
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE,
@@ -135,7 +170,9 @@ def mutants(path, source):
         elif isinstance(node, ast.Constant) and type(node.value) is int:
             add(node, repr(node.value + 1), "%d -> %d" % (node.value, node.value + 1))
         elif isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None
+            # None, and False -> None (callers test truth; the bool flip covers it): no signal
+            isinstance(node.value, ast.Constant) and node.value.value in (None, False)
+            and type(node.value.value) is not int
         ):
             add(node, "return None", "return value dropped")
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and id(node) not in docstrings:
@@ -250,8 +287,9 @@ def main(argv=None):
         workers = [_make_worker(base, i) for i in range(max(1, args.jobs))]
         report = []
         for m in modules:
-            print("mutate: %s against %s" % (m, " ".join(TARGETS[m])), flush=True)
-            report.append(run_module(m, TARGETS[m], workers, args.sample, args.seed,
+            tests = tests_for(m, workers[0])  # the copy's tests: the tree may change meanwhile
+            print("mutate: %s against %s" % (m, " ".join(tests)), flush=True)
+            report.append(run_module(m, tests, workers, args.sample, args.seed,
                                      lambda s: print(s, flush=True)))
     finally:
         shutil.rmtree(base, ignore_errors=True)
