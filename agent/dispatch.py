@@ -340,11 +340,11 @@ class Dispatcher:
         compaction (a crash just before: the window is lost, no write is)."""
         replies = getattr(self, "replies", None)
         records = (replies.records if replies is not None else []) + list(extra)
-        if records:
+        for record in records:  # one journal record each: a boot never needs one large block
             try:
-                self.store.append(self._encode(records))
+                self.store.append(self._encode([record]))
             except Exception:
-                pass
+                return
 
     def _info(self, session):
         info = dict(self.info)

@@ -25,7 +25,7 @@ def _record_offsets(data):
 
 
 def _fill(tmp_path, runtime):
-    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG)
+    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG, heap="256k")
     try:
         with Device.open(agent.url, principal="ServerA") as dev:
             dev.add("./D", fmt="node")
@@ -50,7 +50,7 @@ def test_flipped_byte_in_an_acknowledged_record_is_reported_and_writes_refused(t
     assert len(offsets) == 11  # ./D and ten leaves, one record each
     data[offsets[5] + 12] ^= 0x01  # inside the payload of the record that added ./D/N4
     journal.write_bytes(data)
-    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG)
+    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG, heap="256k")
     try:
         assert "STORAGE DAMAGED" in agent.log()
         with Device.open(agent.url, principal="ServerA") as dev:
@@ -71,7 +71,7 @@ def test_flipped_byte_in_an_acknowledged_record_is_reported_and_writes_refused(t
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "state" / "journal.damaged").read_bytes() == data
 
-    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG)
+    agent = start_agent(tmp_path, runtime=runtime, config=CONFIG, heap="256k")
     try:
         assert "DAMAGED" not in agent.log()
         with Device.open(agent.url, principal="ServerA") as dev:

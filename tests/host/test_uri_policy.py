@@ -34,6 +34,7 @@ def agent(request, tmp_path_factory):
     config = json.loads(DEMO_CONFIG.read_text())
     config["security"] = {"gateways": {"GW1": ["ServerB"]}, "integrity_only": ["GW1", "ServerB"],
                           "confidential": ["./DMAcc"]}
+    config["links"] = {"max": 4, "per_source": 3}  # a second TCP client beside the held one
     # 256k: a second TCP client beside the held one (at 110k the device runtime has one link;
     # bounding links is issue 10 point 8, not this rule)
     running = start_agent(tmp, runtime=request.param, config=config, insecure=False, heap="256k",
