@@ -4,6 +4,7 @@ State on flash wins over config: config seeds the tree on first boot only, so a
 value a server changed is not reset by a reboot. Links are made with new_link().
 """
 
+import gc
 import sys
 
 import agent
@@ -25,8 +26,9 @@ def _log(msg):
 
 class App:
     def __init__(self, config=None, state_dir=None, insecure=False, log=None, keys=None):
-        """keys: {principal: long-term key}, e.g. from agent.keys.load(). With no keys and
-        no "security" config the security code is not even imported (heap)."""
+        """keys: {principal: long-term key}, e.g. from agent.keys.load(), or a function
+        returning them, called after boot (its peak is past). With no keys and no
+        "security" config the security code is not even imported (heap)."""
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
         self.log = log or _log
@@ -37,8 +39,12 @@ class App:
 
             self.store = Store(state_dir)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery", "agent.keys"):
+        for name in ("agent.mo.first_boot", "agent.recovery"):
             agent.unload(name)
+        if callable(keys):
+            gc.collect()
+            keys = keys()
+        agent.unload("agent.keys")
         self.guard = None
         if keys or "security" in self.config:
             # After boot (its peak is past), and all of it now rather than at the first

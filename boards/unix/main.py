@@ -6,10 +6,9 @@ launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console)
 """
 import asyncio
 import gc
-import json
 import sys
 
-from agent import frame
+from agent import frame, startup
 
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
          " [--config FILE] [--keys PATH]... [--insecure]")
@@ -50,28 +49,29 @@ except ValueError as exc:
 # First, before imports and boot cut the heap into small pieces: the buffers of the links
 # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
-frame.reserve(links_wanted(OPTS))
+startup.reserve(links_wanted(OPTS))
 
 from agent import server  # noqa: E402
 
-server.reserve_reads(links_wanted(OPTS))
-from agent.app import App  # noqa: E402
 
+def secrets(state):
+    """The device key's store, for key files wrapped on a board: a file in the state folder.
+    Key files given by --keys are the operator's: read as they are, never rewritten."""
+    if not state:
+        return None
+    from agent.keys import FileSecrets
 
-def load_config(path):
-    if not path:
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    return FileSecrets(state + "/secrets")
 
 
 async def run(opts):
+    config = startup.load_config(opts["config"]) if opts["config"] else {}
     keys = None
     if opts["keys"]:
         from agent import keys as keyfiles
 
-        keys = keyfiles.load(opts["keys"])
-    app = App(load_config(opts["config"]), opts["state"], opts["insecure"], keys=keys)
+        keys = keyfiles.load(opts["keys"], secrets(opts["state"]))
+    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
