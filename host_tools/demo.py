@@ -63,7 +63,7 @@ def serve(runtime, work, key):
 
 
 def flash_board(board, bundle, key, principal=None):
-    from host_tools.flash.deploy import flash
+    from host_tools.flash import flash
 
     config = json.loads(CONFIG.read_text())
     config["device"]["mod"] = "virtual"

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from firmware_build.bundle import build
-from host_tools.flash.deploy import FlashError, flash
+from host_tools.flash import FlashError, flash
 from host_tools.client.keys import new_key_file
 from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 from host_tools.paths import DEMO_CONFIG

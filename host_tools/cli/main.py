@@ -339,18 +339,16 @@ def mpy_run(file, heap, source, args):
     sys.exit(proc.returncode)
 
 
-# --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
+# --- keys and boards: build, flash, ports, vboard (each command in its own module) --
 def _register_board_commands():
     from host_tools.cli.build import build_command
-    from host_tools.flash.deploy import flash_command
-    from host_tools.client.ports import ports_command
-    from host_tools.vboard.board import vboard_command
-
+    from host_tools.cli.flash import flash_command
     from host_tools.cli.keys import keys_group
+    from host_tools.cli.ports import ports_command
+    from host_tools.cli.vboard import vboard_command
 
     for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
-        if command is not None:
-            main.add_command(command)
+        main.add_command(command)
 
 
 _register_board_commands()

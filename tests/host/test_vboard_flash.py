@@ -17,7 +17,7 @@ import pytest
 from agent import proto as P
 from firmware_build.bundle import Bundle, build
 from host_tools.client.device import Device, DeviceError
-from host_tools.flash.deploy import FlashError, Repl, flash
+from host_tools.flash import FlashError, Repl, flash
 from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 from tests.host.agents import DEMO_CONFIG
 
