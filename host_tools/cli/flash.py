@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import host_tools.vboard.board  # noqa: F401  (registers the virtual board's reset strategy)
-from host_tools.client.ports import PortError, resolve
-from host_tools.flash.deploy import flash_many, resolve_bundle
-from host_tools.flash.errors import FlashError
-from host_tools.flash.repl import DEFAULT_BAUD
+import dmagent.host_tools.vboard.board  # noqa: F401  (registers the virtual board's reset strategy)
+from dmagent.host_tools.client.ports import PortError, resolve
+from dmagent.host_tools.flash.deploy import flash_many, resolve_bundle
+from dmagent.host_tools.flash.errors import FlashError
+from dmagent.host_tools.flash.repl import DEFAULT_BAUD
 
 
 @click.command("flash")

@@ -7,7 +7,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from host_tools.client.ports import PortError, list_ports, pick
+from dmagent.host_tools.client.ports import PortError, list_ports, pick
 
 
 @click.command("ports")

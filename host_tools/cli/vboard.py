@@ -1,5 +1,5 @@
 """`dmagent vboard`: run a virtual MicroPython board (host_tools/vboard) until killed, or press
-the reset button of one that runs; `python -m host_tools.vboard ensure` sets up its Node.js packages.
+the reset button of one that runs; `python -m dmagent.host_tools.vboard ensure` sets up its Node.js packages.
 """
 
 import signal
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from host_tools.vboard.board import (JS_DIR, Faults, VboardError, VirtualBoard, default_dir, ensure_node_runtime,
-                                     press_reset)
+from dmagent.host_tools.vboard.board import (Faults, VboardError, VirtualBoard, default_dir, ensure_node_runtime,
+                                     js_dir, press_reset)
 
 
 @click.command("vboard")
@@ -71,12 +71,12 @@ def main(argv=None):
     if argv[:1] == ["ensure"]:
         try:
             if not ensure_node_runtime():
-                print("virtual board: Node.js packages up to date (%s)" % JS_DIR)
+                print("virtual board: Node.js packages up to date (%s)" % js_dir())
         except VboardError as exc:
             print("setup: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    return vboard_command.main(args=argv, prog_name="python -m host_tools.vboard")
+    return vboard_command.main(args=argv, prog_name="python -m dmagent.host_tools.vboard")
 
 
 if __name__ == "__main__":

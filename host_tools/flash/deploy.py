@@ -13,14 +13,14 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from firmware_build.bundle import Bundle, build
-from firmware_build.mpy import BuildError
-from host_tools.flash.errors import FlashError, no_progress
-from host_tools.flash.firmware import flash_firmware
-from host_tools.flash.plan import (JOURNAL, RECORD, TMP, check_runtime, check_space, parse_record, plan,
+from dmagent.firmware_build.bundle import Bundle, build
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.host_tools.flash.errors import FlashError, no_progress
+from dmagent.host_tools.flash.firmware import flash_firmware
+from dmagent.host_tools.flash.plan import (JOURNAL, RECORD, TMP, check_runtime, check_space, parse_record, plan,
                                    record_bytes, sha)
-from host_tools.flash.provision import config_bytes, device_config, key_of, load_config, load_key
-from host_tools.flash.repl import (DEFAULT_BAUD, PACK_WBITS, READY, TRIES, Repl, board_check, device_hashes,
+from dmagent.host_tools.flash.provision import config_bytes, device_config, key_of, load_config, load_key
+from dmagent.host_tools.flash.repl import (DEFAULT_BAUD, PACK_WBITS, READY, TRIES, Repl, board_check, device_hashes,
                                    last_line, tail)
 
 CHUNK = 1024  # bytes per write command (base64 in the raw REPL); halved on trouble
@@ -181,8 +181,8 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=no_progress
 
 def agent_info(port, baud=DEFAULT_BAUD, timeout=10.0):
     """The agent's `info` over the port it serves (retried while it starts)."""
-    from host_tools.client.device import Device, DeviceError
-    from host_tools.client.transport import LinkError
+    from dmagent.host_tools.client.device import Device, DeviceError
+    from dmagent.host_tools.client.transport import LinkError
 
     deadline = time.monotonic() + timeout
     last = None

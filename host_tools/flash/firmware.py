@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from host_tools.flash.errors import FlashError, no_progress
-from host_tools.flash.repl import open_error
+from dmagent.host_tools.flash.errors import FlashError, no_progress
+from dmagent.host_tools.flash.repl import open_error
 
 _esptool_route = threading.local()
 _esptool_lock = threading.Lock()

@@ -7,8 +7,8 @@ does the talking. A verified temporary copy left by a cut-off flash counts as se
 import hashlib
 import json
 
-from firmware_build.mpy import abi_from_sys_mpy, abi_text
-from host_tools.flash.errors import FlashError
+from dmagent.firmware_build.mpy import abi_from_sys_mpy, abi_text
+from dmagent.host_tools.flash.errors import FlashError
 
 JOURNAL = "/.dmflash"
 RECORD = "/.dmbundle.json"  # what the last flash installed: version and every file's hash

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from host_tools.flash.errors import FlashError
+from dmagent.host_tools.flash.errors import FlashError
 
 
 def _merge(base, over):
@@ -86,7 +86,7 @@ def key_of(principal, key_files):
     """principal's key: from the key files being provisioned, else the user's key store."""
     if principal is None:
         return None
-    from host_tools.client.keys import KeyFileError, find_key, load_key_file
+    from dmagent.host_tools.client.keys import KeyFileError, find_key, load_key_file
 
     for name, raw in key_files:
         if name == principal:

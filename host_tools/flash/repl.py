@@ -8,7 +8,7 @@ default), so that this link knows nothing of particular boards.
 import hashlib
 import time
 
-from host_tools.flash.errors import FlashError, no_progress
+from dmagent.host_tools.flash.errors import FlashError, no_progress
 
 REPL_NODE = "./DevDetail/Ext/Repl"
 READY = b"dmagent: serving"  # boards/esp32/dmboard.py prints it before the console carries frames
@@ -199,8 +199,8 @@ class Repl:
     def _leave_agent(self, principal, key=None):
         """If the agent serves this console, ask it (Exec on the Repl node) to give it back:
         with a key through a handshake, else by naming principal in hello (--insecure agents)."""
-        from host_tools.client.device import Device, DeviceError
-        from host_tools.client.transport import LinkError, SerialTransport
+        from dmagent.host_tools.client.device import Device, DeviceError
+        from dmagent.host_tools.client.transport import LinkError, SerialTransport
 
         self.t.serial.write(b"\x00")  # end any half frame the REPL attempts left behind
         self.close()

@@ -33,12 +33,12 @@ import time
 import tty
 from pathlib import Path
 
-from host_tools.flash.repl import register_reset
+from dmagent.host_tools.flash.repl import register_reset
+from dmagent.host_tools.paths import IN_CLONE, VBOARD_JS, cache_dir
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-BOARD_JS = JS_DIR / "board.mjs"
+JS_SOURCE = VBOARD_JS  # board.mjs and the rest, package.json, package-lock.json (never node_modules)
 RUNTIME_PACKAGE = "@micropython/micropython-webassembly-pyscript"
-STAMP = JS_DIR / "node_modules" / ".dmagent-npm-ci"
+STAMP_NAME = ".dmagent-npm-ci"
 MIN_NODE = 18
 DEFAULT_HEAP = 110 * 1024  # the first heap chunk; the build grows it on demand (no cap)
 
@@ -51,8 +51,30 @@ class VboardError(RuntimeError):
 def _lock_digest():
     h = hashlib.sha256()
     for name in ("package.json", "package-lock.json"):
-        h.update((JS_DIR / name).read_bytes())
+        h.update((JS_SOURCE / name).read_bytes())
     return h.hexdigest()
+
+
+def _sources():
+    return sorted(p for p in JS_SOURCE.iterdir() if p.is_file())
+
+
+def js_dir():
+    """Where the board's JavaScript runs (and npm ci puts node_modules): its own folder in a
+    clone; installed, a copy in the user's cache folder, since site-packages may not be
+    writable. The copy is named after its sources' hash, so an upgrade makes a new one."""
+    if IN_CLONE:
+        return JS_SOURCE
+    h = hashlib.sha256()
+    for path in _sources():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    target = cache_dir() / ("vboard-js-" + h.hexdigest()[:16])
+    if not (target / ".copied").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for path in _sources():
+            shutil.copyfile(path, target / path.name)
+        (target / ".copied").write_text("from %s\n" % JS_SOURCE)
+    return target
 
 
 def node_path():
@@ -76,15 +98,17 @@ def node_path():
 def ensure_node_runtime(log=print):
     """Install the board's pinned npm packages unless they are there already (idempotent).
 
-    Runs ``npm ci`` in host_tools/vboard/js when node_modules is missing or was installed
+    Runs ``npm ci`` in js_dir() when node_modules is missing or was installed
     from another package-lock.json (a stamp file in node_modules records which).
     Raises VboardError with a readable message when node or npm are missing or npm fails.
     """
     node_path()
     digest = _lock_digest()
-    installed = JS_DIR / "node_modules" / RUNTIME_PACKAGE / "micropython.mjs"
+    where = js_dir()
+    stamp = where / "node_modules" / STAMP_NAME
+    installed = where / "node_modules" / RUNTIME_PACKAGE / "micropython.mjs"
     try:
-        if installed.exists() and STAMP.read_text().strip() == digest:
+        if installed.exists() and stamp.read_text().strip() == digest:
             return False
     except OSError:
         pass
@@ -92,20 +116,18 @@ def ensure_node_runtime(log=print):
     if not npm:
         raise VboardError("npm not found: the virtual board needs it once, to install its pinned "
                           "packages (Debian/Ubuntu: apt-get install npm)")
-    log("setup: installing the virtual board's pinned Node.js packages (npm ci in %s)" % JS_DIR)
+    log("setup: installing the virtual board's pinned Node.js packages (npm ci in %s)" % where)
     proc = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=str(JS_DIR), capture_output=True, text=True,
+        cwd=str(where), capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        raise VboardError("npm ci failed in %s:\n%s" % (JS_DIR, (proc.stderr or proc.stdout).strip()))
-    STAMP.write_text(digest + "\n")
+        raise VboardError("npm ci failed in %s:\n%s" % (where, (proc.stderr or proc.stdout).strip()))
+    stamp.write_text(digest + "\n")
     return True
 
 
 def default_dir():
-    from host_tools.runtime.micropython import cache_dir
-
     return cache_dir() / "vboard"
 
 
@@ -378,15 +400,15 @@ class VirtualBoard:
 
     def _power_on(self, wait_ready, timeout):
         node = self.node or node_path()
-        if not (JS_DIR / "node_modules" / RUNTIME_PACKAGE).exists():
-            raise VboardError("the virtual board's npm packages are not installed: run `make setup` "
-                              "(or python -m host_tools.vboard ensure)")
+        where = js_dir()
+        if not (where / "node_modules" / RUNTIME_PACKAGE).exists():
+            ensure_node_runtime(log=self.log or (lambda line: None))  # first start of an installed copy
         with self._cond:
             self._events = []
         self._proc = subprocess.Popen(
-            [node, str(BOARD_JS), "--dir", str(self.dir), "--heap", str(int(self.heap))],
+            [node, str(where / "board.mjs"), "--dir", str(self.dir), "--heap", str(int(self.heap))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(JS_DIR), start_new_session=True,
+            cwd=str(where), start_new_session=True,
         )
         proc = self._proc
         os.set_blocking(proc.stdin.fileno(), False)

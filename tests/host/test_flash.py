@@ -13,10 +13,10 @@ from unittest import mock
 
 import pytest
 
-from firmware_build import bundle as B
-from host_tools.flash import deploy as F
-from host_tools.flash import firmware, plan, provision, repl
-from host_tools.flash.errors import FlashError
+from dmagent.firmware_build import bundle as B
+from dmagent.host_tools.flash import deploy as F
+from dmagent.host_tools.flash import firmware, plan, provision, repl
+from dmagent.host_tools.flash.errors import FlashError
 
 ROOT = B.ROOT
 

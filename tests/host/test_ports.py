@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from host_tools.cli.ports import ports_command
-from host_tools.client import ports as P
+from dmagent.host_tools.cli.ports import ports_command
+from dmagent.host_tools.client import ports as P
 
 
 def info(device, vid=None, pid=None, description="n/a", serial_number=None):

@@ -13,9 +13,9 @@ import pytest
 
 serial = pytest.importorskip("serial")
 
-from host_tools.vboard import board as vboard  # noqa: E402
-from host_tools.cli.vboard import vboard_command  # noqa: E402
-from host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
+from dmagent.host_tools.vboard import board as vboard  # noqa: E402
+from dmagent.host_tools.cli.vboard import vboard_command  # noqa: E402
+from dmagent.host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
 
 try:
     vboard.ensure_node_runtime(log=lambda msg: None)
