@@ -5,8 +5,8 @@ built per check. An empty ACL grants nothing by itself: it means "inherit", whic
 resolves. Matching is by whole identifier: `Get=ServerAB` does not grant ServerA.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 # Canonical form: commands in this (alphabetical) order, ids in the order given, no repeats.
 _PREFIX = {}

@@ -7,14 +7,14 @@ value a server changed is not reset by a reboot. Links are made with new_link().
 import gc
 import sys
 
-import agent
-from agent import cbor
-from agent import frame
-from agent import proto as P
-from agent.dispatch import Dispatcher
-from agent import mo
-from agent.session import Session
-from agent.tree import Tree
+from . import __version__, unload
+from . import cbor
+from . import frame
+from . import proto as P
+from .dispatch import Dispatcher
+from . import mo
+from .session import Session
+from .tree import Tree
 
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
 
@@ -35,22 +35,22 @@ class App:
         self.tree = Tree(self.config.get("limits"))
         self.store = None
         if state_dir:
-            from agent.store import Store
+            from .store import Store
 
             self.store = Store(state_dir)
         self._boot()
-        for name in ("agent.mo.first_boot", "agent.recovery"):
-            agent.unload(name)
+        for name in (".mo.first_boot", ".recovery"):
+            unload(name)
         if callable(keys):
             gc.collect()
             keys = keys()
-        agent.unload("agent.keys")
+        unload(".keys")
         self.guard = None
         if keys or "security" in self.config:
             # After boot (its peak is past), and all of it now rather than at the first
             # handshake, when the heap is in smaller pieces.
-            from agent import ccm, hal  # noqa: F401
-            from agent.secure import Guard
+            from . import ccm, hal  # noqa: F401
+            from .secure import Guard
 
             hal.aes_block(bytes(16))  # loads the AES backend too
             self.guard = Guard(keys or {}, self.config.get("security"), self.log)
@@ -103,7 +103,7 @@ class App:
             devid = None
         return {
             "proto": P.PROTOCOL_VERSION,
-            "agent": agent.__version__,
+            "agent": __version__,
             "runtime": sys.implementation.name,
             "devid": devid,
             "max_frame": P.MAX_FRAME,
@@ -125,7 +125,7 @@ class Link:
         self.name = name
         channel = None
         if app.guard is not None:
-            from agent.secure import Channel
+            from .secure import Channel
 
             channel = Channel(app.guard, stream)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)

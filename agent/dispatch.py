@@ -8,8 +8,8 @@ tree; this layer only decides which ops an unauthenticated link may reach at all
 
 import gc
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE)

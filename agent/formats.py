@@ -5,8 +5,8 @@ format (int int, str chr, bytes bin, bool bool, float float, None null); xml, da
 and b64 must be named. In MicroPython bool is not an int: compare types, never isinstance.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 BARE = {bool: "bool", int: "int", str: "chr", bytes: "bin", float: "float", type(None): "null"}
 _CARRIER = {"chr": str, "xml": str, "date": str, "time": str, "bin": bytes, "b64": bytes,

@@ -5,13 +5,13 @@ acl], ["title", uri, title], ["mv", uri, new name], ["del", uri]. Replaying a co
 on the tree it started from gives the same tree, shape included. No ACL is checked here.
 """
 
-from agent import acl as A
-from agent import formats as F
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import ACL, DMACC, FLAGS, FMT, HOOK, MISSING, SNAPSHOT_VERSION, TITLE, TYPE, VALUE
-from agent.nodes import Nodes, bucket, child, fields, interior, names, pack
+from . import acl as A
+from . import formats as F
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import ACL, DMACC, FLAGS, FMT, HOOK, MISSING, SNAPSHOT_VERSION, TITLE, TYPE, VALUE
+from .nodes import Nodes, bucket, child, fields, interior, names, pack
 
 
 def _record_form(entry):

@@ -80,7 +80,7 @@ def device_key(secrets, create=True):
         pass
     if not create:
         return None
-    from agent import hal
+    from . import hal
 
     key = hal.random_bytes(16)
     secrets.set_blob(DEVICE_KEY, key)
@@ -90,7 +90,7 @@ def device_key(secrets, create=True):
 
 def wrap(dev_key, principal, key):
     """nonce || AES-CCM(key) || tag under the device key, bound to principal."""
-    from agent import ccm, hal
+    from . import ccm, hal
 
     nonce = hal.random_bytes(_NONCE)
     return nonce + ccm.encrypt(hal.aes_block(dev_key), nonce, principal.encode(), key, _TAG)
@@ -98,7 +98,7 @@ def wrap(dev_key, principal, key):
 
 def unwrap(dev_key, principal, blob):
     """The key wrap() wrapped, or None if blob is not that (another device, another principal)."""
-    from agent import ccm, hal
+    from . import ccm, hal
 
     if len(blob) < _NONCE + _TAG:
         return None

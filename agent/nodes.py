@@ -16,10 +16,10 @@ except ImportError:  # CPython
         return x
 
 
-from agent import formats as F
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
+from . import formats as F
+from . import proto as P
+from . import uri as U
+from .errors import DMError
 
 VALUE = const(0)  # a leaf's value, or an interior node's children
 FMT = const(1)  # "node" for interior nodes

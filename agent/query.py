@@ -5,13 +5,13 @@ Every read needs Get on the node's effective ACL: its own if not empty, else the
 ancestor's that is not, all or nothing (never merged per command).
 """
 
-from agent import acl as A
-from agent import formats as F
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.journal import Journal
-from agent.nodes import PERMANENT, SECRET, TITLE, TYPE, VALUE, fields, names, flags_of, fmt_of, interior, own_acl
+from . import acl as A
+from . import formats as F
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .journal import Journal
+from .nodes import PERMANENT, SECRET, TITLE, TYPE, VALUE, fields, names, flags_of, fmt_of, interior, own_acl
 
 UNSUPPORTED = ("TStamp", "VerNo")  # optional in OMA DM, and each would cost heap on every node
 WRITABLE = ("ACL", "Name", "Title")

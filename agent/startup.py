@@ -32,7 +32,7 @@ _STEP_MS = const(20)
 
 def reserve(links):
     """First thing in main.py: the buffers of the links to come, each in one piece."""
-    from agent import frame, server
+    from . import frame, server
 
     frame.reserve(links)
     server.reserve_reads(links)
@@ -130,7 +130,7 @@ def secrets(state=STATE):
 
         return esp32.NVS("dmagent")
     except (ImportError, AttributeError):
-        from agent.keys import FileSecrets
+        from .keys import FileSecrets
 
         _mkdir(state)
         return FileSecrets(state + "/secrets")
@@ -146,14 +146,14 @@ def _mkdir(path):
 
 
 def has_keys(path=KEYS):
-    from agent import keys
+    from . import keys
 
     return keys.has_keys(path)
 
 
 def load_keys(paths, store=None, rewrap=False):
     """{principal: key} from key files ({} without any); plain ones are wrapped if rewrap."""
-    from agent import keys
+    from . import keys
 
     found = [p for p in paths if keys.has_keys(p)]
     return keys.load(found, store, rewrap) if found else {}
@@ -161,7 +161,7 @@ def load_keys(paths, store=None, rewrap=False):
 
 def make_app(config, state, keys, log, insecure=False):
     """The agent, then the heap cleared of what only boot needed (App unloads its own)."""
-    from agent.app import App
+    from .app import App
 
     app = App(config, state, insecure or bool(config.get("insecure")), log, keys=keys)
     gc.collect()

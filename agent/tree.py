@@ -6,14 +6,14 @@ nothing. ACLs are checked here, before any board handler runs, never inside one.
 in query.py, journal and snapshots in journal.py, the node layout in nodes.py.
 """
 
-from agent import acl as A
-from agent import formats as F
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import ACL, DMACC, FLAGS, FMT, PERMANENT, READONLY, SECRET, TITLE, VALUE
-from agent.nodes import MISSING, child, fields, flags_of, interior, own_acl, pack
-from agent.query import WRITABLE, Query, check_prop
+from . import acl as A
+from . import formats as F
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import ACL, DMACC, FLAGS, FMT, PERMANENT, READONLY, SECRET, TITLE, VALUE
+from .nodes import MISSING, child, fields, flags_of, interior, own_acl, pack
+from .query import WRITABLE, Query, check_prop
 
 
 def _text(value, fmt, prop):

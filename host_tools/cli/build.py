@@ -9,8 +9,8 @@ import sys
 import click
 from rich.console import Console
 
-from firmware_build.bundle import board_names, build, size_table
-from firmware_build.mpy import BuildError
+from dmagent.firmware_build.bundle import board_names, build, size_table
+from dmagent.firmware_build.mpy import BuildError
 
 
 @click.command("build")

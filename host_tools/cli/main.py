@@ -14,8 +14,8 @@ import click
 from rich.console import Console
 from rich.tree import Tree as RichTree
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError, LinkError, status_text
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device, DeviceError, LinkError, status_text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -82,11 +82,11 @@ class Context:
             raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
         key_file = self.key
         if not key_file and self.principal:  # --as with a key in the user's store: use it
-            from host_tools.client.keys import find_key
+            from dmagent.host_tools.client.keys import find_key
 
             key_file = find_key(self.principal)
         if key_file:
-            from host_tools.client.secure import read_key_file
+            from dmagent.host_tools.client.secure import read_key_file
 
             try:
                 principal, key = read_key_file(key_file)
@@ -302,7 +302,7 @@ def _ok(ctx, text):
               help="with --runtime micropython: run this built bundle's .mpy files (`dmagent build`)")
 def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle):
     """Run the agent on this machine."""
-    from host_tools.runtime import serve as serving
+    from dmagent.host_tools.runtime import serve as serving
 
     try:
         if bundle and runtime != "micropython":
@@ -329,7 +329,7 @@ def mpy():
 @click.argument("args", nargs=-1)
 def mpy_run(file, heap, source, args):
     """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
-    from host_tools.runtime import micropython as mpy_runtime
+    from dmagent.host_tools.runtime import micropython as mpy_runtime
 
     try:
         proc = mpy_runtime.run_file(file, heap=heap, args=args, compiled=not source)
@@ -339,18 +339,16 @@ def mpy_run(file, heap, source, args):
     sys.exit(proc.returncode)
 
 
-# --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
+# --- keys and boards: build, flash, ports, vboard (each command in its own module) --
 def _register_board_commands():
-    from host_tools.cli.build import build_command
-    from host_tools.flash.deploy import flash_command
-    from host_tools.client.ports import ports_command
-    from host_tools.vboard.board import vboard_command
-
-    from host_tools.cli.keys import keys_group
+    from dmagent.host_tools.cli.build import build_command
+    from dmagent.host_tools.cli.flash import flash_command
+    from dmagent.host_tools.cli.keys import keys_group
+    from dmagent.host_tools.cli.ports import ports_command
+    from dmagent.host_tools.cli.vboard import vboard_command
 
     for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
-        if command is not None:
-            main.add_command(command)
+        main.add_command(command)
 
 
 _register_board_commands()

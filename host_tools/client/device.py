@@ -7,9 +7,9 @@ a serial link outlives one client process and its cache with it.
 
 import random
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.transport import LinkError, open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.transport import LinkError, open_url
 
 __all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
 
@@ -73,7 +73,7 @@ class Device:
         dev = cls(transport, timeout, retries)
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
-                from host_tools.client.keys import load_key_file
+                from dmagent.host_tools.client.keys import load_key_file
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
@@ -141,7 +141,7 @@ class Device:
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
         403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
-        from host_tools.client.secure import ClientChannel, HandshakeError
+        from dmagent.host_tools.client.secure import ClientChannel, HandshakeError
 
         self.channel = None
         self.handshake_bytes = self._hs_bytes = 0
@@ -192,7 +192,7 @@ class Device:
         import time
 
         if self.channel is not None:
-            from host_tools.client.secure import SecurityError
+            from dmagent.host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()

@@ -59,7 +59,7 @@ def store_path(principal):
 
 
 def _check_principal(principal):
-    from agent.acl import is_identifier
+    from dmagent.agent.acl import is_identifier
 
     if not is_identifier(principal) or "/" in principal or "\\" in principal or len(principal) > 64:
         raise KeyFileError("%r is not a valid principal (a ServerID: printable ASCII, no spaces,"

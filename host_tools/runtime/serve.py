@@ -14,7 +14,7 @@ import sys
 import tty
 from pathlib import Path
 
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 BOARD_MAIN = mpy_runtime.REPO_ROOT / "boards" / "unix" / "main.py"
 
@@ -56,7 +56,7 @@ def _open_pty():
 
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
-    from agent import keys
+    from dmagent.agent import keys
 
     try:
         return keys.load([str(p) for p in paths])
@@ -66,7 +66,7 @@ def load_keys(paths):
 
 def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
                   key_paths=()):
-    from agent.app import App
+    from dmagent.agent.app import App
 
     keys = load_keys(key_paths)
     try:
@@ -79,7 +79,7 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
 
 
 async def _serve_cpython(app, tcp, serial_ports, pty):
-    from agent import server
+    from dmagent.agent import server
 
     loop = asyncio.get_running_loop()
     keep = []
@@ -165,8 +165,8 @@ def _serve_serial(loop, app, dev, baud):
 # --- MicroPython device runtime --------------------------------------------------
 def bundle_lib(bundle):
     """The folder of a built bundle's .mpy files (its /lib), checked against its manifest."""
-    from firmware_build.bundle import Bundle
-    from firmware_build.mpy import BuildError
+    from dmagent.firmware_build.bundle import Bundle
+    from dmagent.firmware_build.mpy import BuildError
 
     try:
         built = Bundle.load(bundle)

@@ -24,7 +24,7 @@ def free_port():
 
 
 def dmagent_argv(*args):
-    return [sys.executable, "-m", "host_tools.cli"] + list(args)
+    return [sys.executable, "-m", "dmagent.host_tools.cli"] + list(args)
 
 
 class RunningAgent:

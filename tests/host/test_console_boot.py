@@ -18,13 +18,13 @@ import tty
 
 import pytest
 
-from agent import proto as P
-from agent.startup import ESCAPE
-from firmware_build.bundle import build
-from host_tools.client import wire
-from host_tools.client.device import Device
-from host_tools.client.transport import FdTransport
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.agent import proto as P
+from dmagent.agent.startup import ESCAPE
+from dmagent.firmware_build.bundle import build
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.client.transport import FdTransport
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 from tests.host.agents import DEMO_CONFIG
 
 KEY = bytes(range(0xA0, 0xB0))
@@ -216,7 +216,7 @@ def test_esp32_board_escapes_to_the_repl_only_on_the_sequence_where_config_opens
 # --- the virtual board ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def vbundle(tmp_path_factory):
-    from host_tools.vboard.board import ensure_node_runtime
+    from dmagent.host_tools.vboard.board import ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     return build("virtual", tmp_path_factory.mktemp("vbundle") / "virtual")
@@ -240,7 +240,7 @@ class _Serial:
 
 
 def test_virtual_board_with_keys_answers_a_gateway_polling_through_a_reset(tmp_path, vbundle):
-    from host_tools.vboard.board import VirtualBoard, press_reset
+    from dmagent.host_tools.vboard.board import VirtualBoard, press_reset
 
     folder = tmp_path / "board"
     folder.mkdir()
@@ -277,7 +277,7 @@ def test_virtual_board_with_keys_answers_a_gateway_polling_through_a_reset(tmp_p
 
 
 def test_virtual_board_escapes_only_on_the_sequence_where_config_opens_a_window(tmp_path, vbundle):
-    from host_tools.vboard.board import VirtualBoard
+    from dmagent.host_tools.vboard.board import VirtualBoard
 
     folder = tmp_path / "board"
     folder.mkdir()

@@ -10,9 +10,9 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from agent import cbor, frame
-from agent import proto as P
-from host_tools.client import wire
+from dmagent.agent import cbor, frame
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 EXAMPLES = re.findall(r"```python message=(\S+)\n(.*?)\n```\n```hex frame=\1\n(.*?)\n```", DOC, re.S)

@@ -1,0 +1,100 @@
+"""Provisioning: the device config (identity over the board's defaults) and the key files a
+flash puts on a board.
+
+The config sent is the one given over the board's defaults, else what the board already has:
+a reflash without --config keeps the board's identity and settings.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from dmagent.host_tools.flash.errors import FlashError
+
+
+def _merge(base, over):
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(config):
+    """None, a dict, or a JSON file path -> dict or None."""
+    if config is None or isinstance(config, dict):
+        return config
+    try:
+        return json.loads(Path(config).read_text())
+    except OSError as exc:
+        raise FlashError("cannot read config %s: %s" % (config, exc.strerror)) from None
+    except ValueError as exc:
+        raise FlashError("config %s is not valid JSON: %s" % (config, exc)) from None
+
+
+def load_key(path):
+    """A key file from `dmagent keys new`: JSON {"principal", "key" (hex, 16 or 32 bytes), "created"}."""
+    try:
+        raw = Path(path).read_bytes()
+        doc = json.loads(raw)
+        principal = doc["principal"]
+        key = bytes.fromhex(doc["key"])
+    except OSError as exc:
+        raise FlashError("cannot read key file %s: %s" % (path, exc.strerror)) from None
+    except (ValueError, KeyError, TypeError):
+        raise FlashError("%s is not a dmagent key file" % path,
+                         'a key file is JSON {"principal", "key", "created"}: make one with `dmagent keys new`') from None
+    if not isinstance(principal, str) or not principal or "/" in principal or len(key) not in (16, 32):
+        raise FlashError("%s: needs a principal and a 16 or 32 byte key" % path)
+    return principal, raw
+
+
+def device_config(bundle, existing, config=None, devid=None, uid=None):
+    """The config file for the device: the given config over the board's defaults, else what
+    the device has, else the board's defaults; DevId from devid, else kept, else made from
+    the board's unique id."""
+    base = bundle.manifest.get("config") or {}
+    current = None
+    if existing:
+        try:
+            current = json.loads(existing)
+        except ValueError:
+            current = None
+    if config is not None:
+        cfg = _merge(base, config)
+    elif current is not None:
+        cfg = current
+    else:
+        cfg = _merge(base, {})
+    dev = dict(cfg.get("device") or {})
+    old = (current or {}).get("device", {}).get("devid")
+    if devid:
+        dev["devid"] = devid
+    elif not dev.get("devid"):
+        dev["devid"] = old or "urn:dmagent:%s-%s" % (bundle.board, uid or os.urandom(4).hex())
+    cfg["device"] = dev
+    return cfg
+
+
+def config_bytes(cfg):
+    return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+
+
+def key_of(principal, key_files):
+    """principal's key: from the key files being provisioned, else the user's key store."""
+    if principal is None:
+        return None
+    from dmagent.host_tools.client.keys import KeyFileError, find_key, load_key_file
+
+    for name, raw in key_files:
+        if name == principal:
+            return bytes.fromhex(json.loads(raw)["key"])
+    path = find_key(principal)
+    if path is None:
+        return None
+    try:
+        return load_key_file(path)[1]
+    except KeyFileError as exc:
+        raise FlashError(str(exc)) from None
