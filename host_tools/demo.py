@@ -184,7 +184,6 @@ def on_virtual_board(work, key):
 
         step("power-cycle the board (its process is killed and started again)")
         board.restart()
-        time.sleep(1.0)  # main.py waits escape_ms (1000) for a Ctrl-C before it serves
         with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
             answer("./Demo = %r: the tree and the key survived" % dev.get("./Demo"))
 

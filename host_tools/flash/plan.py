@@ -44,8 +44,9 @@ class Plan:
     """send: (path, data, sha256, size) to write under TMP; switch: (tmp, final) renames, boot.py
     first and main.py last; stale: paths of an older flash to remove; skipped: already right."""
 
-    def __init__(self, send, switch, stale, skipped, nothing_to_do):
+    def __init__(self, send, switch, stale, skipped, nothing_to_do, expected=None):
         self.send = send
+        self.expected = expected or {}  # path -> the hash it must have after the switch
         self.switch = switch
         self.stale = stale
         self.skipped = skipped
@@ -74,20 +75,25 @@ class Plan:
 def plan(want, have, record, version, keys_dir):
     """want: [(path, data or None, sha256, size)]; have: {path or path+TMP: sha256 or None} from
     the board; record: the board's parse_record. Keys are provisioned once: a key stays until a
-    flash brings a new one for its principal."""
-    send, switch, skipped = [], [], []
+    flash brings a new one for its principal. A board wraps the key files it boots with (agent/
+    keys.py): one whose plain form the record names is that key, wrapped, and stays."""
+    keys_dir = keys_dir.rstrip("/") + "/"
+    installed = record.get("files", {})
+    send, switch, skipped, expected = [], [], [], {}
     for path, data, digest, size in want:
-        if have.get(path) == digest:
+        expected[path] = digest
+        wrapped = path.startswith(keys_dir) and have.get(path) and installed.get(path) == digest
+        if have.get(path) == digest or wrapped:
             skipped.append(path)
+            expected[path] = have[path]
             continue
         if have.get(path + TMP) != digest:  # a verified copy from a cut-off flash is reused
             send.append((path, data, digest, size))
         switch.append((path + TMP, path))
-    keys_dir = keys_dir.rstrip("/") + "/"
     paths = {p for p, _, _, _ in want}
     stale = sorted(p for p in set(record.get("files", {})) - paths - {RECORD} if not p.startswith(keys_dir))
     nothing = not switch and not stale and record.get("bundle") == version
-    return Plan(send, switch, stale, skipped, nothing)
+    return Plan(send, switch, stale, skipped, nothing, expected)
 
 
 def check_runtime(port, probe, bundle):

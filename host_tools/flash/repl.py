@@ -8,6 +8,7 @@ default), so that this link knows nothing of particular boards.
 import hashlib
 import time
 
+from dmagent.agent.startup import ESCAPE
 from dmagent.host_tools.flash.errors import FlashError, no_progress
 
 REPL_NODE = "./DevDetail/Ext/Repl"
@@ -163,7 +164,7 @@ class Repl:
     # --- getting to the raw REPL ----------------------------------------------------------------
     def enter(self, principal=None, reset_wait=3.0, key=None):
         """Reach the raw REPL: directly, through the agent's Repl node (as principal, with
-        its key if it has one), or by a hardware reset and Ctrl-C in main.py's escape window."""
+        its key if it has one), or by a hardware reset and ESCAPE in main.py's escape window."""
         heard = bytearray()
         if self._try_enter(heard, 1.5):
             return "repl"
@@ -174,18 +175,21 @@ class Repl:
         if self.refused:
             raise FlashError("the agent on %s refused to give the console back: %s" % (self.port, self.refused),
                              "--as SERVERID must name a principal with Exec on %s, with its key in "
-                             "--key or the key store (`dmagent keys list`)" % REPL_NODE)
+                             "--key or the key store (`dmagent keys list`); a reset did not help: a "
+                             "board with keys has no escape window unless its config sets "
+                             "console.escape_window_ms (--firmware erases a board that is lost)" % REPL_NODE)
         if not heard:
             raise FlashError("no board answers on %s (nothing came back)" % self.port,
                              "is this the board's port (`dmagent ports`)? Is it powered and running "
                              "MicroPython? A board without MicroPython needs --firmware first")
         raise FlashError("the raw REPL on %s cannot be reached (the board answers: %r)"
                          % (self.port, bytes(heard[-60:])),
-                         "an agent serving the console ignores Ctrl-C: give --as SERVERID (a "
-                         "principal with Exec on %s), or reset the board and flash within its 2 s "
-                         "escape window. ESP32 boards reset by RTS (EN) and DTR (GPIO0): a USB-UART "
-                         "without those lines wired needs the EN button pressed while flashing "
-                         "starts" % REPL_NODE)
+                         "an agent serving the console ignores Ctrl-C: give --as OWNER (a "
+                         "principal with Exec on %s) with its key. A board with keys has no escape "
+                         "window unless its config sets console.escape_window_ms; one without keys "
+                         "listens 2 s after a reset. ESP32 boards reset by RTS (EN) and DTR (GPIO0): a USB-UART "
+                         "without it wired needs the EN button pressed while flashing starts; "
+                         "--firmware erases a board that cannot be reached otherwise" % REPL_NODE)
 
     def _try_enter(self, heard, timeout=3):
         try:
@@ -233,7 +237,8 @@ class Repl:
 
     def _reset_into_repl(self, wait, heard):
         """Reset the board (the reset strategy given, else the first that can: RTS, then any a
-        board kind registered), then Ctrl-C through main.py's escape window."""
+        board kind registered), then ESCAPE through main.py's escape window, sent again and
+        again: while the board boots the bytes are lost or kept as garbage for its agent."""
         ser = self.t.serial
         boot = self.reset(self.port, ser)
         if boot is None:
@@ -242,7 +247,7 @@ class Repl:
         deadline = time.monotonic() + wait
         seen = bytearray()
         while time.monotonic() < deadline:
-            ser.write(b"\x03")
+            ser.write(ESCAPE)
             time.sleep(0.05)
             n = ser.in_waiting
             if n:
@@ -326,7 +331,7 @@ class Repl:
             if chunk:
                 seen.extend(chunk)
                 heard = time.monotonic()
-                if READY in seen and seen.endswith(b"\n"):
+                if READY in seen and b"\n" in seen[seen.index(READY):]:
                     return True, bytes(seen)
                 if b"Traceback" in seen and seen.endswith(b">>> "):
                     raise FlashError("the agent did not start on %s after the flash:\n%s"
