@@ -213,6 +213,21 @@ def test_esp32_board_escapes_to_the_repl_only_on_the_sequence_where_config_opens
     assert pty_board.proc.wait(10) == 0  # main.py returned: on a board, the REPL
 
 
+def test_esp32_board_keeps_what_arrives_in_its_window_for_the_agent(esp32, pty_board):
+    _provision(pty_board.folder, esp32, _config(escape_window_ms=1000))
+    pty_board.power_on()
+    _read_until(pty_board, b"for the REPL", 30)
+    pty_board.write(b"\x03\x00" + wire.encode_message({P.K_ID: 77, P.K_OP: P.OP_INFO}))  # sent once
+    said = _read_until(pty_board, b"dmagent: serving console\n\x00", 10)
+    assert b"this is the REPL" not in said
+    reader = wire.FrameReader()
+    deadline = time.monotonic() + 2
+    answers = [wire.decode_message(body) for _, body in reader.feed(said.split(b"serving console\n\x00")[1])]
+    while not answers and time.monotonic() < deadline:
+        answers = [wire.decode_message(body) for _, body in reader.feed(pty_board.read(0.1))]
+    assert answers and answers[0][P.K_ID] == 77 and answers[0][P.K_STATUS] == 200
+
+
 # --- the virtual board ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def vbundle(tmp_path_factory):
