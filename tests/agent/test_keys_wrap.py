@@ -7,6 +7,7 @@ import os
 from agent import keys
 from agent.startup import ESCAPE, Escape, escape_window_ms
 from tests.agent.check import raises, tohex
+from tests.agent.test_store import _rmtree
 
 KEY = bytes(range(1, 17))
 _serial = [0]
@@ -18,16 +19,6 @@ def _folder():
     os.mkdir(path)
     os.mkdir(path + "/keys")
     return path
-
-
-def _rmtree(path):
-    for name in os.listdir(path):
-        sub = path + "/" + name
-        try:
-            os.remove(sub)
-        except OSError:
-            _rmtree(sub)
-    os.rmdir(path)
 
 
 def _put(path, doc):

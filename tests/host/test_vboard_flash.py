@@ -15,7 +15,6 @@ import time
 import pytest
 
 from dmagent.agent import proto as P
-from dmagent.agent.startup import ESCAPE
 from dmagent.firmware_build.bundle import Bundle, build
 from dmagent.host_tools.client.device import Device, DeviceError
 from dmagent.host_tools.flash import FlashError, Repl, flash
@@ -252,28 +251,6 @@ def test_a_power_cut_during_a_flash_leaves_the_old_agent_or_the_new_one(tmp_path
             with _session(after, key_a) as dev:
                 assert dev.get("./DevInfo/DevId")
         assert _on_flash(after, changed) in (_hashes(bundle), _hashes(changed))
-
-
-def test_escape_in_the_window_keeps_the_repl_after_a_power_cycle(tmp_path, bundle, key_a, config):
-    with VirtualBoard(tmp_path / "board") as board:
-        assert flash(board.port, bundle, config=dict(config, console={"escape_window_ms": 1500}), keys=[key_a]).ok
-        board.restart(wait_ready=False)
-        import serial
-
-        with serial.Serial(board.port, 115200, timeout=0.1) as ser:
-            seen = bytearray()
-            deadline = time.monotonic() + 10
-            while b"for the REPL" not in seen and time.monotonic() < deadline:
-                seen += ser.read(256)
-            ser.write(ESCAPE)
-            while not seen.endswith(b">>> ") and time.monotonic() < deadline:
-                seen += ser.read(256)
-            assert b"not started; this is the REPL" in seen
-            ser.write(b"print(6*7)\r")
-            answer = bytearray()
-            while b"42" not in answer and time.monotonic() < deadline:
-                answer += ser.read(256)
-            assert b"42" in answer
 
 
 def test_cli_flashes_several_boards_at_once_with_a_summary(tmp_path, bundle, key_a, config):
