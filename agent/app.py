@@ -39,12 +39,13 @@ class App:
 
             self.store = Store(state_dir)
         self._boot()
-        for name in (".mo.first_boot", ".recovery"):
-            unload(name)
-        if callable(keys):
+        if callable(keys):  # a board's key files, unwrapped past boot's peak, its code gone
+            unload(".mo.first_boot")
+            unload(".recovery")
             gc.collect()
             keys = keys()
-        unload(".keys")
+        for name in (".mo.first_boot", ".recovery", ".keys", ".keywrap"):
+            unload(name)
         self.guard = None
         if keys or "security" in self.config:
             # After boot (its peak is past), and all of it now rather than at the first

@@ -1,7 +1,7 @@
 """The agent on a MicroPython board's console, which it shares with the REPL.
 
 From main.py's first line a console byte is data, never Ctrl-C (frames hold 0x03). The ways
-back to the REPL: ESCAPE in the escape window (agent.startup), the Exec node
+back to the REPL: ESCAPE in the escape window (agent.escape), the Exec node
 ./DevDetail/Ext/Repl, a firmware erase. Nothing may print on the console once it carries
 frames: the log then goes to a ring in RAM. Paths are relative to the working folder (the
 file system's root on a board). The UART and TCP links are in dmlinks, imported only when
@@ -179,9 +179,13 @@ def main():
         startup.reserve(serves_console + extra)
     console = None
     if serves_console:
+        from agent import escape
+
         console = Console(sys.stdin.buffer, sys.stdout.buffer)
-        escaped, console.heard = startup.escape_window(config, startup.has_keys(), console.take,
-                                                       bytearray(64))
+        escaped, console.heard = escape.escape_window(config, startup.has_keys(), console.take,
+                                                      bytearray(64))
+        escape = None
+        agent.unload("agent.escape")
         if escaped:
             micropython.kbd_intr(3)
             return

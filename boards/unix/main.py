@@ -59,19 +59,34 @@ def secrets(state):
     Key files given by --keys are the operator's: read as they are, never rewritten."""
     if not state:
         return None
-    from agent.keys import FileSecrets
+    from agent.keywrap import FileSecrets
 
     return FileSecrets(state + "/secrets")
 
 
-async def run(opts):
+def boot(opts):
+    """The agent from the command line's config, state and keys; then the start-up module's
+    code leaves the heap (nothing here may hold on to it)."""
+    global startup
     config = startup.load_config(opts["config"]) if opts["config"] else {}
     keys = None
-    if opts["keys"]:
+    if opts["keys"]:  # before the agent boots: plain files need no crypto code, and the
+        # key reader's code then leaves a hole that boot fills (after boot: a hole among
+        # the tree's objects, and a 110k heap too cut up for a handshake)
         from agent import keys as keyfiles
 
-        keys = keyfiles.load(opts["keys"], secrets(opts["state"]))
+        keys = keyfiles.load(opts["keys"], lambda: secrets(opts["state"]))
+
     app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
+    startup = None
+    import agent
+
+    agent.unload("agent.startup")
+    return app
+
+
+async def run(opts):
+    app = boot(opts)
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)

@@ -90,7 +90,11 @@ def main():
     config = startup.load_config()
     heard = None
     if startup.console_wanted(config):
-        escaped, heard = startup.escape_window(config, startup.has_keys(), _read, bytearray(64), 1000)
+        from agent import escape
+
+        escaped, heard = escape.escape_window(config, startup.has_keys(), _read, bytearray(64), 1000)
+        escape = None
+        agent.unload("agent.escape")
         if escaped:
             return
     board = VirtualBoard(config)

@@ -8,7 +8,7 @@ default), so that this link knows nothing of particular boards.
 import hashlib
 import time
 
-from dmagent.agent.startup import ESCAPE
+from dmagent.agent.escape import ESCAPE
 from dmagent.host_tools.flash.errors import FlashError, no_progress
 
 REPL_NODE = "./DevDetail/Ext/Repl"

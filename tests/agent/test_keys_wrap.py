@@ -1,11 +1,11 @@
-"""agent.keys and agent.startup's console rules: key files wrapped under the device key, the
+"""agent.keys, agent.keywrap and agent.escape: key files wrapped under the device key, the
 escape window's length, the ESCAPE finder. Each test works in its own folder under /tmp."""
 
 import json
 import os
 
-from agent import keys
-from agent.startup import ESCAPE, Escape, escape_window_ms
+from agent import keys, keywrap
+from agent.escape import ESCAPE, Escape, escape_window_ms
 from tests.agent.check import raises, tohex
 from tests.agent.test_store import _rmtree
 
@@ -35,13 +35,13 @@ def test_rule_a_plain_key_file_is_wrapped_at_boot_and_still_gives_the_key():
     d = _folder()
     try:
         _put(d + "/keys/ServerA.key", {"principal": "ServerA", "key": tohex(KEY)})
-        store = keys.FileSecrets(d + "/secrets")
+        store = keywrap.FileSecrets(d + "/secrets")
         assert keys.load([d + "/keys"], store, rewrap=True) == {"ServerA": KEY}
         text = _read(d + "/keys/ServerA.key")
         assert tohex(KEY) not in text and "wrapped" in text and "ServerA" in text
         assert tohex(KEY) not in _read(d + "/secrets")  # the device key, not the key
         # the next boot (a new store object: nothing cached) reads the wrapped file
-        assert keys.load([d + "/keys"], keys.FileSecrets(d + "/secrets"), rewrap=True) == {"ServerA": KEY}
+        assert keys.load([d + "/keys"], keywrap.FileSecrets(d + "/secrets"), rewrap=True) == {"ServerA": KEY}
         assert _read(d + "/keys/ServerA.key") == text  # wrapped once, not again
     finally:
         _rmtree(d)
@@ -51,19 +51,19 @@ def test_rule_a_wrapped_key_opens_only_under_its_device_key_and_for_its_principa
     d = _folder()
     try:
         _put(d + "/keys/ServerA.key", {"principal": "ServerA", "key": tohex(KEY)})
-        keys.load([d + "/keys"], keys.FileSecrets(d + "/secrets"), rewrap=True)
+        keys.load([d + "/keys"], keywrap.FileSecrets(d + "/secrets"), rewrap=True)
         # another device (another device key): a clear error naming the file
-        err = raises(ValueError, keys.load, [d + "/keys"], keys.FileSecrets(d + "/other"))
+        err = raises(ValueError, keys.load, [d + "/keys"], keywrap.FileSecrets(d + "/other"))
         assert "has no device key" in str(err) and "ServerA.key" in str(err)
-        other = keys.FileSecrets(d + "/other")
-        keys.device_key(other)
+        other = keywrap.FileSecrets(d + "/other")
+        keywrap.device_key(other)
         err = raises(ValueError, keys.load, [d + "/keys"], other)
         assert "does not unwrap" in str(err)
         # the wrapped blob moved to another principal's file: refused (bound to its principal)
         doc = json.loads(_read(d + "/keys/ServerA.key"))
         doc["principal"] = "ServerB"
         _put(d + "/keys/ServerA.key", doc)
-        err = raises(ValueError, keys.load, [d + "/keys"], keys.FileSecrets(d + "/secrets"))
+        err = raises(ValueError, keys.load, [d + "/keys"], keywrap.FileSecrets(d + "/secrets"))
         assert "does not unwrap" in str(err)
         assert keys.has_keys(d + "/keys") and not keys.has_keys(d + "/none")
     finally:

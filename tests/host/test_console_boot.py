@@ -19,7 +19,7 @@ import tty
 import pytest
 
 from dmagent.agent import proto as P
-from dmagent.agent.startup import ESCAPE
+from dmagent.agent.escape import ESCAPE
 from dmagent.firmware_build.bundle import build
 from dmagent.host_tools.client import wire
 from dmagent.host_tools.client.device import Device

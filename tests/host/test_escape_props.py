@@ -1,11 +1,11 @@
-"""The console's escape sequence (agent.startup.ESCAPE) against what a peer sending frames
+"""The console's escape sequence (agent.escape.ESCAPE) against what a peer sending frames
 can put on the line: no run of valid frames, with any number of extra delimiters, holds it."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dmagent.agent.frame import FrameDecoder
-from dmagent.agent.startup import ESCAPE, Escape
+from dmagent.agent.escape import ESCAPE, Escape
 from dmagent.host_tools.client import wire
 
 frames = st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=600), st.integers(0, 3)), max_size=12)
