@@ -2,7 +2,7 @@
 
 ESCAPE is no frame and in no run of frames (docs/boards.md says why), so a gateway polling
 through a reset never sends it by accident. A board with keys has no window unless its
-config asks (console.escape_window_ms); what else is heard in the window goes to the agent.
+config asks (escape_window_ms); what else is heard in the window goes to the agent.
 """
 
 import time
@@ -25,15 +25,15 @@ _STEP_MS = const(20)
 
 
 def escape_window_ms(config, keyed, default=WINDOW_MS):
-    """How long the console listens for ESCAPE at boot: console.escape_window_ms if the
-    config names it; else none on a board with keys, default on one without."""
-    console = config.get("console", True)
-    if type(console) is dict and "escape_window_ms" in console:
-        ms = console["escape_window_ms"]
-        if type(ms) is not int or ms < 0:
-            raise ValueError("console.escape_window_ms must be a whole number of ms >= 0")
-        return ms
-    return 0 if keyed else default
+    """How long the console listens for ESCAPE at boot: escape_window_ms if the config
+    names it; else none on a board with keys, default on one without. (The old escape_ms
+    is not read: a board provisioned with it would keep its window open.)"""
+    ms = config.get("escape_window_ms")
+    if ms is None:
+        return 0 if keyed else default
+    if type(ms) is not int or ms < 0:
+        raise ValueError("escape_window_ms must be a whole number of ms >= 0")
+    return ms
 
 
 class Escape:

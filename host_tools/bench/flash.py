@@ -67,7 +67,7 @@ def noisy(board="virtual", boards=10, faults=NOISY, work=None):
     ensure_node_runtime(log=lambda line: None)
     bundle = build(board, work / "bundle")
     config = json.loads(DEMO_CONFIG.read_text())
-    config["console"] = {"escape_window_ms": 300}  # keyed: a window only if asked
+    config["escape_window_ms"] = 300  # keyed: a window only if asked
     runs = []
     for seed in range(1, boards + 1):
         with VirtualBoard(work / ("board-%d" % seed), faults="%s,seed=%d" % (faults, seed)) as vb:

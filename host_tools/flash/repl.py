@@ -177,7 +177,7 @@ class Repl:
                              "--as SERVERID must name a principal with Exec on %s, with its key in "
                              "--key or the key store (`dmagent keys list`); a reset did not help: a "
                              "board with keys has no escape window unless its config sets "
-                             "console.escape_window_ms (--firmware erases a board that is lost)" % REPL_NODE)
+                             "escape_window_ms (--firmware erases a board that is lost)" % REPL_NODE)
         if not heard:
             raise FlashError("no board answers on %s (nothing came back)" % self.port,
                              "is this the board's port (`dmagent ports`)? Is it powered and running "
@@ -186,7 +186,7 @@ class Repl:
                          % (self.port, bytes(heard[-60:])),
                          "an agent serving the console ignores Ctrl-C: give --as OWNER (a "
                          "principal with Exec on %s) with its key. A board with keys has no escape "
-                         "window unless its config sets console.escape_window_ms; one without keys "
+                         "window unless its config sets escape_window_ms; one without keys "
                          "listens 2 s after a reset. ESP32 boards reset by RTS (EN) and DTR (GPIO0): a USB-UART "
                          "without it wired needs the EN button pressed while flashing starts; "
                          "--firmware erases a board that cannot be reached otherwise" % REPL_NODE)

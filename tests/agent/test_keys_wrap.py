@@ -73,11 +73,11 @@ def test_rule_a_wrapped_key_opens_only_under_its_device_key_and_for_its_principa
 def test_rule_a_keyed_board_has_no_escape_window_unless_its_config_asks():
     assert escape_window_ms({}, keyed=False) == 2000
     assert escape_window_ms({}, keyed=True) == 0
-    assert escape_window_ms({"console": True}, keyed=True) == 0
-    assert escape_window_ms({"console": {"escape_window_ms": 300}}, keyed=True) == 300
-    assert escape_window_ms({"console": {"escape_window_ms": 0}}, keyed=False) == 0
-    raises(ValueError, escape_window_ms, {"console": {"escape_window_ms": "300"}}, True)
-    raises(ValueError, escape_window_ms, {"console": {"escape_window_ms": -1}}, True)
+    assert escape_window_ms({"escape_ms": 2000}, keyed=True) == 0  # the old key opens nothing
+    assert escape_window_ms({"escape_window_ms": 300}, keyed=True) == 300
+    assert escape_window_ms({"escape_window_ms": 0}, keyed=False) == 0
+    raises(ValueError, escape_window_ms, {"escape_window_ms": "300"}, True)
+    raises(ValueError, escape_window_ms, {"escape_window_ms": -1}, True)
 
 
 def test_rule_escape_is_found_across_chunks_and_the_rest_is_kept():

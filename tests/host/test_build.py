@@ -167,7 +167,7 @@ def test_esp32_main_serves_its_console_at_110k_and_gives_it_back(esp32, tmp_path
     fs = tmp_path / "fs"
     shutil.copytree(esp32.dir / "files", fs)
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(insecure=True, console={"escape_window_ms": 200})
+    config.update(insecure=True, escape_window_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)

@@ -39,12 +39,11 @@ def needs_runtime():
         pytest.skip(str(exc))
 
 
-def _config(**console):
+def _config(**extra):
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["device"]["devid"] = "urn:dmagent:console-test"
     cfg.pop("insecure", None)
-    if console:
-        cfg["console"] = console
+    cfg.update(extra)
     return cfg
 
 

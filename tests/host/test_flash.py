@@ -35,9 +35,9 @@ def test_device_config_layers_identity(esp32):
     existing = json.dumps({"device": {"devid": "urn:x:1"}, "insecure": True})
     assert provision.device_config(esp32, existing, None, None, "ff") == {"device": {"devid": "urn:x:1"}, "insecure": True}
     # A given config goes over the board's defaults and keeps the board's DevId ...
-    cfg = provision.device_config(esp32, existing, {"device": {"man": "ACME"}, "console": {"escape_window_ms": 0}}, None, "ff")
+    cfg = provision.device_config(esp32, existing, {"device": {"man": "ACME"}, "escape_window_ms": 0}, None, "ff")
     assert cfg["device"] == {"devid": "urn:x:1", "man": "ACME", "mod": "esp32", "devtyp": "esp32", "hwv": "esp32"}
-    assert cfg["console"] == {"escape_window_ms": 0} and "insecure" not in cfg
+    assert cfg["escape_window_ms"] == 0 and "insecure" not in cfg
     # ... and an explicit DevId wins over all.
     assert provision.device_config(esp32, existing, {"device": {"devid": "urn:c"}}, "urn:d", "ff")["device"]["devid"] == "urn:d"
 

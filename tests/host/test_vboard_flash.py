@@ -45,7 +45,7 @@ def key_a(tmp_path_factory):
 def config():
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["device"].pop("devid")  # each board gets its own
-    cfg["console"] = {"escape_window_ms": 300}  # keyed: a window only if the config asks
+    cfg["escape_window_ms"] = 300  # keyed: a window only if the config asks
     return cfg
 
 
@@ -161,7 +161,7 @@ def test_without_a_key_the_flash_resets_the_board_and_stops_it_in_its_escape_win
 def test_a_keyed_board_without_a_window_is_not_taken_by_a_reset_only_by_an_owner(tmp_path, bundle, key_a,
                                                                                    config):
     """Someone with the cable and the reset button, and no owner key, gets no REPL."""
-    closed = dict(config, console=True)  # keyed, and no escape window asked for
+    closed = {k: v for k, v in config.items() if k != "escape_window_ms"}  # keyed, no window
     with VirtualBoard(tmp_path / "board") as board:
         assert flash(board.port, bundle, config=closed, keys=[key_a]).ok
         with pytest.raises(FlashError) as err:
