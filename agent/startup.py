@@ -70,7 +70,7 @@ def load_keys(paths, store=None, rewrap=False):
     from . import keys
 
     found = [p for p in paths if keys.has_keys(p)]
-    return keys.load(found, store, rewrap) if found else {}
+    return keys.load(found, secrets=store, rewrap=rewrap) if found else {}
 
 
 def make_app(config, state, keys, log, insecure=False):

@@ -77,7 +77,7 @@ def boot(opts):
         # the tree's objects, and a 110k heap too cut up for a handshake)
         from agent import keys as keyfiles
 
-        keys = keyfiles.load(opts["keys"], lambda: secrets(opts["state"]))
+        keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
 
     app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
     startup = None

@@ -36,12 +36,12 @@ def test_rule_a_plain_key_file_is_wrapped_at_boot_and_still_gives_the_key():
     try:
         _put(d + "/keys/ServerA.key", {"principal": "ServerA", "key": tohex(KEY)})
         store = keywrap.FileSecrets(d + "/secrets")
-        assert keys.load([d + "/keys"], store, rewrap=True) == {"ServerA": KEY}
+        assert keys.load([d + "/keys"], secrets=store, rewrap=True) == {"ServerA": KEY}
         text = _read(d + "/keys/ServerA.key")
         assert tohex(KEY) not in text and "wrapped" in text and "ServerA" in text
         assert tohex(KEY) not in _read(d + "/secrets")  # the device key, not the key
         # the next boot (a new store object: nothing cached) reads the wrapped file
-        assert keys.load([d + "/keys"], keywrap.FileSecrets(d + "/secrets"), rewrap=True) == {"ServerA": KEY}
+        assert keys.load([d + "/keys"], secrets=keywrap.FileSecrets(d + "/secrets"), rewrap=True) == {"ServerA": KEY}
         assert _read(d + "/keys/ServerA.key") == text  # wrapped once, not again
     finally:
         _rmtree(d)
@@ -51,19 +51,21 @@ def test_rule_a_wrapped_key_opens_only_under_its_device_key_and_for_its_principa
     d = _folder()
     try:
         _put(d + "/keys/ServerA.key", {"principal": "ServerA", "key": tohex(KEY)})
-        keys.load([d + "/keys"], keywrap.FileSecrets(d + "/secrets"), rewrap=True)
+        keys.load([d + "/keys"], secrets=keywrap.FileSecrets(d + "/secrets"), rewrap=True)
         # another device (another device key): a clear error naming the file
-        err = raises(ValueError, keys.load, [d + "/keys"], keywrap.FileSecrets(d + "/other"))
-        assert "has no device key" in str(err) and "ServerA.key" in str(err)
+        err = raises(ValueError, keys.load, [d + "/keys"], secrets=keywrap.FileSecrets(d + "/other"))
+        assert "does not unwrap" in str(err) and "ServerA.key" in str(err)
+        err = raises(ValueError, keys.load, [d + "/keys"])  # the host, or no store: for its board only
+        assert "wrapped by a board" in str(err)
         other = keywrap.FileSecrets(d + "/other")
         keywrap.device_key(other)
-        err = raises(ValueError, keys.load, [d + "/keys"], other)
+        err = raises(ValueError, keys.load, [d + "/keys"], secrets=other)
         assert "does not unwrap" in str(err)
         # the wrapped blob moved to another principal's file: refused (bound to its principal)
         doc = json.loads(_read(d + "/keys/ServerA.key"))
         doc["principal"] = "ServerB"
         _put(d + "/keys/ServerA.key", doc)
-        err = raises(ValueError, keys.load, [d + "/keys"], keywrap.FileSecrets(d + "/secrets"))
+        err = raises(ValueError, keys.load, [d + "/keys"], secrets=keywrap.FileSecrets(d + "/secrets"))
         assert "does not unwrap" in str(err)
         assert keys.has_keys(d + "/keys") and not keys.has_keys(d + "/none")
     finally:
