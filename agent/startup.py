@@ -37,6 +37,16 @@ def console_wanted(config):
     return config.get("console", True) is not False
 
 
+def halt(exc, say=print):
+    """A board with keys that cannot boot: never the REPL (it reads every key and the device
+    key). Says why every 10 s until a reset; `dmagent flash --firmware` erases such a board."""
+    import time
+
+    while True:
+        say("dmagent: cannot start: %r; a board with keys keeps its console closed" % (exc,))
+        time.sleep(10)
+
+
 def secrets(state=STATE):
     """Where the device key lives: ESP32's NVS, else a file in the state folder."""
     try:

@@ -167,11 +167,9 @@ class Board:
         print("\r\ndmagent: stopped; the console is the REPL again")
 
 
-def main():
-    """After main.py has turned Ctrl-C off and reserved the buffers: config, the escape
-    window (if this board has one), keys, agent, serve."""
-    from agent import startup
-
+def _boot(startup, keyed):
+    """Config, the escape window (if this board has one), keys, agent: (board, app,
+    console), or None if the escape came."""
     config = startup.load_config()
     serves_console = startup.console_wanted(config)
     extra = (1 if config.get("uart") else 0) + (1 if config.get("tcp") else 0)
@@ -182,17 +180,33 @@ def main():
         from agent import escape
 
         console = Console(sys.stdin.buffer, sys.stdout.buffer)
-        escaped, console.heard = escape.escape_window(config, startup.has_keys(), console.take,
-                                                      bytearray(64))
+        escaped, console.heard = escape.escape_window(config, keyed, console.take, bytearray(64))
         escape = None
         agent.unload("agent.escape")
         if escaped:
-            micropython.kbd_intr(3)
-            return
+            return None
     board = Board(config)
-    app = startup.board_app(config, board.log, startup.secrets())
+    return board, startup.board_app(config, board.log, startup.secrets()), console
+
+
+def main():
+    """After main.py has turned Ctrl-C off and reserved the buffers: boot, then serve. A
+    board with keys that cannot boot halts, saying why, rather than leave the REPL open."""
+    from agent import startup
+
+    keyed = startup.has_keys()
+    try:
+        booted = _boot(startup, keyed)
+    except Exception as exc:
+        if not keyed:
+            raise  # the REPL, with the traceback: a board without keys has nothing to hide
+        startup.halt(exc)
     startup = None
     agent.unload("agent.startup")  # boot is over: its code leaves the heap
+    if booted is None:
+        micropython.kbd_intr(3)
+        return
+    board, app, console = booted
     try:
         asyncio.run(board.run(app, console))
     finally:

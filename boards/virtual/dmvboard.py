@@ -82,23 +82,36 @@ def _read(buf):
     return len(data)
 
 
-def main():
-    from agent import startup
-
-    hal.set_aes_backend(lambda key: vboard_hal.aes(key).encrypt)
-    hal.set_random(vboard_hal.urandom)
+def _boot(startup, keyed):
     config = startup.load_config()
     heard = None
     if startup.console_wanted(config):
         from agent import escape
 
-        escaped, heard = escape.escape_window(config, startup.has_keys(), _read, bytearray(64), 1000)
+        escaped, heard = escape.escape_window(config, keyed, _read, bytearray(64), 1000)
         escape = None
         agent.unload("agent.escape")
         if escaped:
-            return
+            return None
     board = VirtualBoard(config)
-    app = startup.board_app(config, board.log, vboard_hal.NVS("dmagent"))
+    return board, startup.board_app(config, board.log, vboard_hal.NVS("dmagent")), heard
+
+
+def main():
+    """As dmboard.main: boot, then serve; a board with keys that cannot boot halts."""
+    from agent import startup
+
+    hal.set_aes_backend(lambda key: vboard_hal.aes(key).encrypt)
+    hal.set_random(vboard_hal.urandom)
+    keyed = startup.has_keys()
+    try:
+        booted = _boot(startup, keyed)
+    except Exception as exc:
+        if not keyed:
+            raise
+        startup.halt(exc)
     startup = None
     agent.unload("agent.startup")  # boot is over: its code leaves the heap
-    board.start(app, heard)
+    if booted is not None:
+        board, app, heard = booted
+        board.start(app, heard)

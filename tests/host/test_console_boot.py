@@ -212,6 +212,19 @@ def test_esp32_board_escapes_to_the_repl_only_on_the_sequence_where_config_opens
     assert pty_board.proc.wait(10) == 0  # main.py returned: on a board, the REPL
 
 
+def test_esp32_board_with_keys_that_cannot_boot_halts_and_never_gives_the_repl(esp32, pty_board):
+    _provision(pty_board.folder, esp32, _config())
+    pty_board.power_on()
+    _read_until(pty_board, b"dmagent: serving console\n\x00", 30)
+    pty_board.power_off()
+    (pty_board.folder / "state" / "secrets").unlink()  # the device key is gone: no key unwraps
+    pty_board.power_on()
+    said = _read_until(pty_board, b"keeps its console closed", 30)
+    assert b"does not unwrap" in said and b"Traceback" not in said
+    time.sleep(0.5)
+    assert pty_board.proc.poll() is None  # halted: main.py did not return to a REPL
+
+
 def test_esp32_board_keeps_what_arrives_in_its_window_for_the_agent(esp32, pty_board):
     _provision(pty_board.folder, esp32, _config(escape_window_ms=1000))
     pty_board.power_on()
