@@ -9,16 +9,17 @@ import random
 
 from dmagent.agent import proto as P
 from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.errors import DmagentError, UsageError
 from dmagent.host_tools.client.transport import LinkError, open_url
 
-__all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
+__all__ = ["Device", "DeviceError", "DeviceTimeout", "DmagentError", "LinkError", "UsageError", "status_text"]
 
 
 def status_text(status):
     return P.STATUS_TEXT.get(status, "unknown status")
 
 
-class DeviceError(Exception):
+class DeviceError(DmagentError):
     """The device answered with a non-2xx status."""
 
     def __init__(self, status, message="", response=None):
@@ -47,6 +48,7 @@ class Device:
         self.last_request_bytes = 0
         self.last_response_bytes = 0
         self.server_info = None
+        self.max_frame = P.MAX_FRAME  # the device's, once hello or info said it
         self.handshake_bytes = self._hs_bytes = 0
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
         self.requests_sent = 0  # requests made (a retry of one is not another)
@@ -77,15 +79,16 @@ class Device:
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
-                    raise ValueError("the key file is for %s, not %s" % (file_principal, principal))
+                    raise UsageError("the key file is for %s, not %s" % (file_principal, principal),
+                                     "give --as %s, or the key file of %s" % (file_principal, principal))
                 principal = file_principal
             if key is not None:
                 if principal is None:
-                    raise ValueError("a key needs its principal")
+                    raise UsageError("a key needs its principal")
                 dev.for_server = for_server
                 dev.handshake(principal, key, suites)
             elif for_server is not None:
-                raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
+                raise UsageError("for_server needs a key: only an authenticated gateway acts for a server")
             elif principal is not None:
                 dev.hello(principal)
         except BaseException:
@@ -123,6 +126,8 @@ class Device:
             else:
                 data = wire.encode_message(message)
             self.last_request_bytes = len(data)
+            if attempt == 0:
+                self._check_size(data)
             self.transport.write(data)
             response = self._await(rid, pivs)
             if response is not None:
@@ -136,6 +141,13 @@ class Device:
         if check and not (isinstance(status, int) and 200 <= status < 300):
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
+
+    def _check_size(self, data):
+        """Refuse, before sending, a frame the device would drop unread (it waits for no answer)."""
+        content = len(wire.cobs.decode(data[:-1]))
+        if content > self.max_frame:
+            raise UsageError("the request is %d bytes in its frame, the device takes at most %d (max_frame)"
+                             % (content, self.max_frame), "send a smaller value")
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
@@ -226,10 +238,13 @@ class Device:
     def hello(self, principal=None):
         fields = {P.K_SERVER: principal} if principal is not None else None
         self.server_info = self.request(P.OP_HELLO, fields)[P.K_VALUE]
+        self.max_frame = self.server_info.get("max_frame") or self.max_frame
         return self.server_info
 
     def info(self):
-        return self.request(P.OP_INFO)[P.K_VALUE]
+        value = self.request(P.OP_INFO)[P.K_VALUE]
+        self.max_frame = value.get("max_frame") or self.max_frame
+        return value
 
     def get(self, uri, prop=None):
         """The value of a leaf, the child names of an interior node, or a property."""
