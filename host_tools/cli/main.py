@@ -13,7 +13,8 @@ from rich.tree import Tree as RichTree
 
 from dmagent.agent import proto as P
 from dmagent.host_tools.cli.common import (EXIT_USAGE, DmagentGroup, console, device_options, emit_json,
-                                           env_default, err_console, fail_for, load_defaults, options)
+                                           env_default, err_console, fail, fail_for, load_defaults,
+                                           options)
 from dmagent.host_tools.client.device import Device, DmagentError, UsageError, status_text
 
 DEFAULT_TIMEOUT = 2.0
@@ -89,9 +90,14 @@ def open_device(opts):
         from dmagent.host_tools.client.keys import find_key
 
         key_file = find_key(principal)
-    if key_file:  # the key file's principal must be the one asked for (Device.over refuses)
-        dev = Device.open(url, timeout=timeout, principal=principal, key=str(key_file),
-                          for_server=opts.for_server)
+    if key_file:  # read first: a bad file or one for another principal is refused before connecting
+        from dmagent.host_tools.client.keys import load_key_file
+
+        file_principal, key = load_key_file(key_file)
+        if principal is not None and principal != file_principal:
+            raise UsageError("the key file %s is for %s, not %s" % (key_file, file_principal, principal),
+                             "give --as %s, or the key file of %s" % (file_principal, principal))
+        dev = Device.open(url, timeout=timeout, principal=file_principal, key=key, for_server=opts.for_server)
     else:
         if opts.for_server:
             raise UsageError("--for needs --key: only an authenticated gateway acts for a server")
@@ -307,8 +313,13 @@ def exec_(ctx, dev, uri, data):
 @device_command
 def acl(ctx, dev, uri, new_acl):
     """A node's own ACL, its effective ACL, and where that comes from."""
-    if new_acl is not None:
+    if new_acl is not None:  # set only: reading it back would need Get, which setting does not
         dev.set_acl(uri, new_acl)
+        if ctx.json:
+            emit_json(200, None, acl=new_acl)
+        else:
+            console.print("%s: ACL set to %s" % (uri, new_acl or "(empty: inherits)"))
+        return
     own, effective, source = dev.acl(uri)
     if ctx.json:
         emit_json(200, None, **{"acl": own, "effective": effective, "from": source})
@@ -388,18 +399,22 @@ def serve(click_ctx, tcp, serial_ports, pty, state, config, key_paths, insecure,
 
     if config:
         check_device_config(config)
-    options(click_ctx).state = ("the agent stopped; every change it acknowledged is in %s" % state if state
-                                else "the agent stopped; nothing persists without --state")
+    stopped = ("the agent stopped; every change it acknowledged is kept in %s" % state if state
+               else "the agent stopped; nothing persists without --state")
+    options(click_ctx).state = stopped
     try:
         if bundle and runtime != "micropython":
             raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
         if runtime == "micropython":
-            sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
-                                               key_paths, bundle))
-        serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths)
+            code = serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
+                                             key_paths, bundle)
+        else:
+            code = serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths) or 0
     except serving.ServeError as exc:
-        err_console.print("[red]error:[/] %s" % exc)
-        sys.exit(EXIT_USAGE)
+        fail(str(exc))
+    if code == 0:
+        err_console.print("stopped: %s" % stopped, markup=False, soft_wrap=True)
+    sys.exit(code)
 
 
 # --- MicroPython --------------------------------------------------------------------

@@ -231,7 +231,10 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if path:
         _announce("serving %s" % path)
 
+    stopped = []
+
     def stop(*_):
+        stopped.append(True)
         proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
@@ -239,4 +242,5 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     for line in proc.stderr:
         sys.stderr.write(line)
         sys.stderr.flush()
-    return proc.wait()
+    code = proc.wait()
+    return 0 if stopped else code  # stopped as asked: not a failure

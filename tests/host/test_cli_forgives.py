@@ -1,0 +1,139 @@
+"""Rules of the CLI that forgives: device options before or after the verb, one JSON shape for
+every command, one line and a hint for every mistake (never a traceback), Ctrl-C says what it
+left behind, and the spec's defaults (an interior node's creator may Get it; replace needs no Get).
+
+Against a real `dmagent serve` (CPython, keys, TCP), as a user would run it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, free_port, start_agent
+
+KEY_A = "11" * 16
+
+
+def _key_file(folder, principal, hex_key):
+    path = folder / ("%s.key" % principal)
+    path.write_text(json.dumps({"principal": principal, "key": hex_key}))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("forgives")
+    keys = tmp / "keys"
+    keys.mkdir()
+    _key_file(keys, "ServerA", KEY_A)
+    running = start_agent(tmp, config=DEMO_CONFIG, insecure=False, extra=["--keys", str(keys)])
+    client = tmp / "client"
+    client.mkdir()
+    running.key_a = _key_file(client, "ServerA", KEY_A)
+    running.env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
+    yield running
+    running.stop()
+
+
+def run(agent, *args, env=None):
+    proc = subprocess.run(dmagent_argv(*args), cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+                          env=env or agent.env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_device_options_go_before_or_after_the_verb(agent):
+    before = run(agent, "-d", agent.url, "--key", str(agent.key_a), "--json", "get", "./DevInfo/DevId")
+    after = run(agent, "get", "./DevInfo/DevId", "-d", agent.url, "--key", str(agent.key_a), "--json")
+    split = run(agent, "--json", "get", "-d", agent.url, "./DevInfo/DevId", "--key", str(agent.key_a))
+    assert before.returncode == after.returncode == split.returncode == 0, after.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout) == json.loads(split.stdout)
+    assert json.loads(after.stdout) == {"status": 200, "error": None, "value": "urn:dmagent:demo-0001",
+                                        "format": "chr"}
+
+
+def test_every_json_answer_has_one_shape(agent, tmp_path):
+    answers = [
+        run(agent, "--json", "ports"), run(agent, "ports", "--json"),
+        run(agent, "--json", "keys", "list", str(tmp_path)), run(agent, "keys", "list", str(tmp_path), "--json"),
+        run(agent, "--json", "build", "--board", "virtual", "--out", str(tmp_path / "b")),
+        run(agent, "--json", "get", "./Nothing", "-d", agent.url, "--key", str(agent.key_a)),  # a 404
+        run(agent, "--json", "info", "-d", "tcp://127.0.0.1:70000"),  # a usage error
+    ]
+    for proc in answers:
+        doc = json.loads(proc.stdout)
+        assert list(doc)[:2] == ["status", "error"], doc
+        assert (doc["error"] is None) == (proc.returncode == 0), doc
+    assert json.loads(answers[-2].stdout)["status"] == 404
+    assert json.loads(answers[-1].stdout)["status"] is None and "65535" in json.loads(answers[-1].stdout)["error"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-d", "tcp://127.0.0.1:70000", "info"], "a port from 1 to 65535"),
+    (["-d", "tcp://127.0.0.1", "info"], "needs a host and a port"),
+    (["-d", "bogus://x", "info"], "unknown device URL"),
+    (["-d", "serial:///dev/ttyX?baud=fast", "info"], "baud must be a positive number"),
+    (["-d", "tcp://127.0.0.1:1", "--key", "/no/such.key", "info"], "not found"),
+])
+def test_a_mistake_is_one_line_and_a_hint(agent, args, says):
+    proc = run(agent, *args)
+    assert proc.returncode == 2 and says in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # error: ... and hint: ...
+
+
+def test_a_key_for_another_principal_is_refused_not_used(agent):
+    proc = run(agent, "-d", agent.url, "--as", "ServerB", "--key", str(agent.key_a), "info")
+    assert proc.returncode == 2 and "is for ServerA, not ServerB" in proc.stderr
+    assert proc.stdout == ""  # it did not act as ServerA
+
+
+def test_a_value_too_big_for_max_frame_is_refused_before_sending(agent):
+    start = time.monotonic()
+    proc = run(agent, "-d", agent.url, "--key", str(agent.key_a), "replace", "./DevInfo/DevId",
+               "--value", "x" * 5000, "--format", "chr")
+    assert proc.returncode == 2 and "max_frame" in proc.stderr
+    assert time.monotonic() - start < 5  # no wait for an answer that cannot come (timeout 2 s x 3 tries)
+
+
+def test_an_unknown_key_in_the_defaults_file_is_named(agent, tmp_path):
+    config = tmp_path / "config" / "dmagent"
+    config.mkdir(parents=True)
+    (config / "config.json").write_text(json.dumps({"device": agent.url, "timout": 3}))
+    env = dict(agent.env, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = run(agent, "info", env=env)
+    assert proc.returncode == 2 and "config.json: unknown key 'timout'" in proc.stderr
+    (config / "config.json").write_text(json.dumps({"device": agent.url, "key": str(agent.key_a), "timeout": 3}))
+    proc = run(agent, "get", "./DevInfo/DevId", env=env)  # the defaults file gives device and key
+    assert proc.returncode == 0 and proc.stdout.strip() == "urn:dmagent:demo-0001", proc.stderr
+
+
+def test_an_interior_nodes_creator_may_get_it_and_replace_needs_no_get(agent):
+    dev = ["-d", agent.url, "--key", str(agent.key_a)]
+    added = json.loads(run(agent, "add", "./Room", "--interior", "--json", *dev).stdout)
+    assert added["acl"] == "Add=ServerA&Delete=ServerA&Get=ServerA&Replace=ServerA"
+    assert run(agent, "add", "./Room/T", "--value", "21", "--format", "int", *dev).returncode == 0
+    # T's format (int) is the agent's to keep: no Get first, so Replace alone is enough.
+    assert run(agent, "acl", "./Room/T", "--set", "Replace=ServerA", *dev).returncode == 0
+    assert run(agent, "replace", "./Room/T", "--value", "22", *dev).returncode == 0
+    assert run(agent, "acl", "./Room/T", "--set", "Delete=ServerA&Get=ServerA&Replace=ServerA", *dev).returncode == 0
+    assert json.loads(run(agent, "get", "./Room/T", "--json", *dev).stdout)["value"] == 22
+    bare = json.loads(run(agent, "add", "./Bare", "--interior", "--no-acl", "--json", *dev).stdout)
+    assert bare["acl"] is None
+    assert run(agent, "delete", "./Room", *dev).returncode == 0
+
+
+def test_ctrl_c_on_serve_says_what_state_is_left(tmp_path):
+    proc = subprocess.Popen(dmagent_argv("serve", "--tcp", "127.0.0.1:%d" % free_port(), "--insecure",
+                                         "--state", str(tmp_path / "state"), "--config", str(DEMO_CONFIG)),
+                            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout.readline().startswith("serving ")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err
+    assert "stopped: the agent stopped; every change it acknowledged is kept in %s" % (tmp_path / "state") in err
