@@ -168,6 +168,8 @@ class DmagentGroup(click.Group):
     """click's group, with one line instead of a traceback for anything that escapes a command."""
 
     def invoke(self, ctx):
+        if ctx.obj is None:
+            ctx.obj = Options()  # one for the group and its verb (they inherit it)
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
