@@ -70,6 +70,7 @@ class Options:
         self.timeout = None
         self.verbose = 0
         self.state = None  # what Ctrl-C leaves behind, said in one line (set by long commands)
+        self.session = None  # an open Device every device command uses (`dmagent shell`)
 
 
 def options(ctx=None):

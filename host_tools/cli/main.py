@@ -167,6 +167,8 @@ def device_command(fn):
     def wrapper(click_ctx, *args, **kwargs):
         opts = options(click_ctx)
         try:
+            if opts.session is not None:  # `dmagent shell`: one session for every command
+                return fn(opts, opts.session, *args, **kwargs)
             with open_device(opts) as dev:
                 return fn(opts, dev, *args, **kwargs)
         except DmagentError as exc:
@@ -391,8 +393,9 @@ def _ok(ctx, text):
 @click.option("--heap", default="110k", show_default=True, help="heap size for --runtime micropython")
 @click.option("--bundle", metavar="DIR", type=click.Path(file_okay=False),
               help="with --runtime micropython: run this built bundle's .mpy files (`dmagent build`)")
+@click.option("-v", "--verbose", is_flag=True, help="log each request, with a timestamp (--runtime cpython)")
 @click.pass_context
-def serve(click_ctx, tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle):
+def serve(click_ctx, tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle, verbose):
     """Run the agent on this machine."""
     from dmagent.host_tools.cli.common import check_device_config
     from dmagent.host_tools.runtime import serve as serving
@@ -406,15 +409,28 @@ def serve(click_ctx, tcp, serial_ports, pty, state, config, key_paths, insecure,
         if bundle and runtime != "micropython":
             raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
         if runtime == "micropython":
+            if verbose:
+                err_console.print("serve -v: the request log is --runtime cpython's; the MicroPython agent "
+                                  "logs its links and sessions", markup=False)
             code = serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
                                              key_paths, bundle)
         else:
-            code = serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths) or 0
+            code = serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths,
+                                         verbose=verbose) or 0
     except serving.ServeError as exc:
         fail(str(exc))
     if code == 0:
         err_console.print("stopped: %s" % stopped, markup=False, soft_wrap=True)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell):
+    """Print the shell's completion script: eval "$(dmagent completion bash)" in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    click.echo(get_completion_class(shell)(main, {}, "dmagent", "_DMAGENT_COMPLETE").source())
 
 
 # --- MicroPython --------------------------------------------------------------------
@@ -446,9 +462,10 @@ def _register_board_commands():
     from dmagent.host_tools.cli.flash import flash_command
     from dmagent.host_tools.cli.keys import keys_group
     from dmagent.host_tools.cli.ports import ports_command
+    from dmagent.host_tools.cli.shell import shell_command
     from dmagent.host_tools.cli.vboard import vboard_command
 
-    for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
+    for command in (build_command, flash_command, ports_command, vboard_command, keys_group, shell_command):
         main.add_command(command)
 
 

@@ -65,7 +65,7 @@ def load_keys(paths):
 
 
 def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                  key_paths=()):
+                  key_paths=(), verbose=False):
     from dmagent.agent.app import App
 
     keys = load_keys(key_paths)
@@ -75,6 +75,10 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
         raise
     except Exception as exc:  # a bad state folder or config must not give a traceback
         raise ServeError("cannot start the agent: %s" % exc) from None
+    if verbose:  # `serve -v`: a line per request
+        from dmagent.host_tools.runtime.trace import log_requests
+
+        log_requests(app)
     asyncio.run(_serve_cpython(app, tcp, serial_ports, pty))
 
 

@@ -138,3 +138,21 @@ def test_ctrl_c_on_serve_says_what_state_is_left(tmp_path):
     assert "Traceback" not in err
     # "stopped: ..." once serving, "interrupted: ..." if the signal came while it started
     assert "the agent stopped; every change it acknowledged is kept in %s" % (tmp_path / "state") in err
+
+
+def test_serve_v_logs_each_request_with_a_timestamp(tmp_path):
+    agent = start_agent(tmp_path, extra=["-v"])
+    try:
+        proc = subprocess.run(dmagent_argv("get", "./DevInfo/DevId", "-d", agent.url, "--as", "ServerA", "-v"),
+                              cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0
+        assert "get ./DevInfo/DevId 200 OK" in proc.stderr  # the client's -v: op, URI, status, sizes, time
+    finally:
+        agent.stop()
+    lines = [l for l in agent.log().splitlines() if " get ./DevInfo/DevId -> 200" in l]
+    assert len(lines) == 1 and lines[0][:4].isdigit() and "ServerA" in lines[0], agent.log()
+
+
+def test_shell_completion_is_installable():
+    proc = subprocess.run(dmagent_argv("completion", "bash"), cwd=str(ROOT), capture_output=True, text=True)
+    assert proc.returncode == 0 and "_DMAGENT_COMPLETE" in proc.stdout
