@@ -156,3 +156,31 @@ def test_serve_v_logs_each_request_with_a_timestamp(tmp_path):
 def test_shell_completion_is_installable():
     proc = subprocess.run(dmagent_argv("completion", "bash"), cwd=str(ROOT), capture_output=True, text=True)
     assert proc.returncode == 0 and "_DMAGENT_COMPLETE" in proc.stdout
+
+
+def test_d_auto_takes_the_one_board_that_answers_and_lists_several(tmp_path, mocker):
+    import importlib
+
+    from dmagent.host_tools.client import ports
+    from dmagent.host_tools.client.errors import UsageError
+
+    cli = importlib.import_module("dmagent.host_tools.cli.main")  # the module, not its `main` group
+    (tmp_path / "a").mkdir()
+    first = start_agent(tmp_path / "a", tcp=False, pty=True)
+    silent = os.openpty()  # a port where nothing answers
+    try:
+        listed = [ports.Port(os.ttyname(silent[1])), ports.Port(first.url)]
+        mocker.patch.object(ports, "list_ports", return_value=listed)  # the system's enumeration only
+        assert cli.find_device(1.0) == first.url
+        (tmp_path / "b").mkdir()
+        second = start_agent(tmp_path / "b", tcp=False, pty=True)
+        try:
+            listed.append(ports.Port(second.url))
+            with pytest.raises(UsageError, match="several agents answer: .*%s.*%s" % (first.url, second.url)):
+                cli.find_device(1.0)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        os.close(silent[0])
+        os.close(silent[1])
