@@ -185,30 +185,10 @@ class DmagentGroup(click.Group):
 
 
 def check_device_config(path):
-    """Refuse a device config the agent would misread, naming the file and the key.
+    """Refuse a bad device config before anything starts (host_tools/config.py judges it)."""
+    from dmagent.host_tools.config import read_device_config
 
-    Hook: the one device-config validator lives in the agent (the "policy" work adds it);
-    until it lands only the JSON itself is checked here."""
-    from dmagent.host_tools.client.errors import UsageError
-
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError("config file %s: not found" % path) from None
-    except OSError as exc:
-        raise UsageError("config file %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise UsageError("config file %s is not valid JSON: %s" % (path, exc)) from None
-    try:
-        from dmagent.agent.config import validate  # the agent's own rules, once they land
-    except ImportError:
-        validate = None
-    if validate is not None:
-        try:
-            validate(doc)
-        except ValueError as exc:
-            raise UsageError("config file %s: %s" % (path, exc)) from None
-    return doc
+    return read_device_config(path)
 
 
 def env_default(name):

@@ -23,15 +23,15 @@ def _merge(base, over):
 
 
 def load_config(config):
-    """None, a dict, or a JSON file path -> dict or None."""
+    """None, a dict, or a JSON file path -> dict or None (host_tools/config.py reads the file)."""
+    from dmagent.host_tools.config import ConfigError, read_device_config
+
     if config is None or isinstance(config, dict):
         return config
     try:
-        return json.loads(Path(config).read_text())
-    except OSError as exc:
-        raise FlashError("cannot read config %s: %s" % (config, exc.strerror)) from None
-    except ValueError as exc:
-        raise FlashError("config %s is not valid JSON: %s" % (config, exc)) from None
+        return read_device_config(config)
+    except ConfigError as exc:
+        raise FlashError(str(exc)) from None
 
 
 def load_key(path):

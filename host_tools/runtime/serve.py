@@ -6,7 +6,6 @@ Once serving, one line per link `serving URL` goes to stdout; logs go to stderr.
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -24,15 +23,14 @@ class ServeError(Exception):
 
 
 def load_config(path):
+    from dmagent.host_tools.config import ConfigError, read_device_config
+
     if not path:
         return {}
     try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ServeError("cannot read config %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise ServeError("config %s is not valid JSON: %s" % (path, exc)) from None
+        return read_device_config(path)
+    except ConfigError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def split_hostport(text):

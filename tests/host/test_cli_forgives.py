@@ -184,3 +184,16 @@ def test_d_auto_takes_the_one_board_that_answers_and_lists_several(tmp_path, moc
         first.stop()
         os.close(silent[0])
         os.close(silent[1])
+
+
+@pytest.mark.parametrize("verb", [["serve", "--tcp", "127.0.0.1:0"], ["flash", "/dev/ttyNONE", "--board", "virtual"]])
+def test_a_bad_config_file_is_named_before_anything_starts(tmp_path, verb):
+    bad = tmp_path / "cfg.json"
+    bad.write_text('{"device": {"devid": "x"},}')
+    proc = subprocess.run(dmagent_argv(*verb, "--config", str(bad)), cwd=str(ROOT), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "config file %s is not valid JSON" % bad in proc.stderr
+    proc = subprocess.run(dmagent_argv(*verb, "--config", str(tmp_path / "none.json")), cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "none.json: not found" in proc.stderr
