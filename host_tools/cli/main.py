@@ -114,11 +114,12 @@ def _config_name():
 
 
 def find_device(timeout):
-    """`-d auto`: the one serial port where an agent answers `info`; several are listed."""
+    """`-d auto`: the one serial port where an agent answers `info`; several are listed. Only
+    USB ports are asked (as `flash auto` does): a built-in UART may be wired to anything."""
     from dmagent.host_tools.client.ports import list_ports
 
     answering = []
-    for port in list_ports(include_all=True):
+    for port in list_ports():
         try:
             with Device.open(port.device, timeout=min(timeout, 0.5), retries=0) as dev:
                 answering.append((port.device, dev.info().get("devid")))

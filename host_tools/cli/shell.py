@@ -5,6 +5,7 @@ Each line is a `dmagent` command line without the `dmagent` (`get ./DevInfo/DevI
 options on a line are ignored, the session's are those the shell was started with.
 """
 
+import os
 import shlex
 
 import click
@@ -56,6 +57,9 @@ def _prompt_session(completer):
 
     history = cache_dir() / "shell-history"
     history.parent.mkdir(parents=True, exist_ok=True)
+    # Lines may carry values (a secret replaced): the history is the user's alone, 0600.
+    os.close(os.open(str(history), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(str(history), 0o600)
     return PromptSession(history=FileHistory(str(history)), completer=Adapter())
 
 

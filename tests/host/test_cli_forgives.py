@@ -13,16 +13,9 @@ import time
 
 import pytest
 
-from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, free_port, start_agent
+from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, free_port, start_agent, write_key_file
 
 KEY_A = "11" * 16
-
-
-def _key_file(folder, principal, hex_key):
-    path = folder / ("%s.key" % principal)
-    path.write_text(json.dumps({"principal": principal, "key": hex_key}))
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +23,11 @@ def agent(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("forgives")
     keys = tmp / "keys"
     keys.mkdir()
-    _key_file(keys, "ServerA", KEY_A)
+    write_key_file(keys, "ServerA", KEY_A)
     running = start_agent(tmp, config=DEMO_CONFIG, insecure=False, extra=["--keys", str(keys)])
     client = tmp / "client"
     client.mkdir()
-    running.key_a = _key_file(client, "ServerA", KEY_A)
+    running.key_a = write_key_file(client, "ServerA", KEY_A)
     running.env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "config"))
     yield running
     running.stop()
@@ -197,3 +190,27 @@ def test_a_bad_config_file_is_named_before_anything_starts(tmp_path, verb):
     proc = subprocess.run(dmagent_argv(*verb, "--config", str(tmp_path / "none.json")), cwd=str(ROOT),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "none.json: not found" in proc.stderr
+
+
+def test_the_library_raises_one_family_and_principal_finds_the_store_key(agent, tmp_path, monkeypatch):
+    from dmagent.host_tools.client import Device, DeviceError, DmagentError, LinkError, UsageError
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    store = tmp_path / "config" / "dmagent" / "keys"
+    store.mkdir(parents=True)
+    write_key_file(store, "ServerA", KEY_A)
+    with Device.open(agent.url, principal="ServerA") as dev:  # no key given: the store's, sealed
+        assert repr(dev) == "<Device %s as ServerA, sealed>" % agent.url
+        with pytest.raises(DeviceError) as status:
+            dev.get("./Nothing")
+        assert status.value.status == 404
+        with pytest.raises(UsageError, match="max_frame"):
+            dev.replace("./DevInfo/DevId", "x" * 5000, "chr")
+    with pytest.raises(UsageError, match="65535"):
+        Device.open("tcp://127.0.0.1:70000")
+    with pytest.raises(LinkError):
+        Device.open("tcp://127.0.0.1:%d" % free_port())
+    with pytest.raises(UsageError, match="is for ServerA, not ServerB"):
+        Device.open(agent.url, principal="ServerB", key=str(agent.key_a))
+    for kind in (DeviceError, LinkError, UsageError):
+        assert issubclass(kind, DmagentError)

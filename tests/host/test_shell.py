@@ -1,20 +1,18 @@
 """Rule: `dmagent shell` keeps one session open (one link, one handshake) for every command
 typed, says a mistake in one line and goes on, and completes verbs and the URIs it may Get."""
 
-import json
 import subprocess
 
 from dmagent.host_tools.cli.shell import UriCompleter
 from dmagent.host_tools.client.device import Device
-from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, start_agent
+from dmagent.host_tools.paths import cache_dir
+from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, start_agent, write_key_file
 
 
 def _agent(tmp_path):
     keys = tmp_path / "keys"
     keys.mkdir()
-    key = keys / "ServerA.key"
-    key.write_text(json.dumps({"principal": "ServerA", "key": "11" * 16}))
-    key.chmod(0o600)
+    key = write_key_file(keys, "ServerA", "11" * 16)
     return start_agent(tmp_path, config=DEMO_CONFIG, insecure=False, extra=["--keys", str(keys)]), key
 
 
@@ -30,6 +28,8 @@ def test_the_shell_runs_every_command_in_one_session(tmp_path):
         assert "deleted ./S" in out  # the commands after the mistakes ran too
     finally:
         agent.stop()
+    history = cache_dir() / "shell-history"
+    assert history.stat().st_mode & 0o077 == 0  # lines may carry values: the user's alone
     log = agent.log()
     assert log.count("link up") == 1 and log.count("session for ServerA") == 1, log
 
