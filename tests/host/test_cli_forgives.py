@@ -214,3 +214,21 @@ def test_the_library_raises_one_family_and_principal_finds_the_store_key(agent, 
         Device.open(agent.url, principal="ServerB", key=str(agent.key_a))
     for kind in (DeviceError, LinkError, UsageError):
         assert issubclass(kind, DmagentError)
+
+
+def test_ctrl_c_during_a_flash_says_what_the_board_is_left_with(tmp_path):
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+
+    ensure_node_runtime(log=lambda line: None)
+    with VirtualBoard(tmp_path / "flash", baud=115200) as board:  # slow enough to be mid-write
+        proc = subprocess.Popen(dmagent_argv("flash", board.port, "--board", "virtual"), cwd=str(ROOT),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "flash" / "lib").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the write stage has begun: folders are made first
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interrupted: the flash of %s stopped; a board boots what it had"
+                                                   % board.port)
