@@ -182,6 +182,13 @@ class DmagentGroup(click.Group):
         except OSError as exc:  # a file named on the command line, most often
             name = " %s" % exc.filename if getattr(exc, "filename", None) else ""
             fail("%s%s" % (exc.strerror or exc, name))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("DMAGENT_DEBUG"):
+                raise
+            fail("internal error: %s: %s" % (type(exc).__name__, exc),
+                 "a bug in dmagent: DMAGENT_DEBUG=1 shows the traceback to report")
 
 
 def check_device_config(path):
