@@ -92,7 +92,8 @@ def run_line(group, opts, line):
 @click.pass_context
 def shell_command(click_ctx):
     """Keep one session open and type commands: history, completion of verbs and URIs."""
-    from dmagent.host_tools.cli.main import main, open_device
+    from dmagent.host_tools.cli.connect import open_device
+    from dmagent.host_tools.cli.main import main
 
     opts = options(click_ctx)
     try:
