@@ -152,10 +152,10 @@ def test_shell_completion_is_installable():
 
 
 def test_d_auto_takes_the_one_board_that_answers_and_lists_several(tmp_path, mocker):
+    from dmagent.host_tools.cli import connect as cli
     from dmagent.host_tools.client import ports
     from dmagent.host_tools.client.errors import UsageError
 
-    from dmagent.host_tools.cli import connect as cli
     (tmp_path / "a").mkdir()
     first = start_agent(tmp_path / "a", tcp=False, pty=True)
     silent = os.openpty()  # a port where nothing answers
