@@ -18,15 +18,19 @@ def open_device(opts):
     """A Device from the options, the environment and the user's defaults file, in that order."""
     defaults = load_defaults()
     url = opts.device or env_default("DMAGENT_DEVICE") or defaults.get("device")
-    principal = opts.principal or defaults.get("as")
-    key_file = opts.key or env_default("DMAGENT_KEY") or defaults.get("key")
+    # Who to be: what the command line says wins over the environment and the defaults file,
+    # so a default never pairs with an explicit option it contradicts.
+    if opts.key or opts.principal:
+        principal, key_file = opts.principal, opts.key
+    else:
+        principal, key_file = defaults.get("as"), env_default("DMAGENT_KEY") or defaults.get("key")
     timeout = opts.timeout or defaults.get("timeout") or DEFAULT_TIMEOUT
     if not url:
         raise UsageError("no device given", "-d/--device URL (before or after the verb), DMAGENT_DEVICE, or \"device\" "
                          "in %s" % _config_name())
     if url == "auto":
         url = find_device(timeout)
-    if not key_file and principal:  # --as with a key in the user's store: use it
+    if not key_file and principal:  # --as with a key in the user's store: use it (Device.open would too)
         from dmagent.host_tools.client.keys import find_key
 
         key_file = find_key(principal)
@@ -41,7 +45,7 @@ def open_device(opts):
     else:
         if opts.for_server:
             raise UsageError("--for needs --key: only an authenticated gateway acts for a server")
-        dev = Device.open(url, timeout=timeout, principal=principal)
+        dev = Device.open(url, timeout=timeout, principal=principal, key_store=False)
     if opts.verbose:
         _trace(dev)
     return dev
