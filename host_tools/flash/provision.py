@@ -43,7 +43,8 @@ def load_key(path):
         principal, _ = load_key_file(path)
         raw = Path(path).read_bytes()
     except (KeyFileError, OSError) as exc:
-        raise FlashError(str(exc), 'a key file is JSON {"principal", "key"}: make one with `dmagent keys new`') from None
+        raise FlashError(str(exc), 'a key file is JSON {"principal", "key"}: '
+                                   "make one with `dmagent keys new`") from None
     if "/" in principal or "\\" in principal:  # it names the key's file on the board
         raise FlashError("key file %s: the principal %r cannot name a file on the board" % (path, principal))
     return principal, raw

@@ -120,8 +120,10 @@ def test_an_interior_nodes_creator_may_get_it_and_replace_needs_no_get(agent):
     assert run(agent, "delete", "./Room", *dev).returncode == 0
 
 
-def test_ctrl_c_on_serve_says_what_state_is_left(tmp_path):
-    proc = subprocess.Popen(dmagent_argv("serve", "--tcp", "127.0.0.1:%d" % free_port(), "--insecure",
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_ctrl_c_on_serve_says_what_state_is_left(tmp_path, runtime):
+    proc = subprocess.Popen(dmagent_argv("serve", "--runtime", runtime, "--tcp", "127.0.0.1:%d" % free_port(),
+                                         "--insecure",
                                          "--state", str(tmp_path / "state"), "--config", str(DEMO_CONFIG)),
                             cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
