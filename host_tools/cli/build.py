@@ -21,7 +21,7 @@ def build_command(board, out):
     try:
         bundle = build(board, out)
     except BuildError as exc:
-        fail(str(exc), "boards are: %s" % ", ".join(board_names()) if "no board" in str(exc) else None)
+        fail(str(exc))
     if options().json:
         emit_json(200, None, **dict(bundle.manifest, dir=str(bundle.dir)))
         return
