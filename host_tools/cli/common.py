@@ -168,6 +168,12 @@ def _status_hint(status):
 class DmagentGroup(click.Group):
     """click's group, with one line instead of a traceback for anything that escapes a command."""
 
+    argv = ()  # this invocation's arguments: a usage error is JSON too if --json is among them
+
+    def main(self, args=None, *rest, **kwargs):
+        self.argv = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx):
         if ctx.obj is None:
             ctx.obj = Options()  # one for the group and its verb (they inherit it)
@@ -182,6 +188,12 @@ class DmagentGroup(click.Group):
         except OSError as exc:  # a file named on the command line, most often
             name = " %s" % exc.filename if getattr(exc, "filename", None) else ""
             fail("%s%s" % (exc.strerror or exc, name))
+        except click.UsageError as exc:  # a verb's options: JSON too when JSON was asked for
+            if not (options(ctx).json or "--json" in self.argv):
+                raise
+            emit_json(None, exc.format_message(), "`dmagent %s -h` lists its options"
+                      % (exc.ctx.info_name if exc.ctx else "VERB"))
+            sys.exit(EXIT_USAGE)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: still one line, the traceback on request

@@ -56,6 +56,7 @@ def test_every_json_answer_has_one_shape(agent, tmp_path):
         run(agent, "--json", "keys", "list", str(tmp_path)), run(agent, "keys", "list", str(tmp_path), "--json"),
         run(agent, "--json", "build", "--board", "virtual", "--out", str(tmp_path / "b")),
         run(agent, "--json", "get", "./Nothing", "-d", agent.url, "--key", str(agent.key_a)),  # a 404
+        run(agent, "get", "--bogus", "./X", "--json"),  # click's own usage error
         run(agent, "--json", "info", "-d", "tcp://127.0.0.1:70000"),  # a usage error
     ]
     for proc in answers:
