@@ -63,7 +63,7 @@ def test_every_json_answer_has_one_shape(agent, tmp_path):
         doc = json.loads(proc.stdout)
         assert list(doc)[:2] == ["status", "error"], doc
         assert (doc["error"] is None) == (proc.returncode == 0), doc
-    assert json.loads(answers[-2].stdout)["status"] == 404
+    assert json.loads(answers[-3].stdout)["status"] == 404
     assert json.loads(answers[-1].stdout)["status"] is None and "65535" in json.loads(answers[-1].stdout)["error"]
 
 
