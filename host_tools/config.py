@@ -1,9 +1,9 @@
 """The device config file on the host, read in one place: `serve --config`, `flash --config` and
 the CLI's early check all come here, so a file is judged the same way everywhere.
 
-The rules a config must follow belong to the agent (it reads the same file on a board):
-once the agent's validator lands (agent/config.py, `validate(doc)` raising ValueError naming
-the key), it is called here; until then only the JSON itself is checked.
+The rules belong to the agent, which reads the same file on a board: where the agent has its
+loader (agent/config.py: load(path) raising ConfigError, a ValueError naming file and key),
+this calls it; an agent without one gets the JSON itself checked here.
 """
 
 import json
@@ -18,28 +18,28 @@ class ConfigError(UsageError):
 
 def read_device_config(path):
     """The config dict from a JSON file; ConfigError naming the file (and the key) if bad."""
+    agent_loader = _agent_loader()
+    if agent_loader is not None:
+        try:
+            return agent_loader(str(path))
+        except ValueError as exc:  # the agent's ConfigError
+            raise ConfigError(str(exc)) from None
     try:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ConfigError("config file %s: not found" % path) from None
+        raise ConfigError("config %s: not found" % path) from None
     except OSError as exc:
-        raise ConfigError("config file %s: %s" % (path, exc.strerror)) from None
+        raise ConfigError("config %s: cannot be read (%s)" % (path, exc.strerror)) from None
     except ValueError as exc:
-        raise ConfigError("config file %s is not valid JSON: %s" % (path, exc)) from None
+        raise ConfigError("config %s: not valid JSON (%s)" % (path, exc)) from None
     if not isinstance(doc, dict):
-        raise ConfigError("config file %s: a JSON object is expected" % path)
-    validate = _agent_validator()
-    if validate is not None:
-        try:
-            validate(doc)
-        except ValueError as exc:
-            raise ConfigError("config file %s: %s" % (path, exc)) from None
+        raise ConfigError("config %s: a JSON object is expected" % path)
     return doc
 
 
-def _agent_validator():
+def _agent_loader():
     try:
-        from dmagent.agent.config import validate
-    except ImportError:  # not in this version of the agent yet
+        from dmagent.agent import config
+    except ImportError:  # an agent without its own loader
         return None
-    return validate
+    return getattr(config, "load", None)

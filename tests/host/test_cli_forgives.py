@@ -187,10 +187,10 @@ def test_a_bad_config_file_is_named_before_anything_starts(tmp_path, verb):
     proc = subprocess.run(dmagent_argv(*verb, "--config", str(bad)), cwd=str(ROOT), capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "config file %s is not valid JSON" % bad in proc.stderr
+    assert "config %s: not valid JSON" % bad in proc.stderr
     proc = subprocess.run(dmagent_argv(*verb, "--config", str(tmp_path / "none.json")), cwd=str(ROOT),
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "none.json: not found" in proc.stderr
+    assert proc.returncode == 2 and "config %s: " % (tmp_path / "none.json") in proc.stderr
 
 
 def test_the_library_raises_one_family_and_principal_finds_the_store_key(agent, tmp_path, monkeypatch):
