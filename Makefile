@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak clean
+.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak mutate clean
 
 setup: $(STAMP)
 	@$(PY) -m dmagent.host_tools.runtime.micropython ensure
@@ -42,6 +42,10 @@ soak: setup
 	@$(PY) -m dmagent.host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
 	@$(PY) -m dmagent.host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
 	@$(PY) -m dmagent.host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
+
+# Mutation testing of the key modules (tools/mutate.py): MODULE=agent/acl.py, SAMPLE=40 to narrow it.
+mutate: setup
+	@$(PY) tools/mutate.py --jobs $${JOBS:-2} $${MODULE:+--module $$MODULE} $${SAMPLE:+--sample $$SAMPLE}
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -211,6 +211,10 @@ def main(argv=None):
     except DeviceError as exc:
         console.print("[red]demo failed:[/] %s" % exc)
         return 1
+    except KeyboardInterrupt:
+        console.print("interrupted: the demo stopped; its board or agent is stopped and its scratch "
+                      "folder removed (nothing outside it was touched)")
+        return 130
     except Exception as exc:  # a set-up problem (node, the board, the flash): one readable line
         console.print("[red]demo failed:[/] %s" % exc)
         return 1

@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("agent", "host_tools", "firmware_build", "boards")
 # Host code: imports the project as the installed package does.
-HOST = ("host_tools", "firmware_build", "tests/host", "tests/fuzz.py", "tools/mpytest", "Makefile")
+HOST = ("host_tools", "firmware_build", "tests/host", "tests/fuzz.py", "tools/mpytest", "Makefile",
+        "README.md", "docs", "boards")  # docs: `python -m ...` and `from ...` lines in examples
 
 _FROM = re.compile(r"^(\s*)from agent((?:\.\w+)*) import ", re.M)
 _HOST_FROM = re.compile(r"^(\s*)from (%s)\b" % "|".join(PACKAGES), re.M)
@@ -53,7 +54,8 @@ def files():
     for entry in HOST:
         target = ROOT / entry
         if target.is_dir():
-            for path in sorted(target.rglob("*.py")):
+            pattern = "*.md" if entry in ("docs", "boards") else "*.py"  # boards/*.py run on a board
+            for path in sorted(target.rglob(pattern)):
                 yield path, "host"
         elif target.exists():
             yield target, "host"

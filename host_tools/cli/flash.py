@@ -8,14 +8,34 @@ import sys
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 
 import dmagent.host_tools.vboard.board  # noqa: F401  (registers the virtual board's reset strategy)
+from dmagent.host_tools.cli.common import check_device_config, emit_json, fail, json_option, options
 from dmagent.host_tools.client.ports import PortError, resolve
 from dmagent.host_tools.flash.deploy import flash_many, resolve_bundle
 from dmagent.host_tools.flash.errors import FlashError
 from dmagent.host_tools.flash.repl import DEFAULT_BAUD
+
+
+BYTE_STAGES = ("firmware", "write")  # progress in bytes; the other stages count files or steps
+
+
+class _StageUnits(ProgressColumn):
+    """Bytes (with rate and time left) for the stages that move bytes; a count for the others."""
+
+    def __init__(self):
+        super().__init__()
+        self.columns = (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+
+    def render(self, task):
+        if task.description in BYTE_STAGES:
+            return Text(" ").join(column.render(task) for column in self.columns)
+        return Text("%d/%d" % (task.completed, task.total or 0))
 
 
 @click.command("flash")
@@ -29,26 +49,27 @@ from dmagent.host_tools.flash.repl import DEFAULT_BAUD
 @click.option("--baud", default=DEFAULT_BAUD, show_default=True)
 @click.option("--as", "principal", metavar="SERVERID", help="principal that may Exec ./DevDetail/Ext/Repl")
 @click.option("--no-erase", is_flag=True, help="with --firmware: do not erase the flash first")
+@json_option
 def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud, principal, no_erase):
     """Flash the agent onto one or more MicroPython boards (PORTS: paths, or `auto`)."""
     out = Console(stderr=True, highlight=False)
+    opts = options()
     if bool(board) == bool(bundle_dir):
-        raise click.UsageError("give --board NAME or --bundle DIR")
+        fail("give --board NAME or --bundle DIR", "`dmagent flash /dev/ttyUSB0 --board esp32`")
+    if config:
+        check_device_config(config)
     try:
         ports = [resolve(p) for p in (ports or ("auto",))]
-    except PortError as exc:
-        out.print("[red]error:[/] %s" % exc)
-        sys.exit(2)
-    try:
         target = resolve_bundle(bundle_dir or board)
-    except FlashError as exc:
-        out.print("[red]error:[/] %s" % exc)
-        sys.exit(2)
+    except (PortError, FlashError) as exc:
+        fail(getattr(exc, "message", str(exc)), getattr(exc, "hint", None))
+    opts.state = ("the flash of %s stopped; a board boots what it had before, unless its files were "
+                  "already switched in (they are only once every one is verified): flash again" % ", ".join(ports))
     out.print("flashing %s (%s, .mpy v%s, %d files, %.1f KiB) to %s"
               % (target.version, target.board, target.manifest["mpy"], len(target.files),
                  target.manifest["total"] / 1024, ", ".join(ports)))
     bars = Progress(TextColumn("{task.fields[port]}"), TextColumn("{task.description:<9}"), BarColumn(),
-                    DownloadColumn(), TimeElapsedColumn(), console=out)
+                    _StageUnits(), TimeElapsedColumn(), console=out)
     tasks = {p: bars.add_task("waiting", total=1, port=p) for p in ports}
 
     def progress_for(port):
@@ -59,6 +80,14 @@ def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud,
     with bars:
         results = flash_many(ports, target, firmware, config, keys, progress_for, baud=baud, devid=devid,
                              principal=principal, erase=not no_erase)
+    opts.state = None
+    if opts.json:
+        failed = [r for r in results if not r.ok]
+        emit_json(200 if not failed else None, "; ".join("%s: %s" % (r.port, r.error.message) for r in failed) or None,
+                  results=[{"port": r.port, "ok": r.ok, "devid": r.devid, "bundle": r.bundle, "sent": len(r.sent),
+                            "skipped": len(r.skipped), "bytes_sent": r.bytes_sent, "seconds": round(r.seconds, 2),
+                            "error": r.error.message if r.error else None} for r in results])
+        sys.exit(0 if not failed else 1)
     table = Table(title="flash summary")
     for col in ("port", "result", "DevId", "sent", "skipped", "time"):
         table.add_column(col)

@@ -1,23 +1,23 @@
 """`dmagent ports`: the serial ports and a guess at the board on each (host_tools/client/ports)."""
 
-import json
 import sys
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from dmagent.host_tools.cli.common import emit_json, json_option, options
 from dmagent.host_tools.client.ports import PortError, list_ports, pick
 
 
 @click.command("ports")
 @click.option("--all", "include_all", is_flag=True, help="also ports without USB ids (built-in UARTs)")
-@click.option("--json", "as_json", is_flag=True, help="one JSON list")
-def ports_command(include_all, as_json):
+@json_option
+def ports_command(include_all):
     """List serial ports, with a guess at the board on each."""
     ports = list_ports(include_all=include_all)
-    if as_json:
-        click.echo(json.dumps([p.as_dict() for p in ports]))
+    if options().json:
+        emit_json(200, None, ports=[p.as_dict() for p in ports])
         return
     console = Console(highlight=False)
     if not ports:

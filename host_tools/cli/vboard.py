@@ -64,6 +64,7 @@ def vboard_command(folder, baud, faults, reset_port):
         board.stop()
         for s, handler in old.items():
             signal.signal(s, handler)
+    click.echo("vboard: stopped; its flash (%s) keeps everything written to it" % folder, err=True)
 
 
 def main(argv=None):

@@ -23,31 +23,30 @@ def _merge(base, over):
 
 
 def load_config(config):
-    """None, a dict, or a JSON file path -> dict or None."""
+    """None, a dict, or a JSON file path -> dict or None (host_tools/config.py reads the file)."""
+    from dmagent.host_tools.config import ConfigError, read_device_config
+
     if config is None or isinstance(config, dict):
         return config
     try:
-        return json.loads(Path(config).read_text())
-    except OSError as exc:
-        raise FlashError("cannot read config %s: %s" % (config, exc.strerror)) from None
-    except ValueError as exc:
-        raise FlashError("config %s is not valid JSON: %s" % (config, exc)) from None
+        return read_device_config(config)
+    except ConfigError as exc:
+        raise FlashError(str(exc)) from None
 
 
 def load_key(path):
-    """A key file from `dmagent keys new`: JSON {"principal", "key" (hex, 16 or 32 bytes), "created"}."""
+    """A key file from `dmagent keys new`, read by the one key-file reader (client/keys.py), and
+    its bytes as they go onto the board: (principal, raw file)."""
+    from dmagent.host_tools.client.keys import KeyFileError, load_key_file
+
     try:
+        principal, _ = load_key_file(path)
         raw = Path(path).read_bytes()
-        doc = json.loads(raw)
-        principal = doc["principal"]
-        key = bytes.fromhex(doc["key"])
-    except OSError as exc:
-        raise FlashError("cannot read key file %s: %s" % (path, exc.strerror)) from None
-    except (ValueError, KeyError, TypeError):
-        raise FlashError("%s is not a dmagent key file" % path,
-                         'a key file is JSON {"principal", "key", "created"}: make one with `dmagent keys new`') from None
-    if not isinstance(principal, str) or not principal or "/" in principal or len(key) not in (16, 32):
-        raise FlashError("%s: needs a principal and a 16 or 32 byte key" % path)
+    except (KeyFileError, OSError) as exc:
+        raise FlashError(str(exc), 'a key file is JSON {"principal", "key"}: '
+                                   "make one with `dmagent keys new`") from None
+    if "/" in principal or "\\" in principal:  # it names the key's file on the board
+        raise FlashError("key file %s: the principal %r cannot name a file on the board" % (path, principal))
     return principal, raw
 
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import venv
-from pathlib import Path
 
 import pytest
 
@@ -32,8 +31,8 @@ def installed(tmp_path_factory):
     env_dir = work / "venv"
     venv.create(env_dir, with_pip=True)
     start = time.monotonic()
-    done = subprocess.run([str(env_dir / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-                          env=pip_env, capture_output=True, text=True, timeout=600)
+    pip = [str(env_dir / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)]
+    done = subprocess.run(pip, env=pip_env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         pytest.fail("pip install of the wheel failed:\n" + done.stderr[-2000:])
     print("wheel install into a fresh venv: %.1f s" % (time.monotonic() - start))

@@ -75,6 +75,8 @@ def test_cli_lists_ports_as_table_and_json(monkeypatch):
     assert "/dev/ttyUSB0" in res.output and "10c4:ea60" in res.output and "esp32" in res.output
     assert "--port auto picks /dev/ttyUSB0" in res.output and "/dev/ttyS0" not in res.output
     res = runner.invoke(ports_command, ["--json", "--all"])
-    rows = json.loads(res.output)
+    doc = json.loads(res.output)
+    assert doc["status"] == 200 and doc["error"] is None  # the one JSON shape of every command
+    rows = doc["ports"]
     assert [r["port"] for r in rows] == ["/dev/ttyUSB0", "/dev/ttyS0"]
     assert rows[0]["vid_pid"] == "10c4:ea60" and rows[1]["board"] is None
