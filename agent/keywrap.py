@@ -106,3 +106,31 @@ def write_wrapped(path, dev_key, principal, key):
     """Replace the key file at path by its wrapped form (a power cut leaves one or the other)."""
     blob = hexlify(wrap(dev_key, principal, key)).decode()
     _write(path, json.dumps({"principal": principal, "wrapped": blob}))
+
+
+class DeviceKey:
+    """The board's device key, fetched (or made) only when a file needs it; wrap_file
+    leaves a file that is wrapped already as it is (unwrap saw it)."""
+
+    def __init__(self, secrets):
+        self.secrets = secrets
+        self.key = None
+        self.unwrapped = False
+
+    def _get(self, create):
+        if callable(self.secrets):
+            self.secrets = self.secrets()
+        if self.key is None and self.secrets is not None:
+            self.key = device_key(self.secrets, create)
+        return self.key
+
+    def unwrap(self, principal, blob):
+        self.unwrapped = True
+        dev_key = self._get(False)
+        return None if dev_key is None else unwrap(dev_key, principal, blob)
+
+    def wrap_file(self, name, principal, key):
+        if self.unwrapped:
+            self.unwrapped = False
+            return
+        write_wrapped(name, self._get(True), principal, key)

@@ -150,6 +150,7 @@ class Board:
             links = dmlinks.start(self, cfg)
         if console is not None:
             links.insert(0, "console")
+        self.config = cfg = None  # read: its heap is worth more to the links now (App drops its own)
         self.ready(links)
         if console is not None:
             self.echo = False  # from here on the console carries frames

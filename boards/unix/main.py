@@ -52,8 +52,7 @@ except ValueError as exc:
 startup.reserve(links_wanted(OPTS))
 
 from agent import server  # noqa: E402
-from agent import app  # noqa: E402,F401  the agent's code next, before config and keys (the
-# order the soak at 110k needs: keys read later leave their hole among the agent's code)
+from agent.app import App  # noqa: E402
 
 
 def secrets(state):
@@ -67,8 +66,8 @@ def secrets(state):
 
 
 def boot(opts):
-    """The agent from the command line's config, state and keys; then the start-up module's
-    code leaves the heap (nothing here may hold on to it)."""
+    """The agent from the command line's config, state and keys; then the start-up module
+    leaves the heap. Nothing here keeps the config: the App drops it after boot."""
     global startup
     config = startup.load_config(opts["config"]) if opts["config"] else {}
     keys = None
@@ -78,8 +77,7 @@ def boot(opts):
         from agent import keys as keyfiles
 
         keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
-
-    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
+    app = App(config, opts["state"], opts["insecure"], keys=keys)
     startup = None
     import agent
 

@@ -29,6 +29,7 @@ class VirtualBoard(dmboard.Board):
     def start(self, app, heard):
         self.app = app
         self.add_repl_node()
+        self.config = None  # read: its heap is worth more to the link now (App drops its own)
         self.link = app.new_link("console", False)
         self.out = sys.stdout.buffer
         gc.collect()
