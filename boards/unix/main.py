@@ -52,7 +52,7 @@ except ValueError as exc:
 startup.reserve(links_wanted(OPTS))
 
 from agent import server  # noqa: E402
-from agent.app import App  # noqa: E402
+from agent import app  # noqa: E402,F401  the agent's code next, before config and keys
 
 
 def secrets(state):
@@ -77,7 +77,7 @@ def boot(opts):
         from agent import keys as keyfiles
 
         keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
-    app = App(config, opts["state"], opts["insecure"], keys=keys)
+    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
     startup = None
     import agent
 
