@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak mutate clean
+.PHONY: setup demo test bench bench-flash bench-noisy fuzz soak conformance mutate clean
 
 setup: $(STAMP)
 	@$(PY) -m dmagent.host_tools.runtime.micropython ensure
@@ -36,6 +36,10 @@ bench-noisy: setup
 fuzz: setup
 	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \
 		tests/host/test_crypto_interop.py tests/host/test_frame_props.py tests/host/test_acl_model.py
+
+# The conformance suite on the virtual board (minutes); make test runs it on CPython and the device runtime.
+conformance: setup
+	@DMAGENT_CONFORMANCE_VBOARD=1 $(PY) -m pytest -q -s tests/host/test_conformance_vboard.py
 
 # make test runs 10,000 requests on each target; this is the long version.
 soak: setup

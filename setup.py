@@ -14,5 +14,6 @@ setup(
         # JavaScript with its pinned npm set-up; node_modules is made by `npm ci` when used
         "dmagent.boards": ["*/*"],
         "dmagent.host_tools.vboard": ["js/*"],
+        "dmagent.host_tools.ddf": ["data/*.dtd", "data/*.xml"],
     },
 )

@@ -1,11 +1,14 @@
-"""OMA DM ACL strings: parse to canonical form, and answer "does this ACL grant cmd to P?".
+"""OMA DM ACLs: the strings (canonical form, grants()) and the rules, one place each: the
+effective ACL, and each command's decision.
 
 An ACL is kept as its canonical string and grants() scans that string: no structure is
-built per check. An empty ACL grants nothing by itself: it means "inherit", which the tree
-resolves. Matching is by whole identifier: `Get=ServerAB` does not grant ServerA.
+built per check. An empty ACL grants nothing by itself: it means "inherit" (effective()).
+Matching is by whole identifier: `Get=ServerAB` does not grant ServerA.
 """
 
+from . import nodes as N
 from . import proto as P
+from . import uri as U
 from .errors import DMError
 
 # Canonical form: commands in this (alphabetical) order, ids in the order given, no repeats.
@@ -106,3 +109,56 @@ def remove_id(acl, ident, star_if_emptied=False):
 def creator(ident):
     """The ACL an interior node gets when its creator has no Replace on the parent."""
     return "Add=%s&Delete=%s&Replace=%s" % (ident, ident, ident)
+
+
+# --- the rules ---------------------------------------------------------------------------
+def effective(entry, here):
+    """The rule for the effective ACL at a node: its own ACL if it has one, else its parent's
+    effective ACL, whole (never merged per command). -> (own ACL, here) when the node's own
+    ACL decides, None when it inherits (no tuple made for the many nodes that inherit)."""
+    own = N.own_acl(entry)
+    if own:
+        return own, here
+    return None
+
+
+def need(eff, cmd, principal, segs):
+    """Get, Add (eff: the parent's), Replace of a value, Exec: the effective ACL grants cmd."""
+    if not grants(eff, cmd, principal):
+        raise DMError(P.S_PERMISSION_DENIED, "%s on %s not permitted" % (cmd, U.format(segs)))
+
+
+def creator_acl(parent_eff, principal):
+    """The own ACL of an interior node principal adds: none, unless principal has no Replace
+    on the parent: then it could not manage its node, so it gets one naming itself."""
+    if is_identifier(principal) and not grants(parent_eff, P.CMD_REPLACE, principal):
+        return creator(principal)
+    return ""
+
+
+def acl_replace_decision(principal, segs, entry, eff, src, peff, psrc):
+    """Replace of ?prop=ACL: an interior node needs Replace on itself or on its parent, a
+    leaf on its parent only. -> (allowed, depth of the node whose ACL decided)."""
+    if N.interior(entry) and grants(eff, P.CMD_REPLACE, principal):
+        return True, src
+    if not segs:
+        return False, src
+    return grants(peff, P.CMD_REPLACE, principal), psrc
+
+
+def delete_decision(tree, principal, segs, entry, eff, src):
+    """Delete needs Delete on the node and on every node below it (their effective ACLs).
+    -> (allowed, deciding URI, first permanent node or None, node count, ServerIDs)."""
+    denied = permanent = None
+    count = 0
+    ids = []
+    top = U.format(segs)
+    for node_uri, node, node_eff, node_src, _, name in tree._walk(entry, top, eff, U.format(segs[:src])):
+        count += 1
+        if N.flags_of(node) & N.PERMANENT and permanent is None:
+            permanent = node_uri
+        if denied is None and not grants(node_eff, P.CMD_DELETE, principal):
+            denied = node_src
+        if name == "ServerID" and node_uri.startswith("./DMAcc/") and node_uri.count("/") == 3:
+            ids.append(N.fields(node)[N.VALUE])
+    return denied is None, denied or U.format(segs[:src]), permanent, count, ids

@@ -14,9 +14,24 @@ from . import proto as P
 from .dispatch import Dispatcher
 from . import mo
 from .session import Session
-from .tree import Tree
+from .tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
+_PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props")
+
+
+def _unload_boot_code():
+    for name in (".mo.first_boot", ".recovery", ".keys", ".keywrap", ".journal", ".device"):
+        unload(name)
+    gc.collect()
+
+
+def _in_use():
+    """Heap in use after a collection (MicroPython), or None (CPython: no heap to mind)."""
+    if not hasattr(gc, "mem_alloc"):
+        return None
+    gc.collect()
+    return gc.mem_alloc()
 
 
 def _log(msg):
@@ -38,23 +53,21 @@ class App:
             from .store import Store
 
             self.store = Store(state_dir)
-        self._boot()
-        if callable(keys):  # a board's key files, unwrapped past boot's peak, its code gone
-            unload(".mo.first_boot")
-            unload(".recovery")
-            gc.collect()
-            keys = keys()
-        for name in (".mo.first_boot", ".recovery", ".keys", ".keywrap"):
-            unload(name)
         self.guard = None
-        if keys or "security" in self.config:
-            # After boot (its peak is past), and all of it now rather than at the first
-            # handshake, when the heap is in smaller pieces.
-            from . import ccm, hal  # noqa: F401
-            from .secure import Guard
-
-            hal.aes_block(bytes(16))  # loads the AES backend too
-            self.guard = Guard(keys or {}, self.config.get("security"), self.log)
+        self._keys = keys
+        self._boot()
+        boot_use = None  # no store: no next boot to keep room for
+        if self.store is not None:
+            for name in (".journal", ".recovery", ".device"):  # a boot with state
+                __import__(_PKG + name)  # (not bound to a name here: it would outlive the unload)
+            boot_use = _in_use()  # boot's own code and data still loaded, and the config
+        _unload_boot_code()
+        if callable(self._keys):  # a board's key files, unwrapped with boot's code gone
+            self._keys = self._keys()
+            _unload_boot_code()
+        # After boot: its peak is past, and a boot's peak is then its own code and the tree
+        # (not the security code as well), so it needs less than the running agent does.
+        self._load_security()
         self.dispatcher = Dispatcher(
             self.tree,
             self.store,
@@ -65,17 +78,34 @@ class App:
         )
         self.links = []
         self.config = None  # seeded and read: its heap is worth more to the links now
+        if boot_use is not None:
+            # A next boot needs what this one needed beyond the running agent (boot_use -
+            # running), for a tree as large as the one there will be: room(), docs/memory.md.
+            margin = max(boot_use - _in_use() + BOOT_SLACK, BOOT_FLOOR)
+            self.tree.room = heap_room(margin)
+            self.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
+
+    def _load_security(self):
+        """All of the security code now (at the first handshake the heap is in pieces)."""
+        if not (self._keys or "security" in self.config):
+            return
+        from . import ccm, hal  # noqa: F401
+        from .secure import Guard
+
+        hal.aes_block(bytes(16))  # loads the AES backend too
+        self.guard = Guard(self._keys or {}, self.config.get("security"), self.log)
+        self._keys = None
 
     def _boot(self):
         tree = self.tree
         found = [0, 0]  # snapshots, journal records
 
-        def restore(snapshot):
-            if snapshot is not None:
+        def restore(read):  # the snapshot, streamed from flash an item at a time
+            if read is not None:
                 found[0] = 1
-                tree.restore(cbor.loads(snapshot, 64))
+                tree.restore(read)
 
         def apply(payload):
             found[1] += 1
@@ -83,11 +113,14 @@ class App:
                 tree.apply(record)
 
         if self.store is not None:
+            for name in (".journal", ".device"):  # code first, into a whole heap,
+                __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
             self.store.load(restore, apply)
         if not found[0] and not found[1]:
             mo.seed(tree, self.config)
             mo.bind(tree)
             if self.store is not None:
+                _unload_boot_code()  # room for the snapshot code beside the security code
                 self.store.compact(self.dump_state)
             return
         mo.bind(tree)
@@ -95,7 +128,7 @@ class App:
 
     def dump_state(self, write):
         """The tree's snapshot, streamed to write() in small pieces (see Store.compact)."""
-        cbor.dump(self.tree.dump(), write)
+        self.tree.dump(write)
 
     def _info(self):
         try:

@@ -1,8 +1,8 @@
 """Strict CBOR (RFC 8949) for the agent, with cbor2's names: dumps, loads, CBORTag, undefined.
 
 loads() raises CBORDecodeError, and only that, for any input that is not one well-formed item.
-dumps() writes a map in its dict's order, which on MicroPython is hash order: not the insertion
-order CPython keeps. Pass an OrderedDict where the byte order matters.
+dumps() writes maps deterministically (RFC 8949 section 4.2.1: entries in the bytewise order
+of their encoded keys), so both runtimes give the same bytes whatever their dict order.
 """
 
 import math
@@ -89,7 +89,7 @@ undefined = _Undefined()  # simple value 23; compare with `is`
 
 def dumps(obj):
     """The CBOR encoding of obj: shortest heads and floats (RFC 8949 preferred serialization),
-    definite lengths, maps in dict order (not sorted: not RFC 8949 deterministic encoding).
+    definite lengths, map keys in bytewise order of their encodings (RFC 8949 4.2.1).
     Tuples encode as arrays, bytearray and memoryview as byte strings."""
     out = bytearray()
     _encode(obj, out)
@@ -221,9 +221,9 @@ def _encode(obj, out):
         out.extend(data)
     elif isinstance(obj, dict):
         _head(out, 5, len(obj))
-        for key, value in obj.items():
+        for key in _sorted_keys(obj):
             _encode(key, out)
-            _encode(value, out)
+            _encode(obj[key], out)
     elif isinstance(obj, (list, tuple)):
         _head(out, 4, len(obj))
         for item in obj:
@@ -246,6 +246,18 @@ def _encode(obj, out):
         _head(out, 7, obj.value)  # value < 24 takes one byte, else f8 nn (nn >= 32)
     else:
         raise CBOREncodeError("cannot encode %s" % type(obj).__name__)
+
+
+def _sorted_keys(obj):
+    """obj's keys in the bytewise order of their encodings. Unsigned ints (the wire's field
+    keys) encode in numeric order, so they sort as they are; anything else by its bytes."""
+    keys = list(obj)
+    for key in keys:
+        if type(key) is not int or key < 0:
+            keys.sort(key=dumps)
+            return keys
+    keys.sort()
+    return keys
 
 
 def _encode_float(x, out):

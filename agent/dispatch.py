@@ -11,8 +11,8 @@ import gc
 from . import proto as P
 from .errors import DMError
 
-_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
-_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE)
+_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
+_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
 _ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
@@ -84,7 +84,7 @@ class Dispatcher:
             return
         if op in _ANONYMOUS_READS and self._is_open_read(request.get(P.K_URI)):
             return
-        raise DMError(P.S_UNAUTHORIZED, "not authenticated")
+        raise DMError(P.S_AUTH_REQUIRED, "not authenticated")
 
     def _is_open_read(self, uri):
         if not _is_text(uri):
@@ -108,6 +108,10 @@ class Dispatcher:
             return P.S_OK
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
+        if op == P.OP_SEQUENCE:
+            from . import extra_ops  # loaded on first use: the heap is for the common ops
+
+            return extra_ops.sequence(self, session, req, resp)
         principal = session.principal
         uri = _uri(req)
         if op == P.OP_GET:
@@ -171,6 +175,11 @@ class Dispatcher:
         if op == P.OP_DELETE:
             tree.delete(principal, uri)
             return P.S_OK
+        if op == P.OP_COPY:
+            from . import extra_ops
+
+            extra_ops.copy(tree, principal, uri, req.get(P.K_SOURCE))
+            return P.S_OK
         # OP_EXEC
         status, result = tree.execute(principal, uri, req.get(P.K_VALUE))
         if result is not None:
@@ -191,7 +200,8 @@ class Dispatcher:
                     raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
                 op = item.get(P.K_OP)
                 if op not in _ATOMIC_OPS:
-                    raise DMError(P.S_NOT_SUPPORTED, "only Add, Replace and Delete may be atomic")
+                    # OMA DM: Get, Atomic, Sequence may not be in an Atomic (500); Exec here is 406
+                    raise DMError(P.S_NOT_SUPPORTED if op == P.OP_EXEC else P.S_FAILED, "not allowed in an atomic")
                 sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)
             except DMError as exc:
                 sub[P.K_STATUS] = exc.status
@@ -237,7 +247,7 @@ class Dispatcher:
         store = self.store
         if store is not None and store.should_compact():
             try:
-                store.compact(self._snapshot or self._encode(self.tree.dump()))
+                store.compact(self._snapshot or self.tree.dump)
             except Exception:
                 pass  # the journal still holds everything; compaction is retried next time
 

@@ -68,34 +68,13 @@ def stored_type(fmt, mime):
     return None if not mime or mime == default_type(fmt) else mime
 
 
-def _digits(text, pattern):
-    """text matches pattern, where 'd' is any digit and other characters stand for themselves."""
-    if len(text) != len(pattern):
-        return False
-    for i in range(len(text)):
-        if pattern[i] == "d":
-            if not "0" <= text[i] <= "9":
-                return False
-        elif text[i] != pattern[i]:
-            return False
-    return True
-
-
 def is_date(text):
-    """ISO 8601 calendar date, extended or basic: 2024-05-31, 20240531."""
-    return _digits(text, "dddd-dd-dd") or _digits(text, "dddddddd")
+    from . import dates  # loaded on the first date: most devices hold none
+
+    return dates.is_date(text)
 
 
 def is_time(text):
-    """ISO 8601 time (hh:mm:ss or hhmmss, then Z or an offset), or a date, 'T' and a time."""
-    t = text.find("T")
-    if t >= 0:
-        return is_date(text[:t]) and is_time(text[t + 1 :])
-    zone = max(text.find("Z"), text.find("+"), text.find("-"))
-    if zone >= 0:
-        z = text[zone + 1 :]
-        if not (text[zone] == "Z" and not z or text[zone] != "Z" and (
-                _digits(z, "dd") or _digits(z, "dd:dd") or _digits(z, "dddd"))):
-            return False
-        text = text[:zone]
-    return _digits(text, "dd:dd:dd") or _digits(text, "dddddd")
+    from . import dates
+
+    return dates.is_time(text)

@@ -31,8 +31,10 @@ OP_DELETE = const(6)
 OP_EXEC = const(7)
 OP_ACL = const(8)  # effective-ACL query: own ACL, effective ACL, source URI
 OP_CHECK = const(9)  # may server S do command C on URI U?
-OP_ATOMIC = const(10)  # all-or-nothing batch of Add/Replace/Delete/Exec
-OP_LAST = const(10)  # ops are 1..OP_LAST
+OP_ATOMIC = const(10)  # all-or-nothing batch of Add/Replace/Delete
+OP_SEQUENCE = const(11)  # ordered batch, each item on its own; stops at the first failure
+OP_COPY = const(12)  # copy the leaf at `source` to a new node at `uri`
+OP_LAST = const(12)  # ops are 1..OP_LAST
 
 
 # --- Field keys: small unsigned ints as CBOR map keys ------------------------
@@ -55,6 +57,7 @@ K_CURSOR = const(15)  # paging: where a ?list= listing continues
 K_LIMIT = const(16)  # paging: most entries wanted in one response
 K_NEXT = const(17)  # paging: cursor of the next page, absent on the last page
 K_FOR = const(18)  # proxy mode: the ServerID a gateway acts for (docs/protocol.md 7.5)
+K_SOURCE = const(19)  # OP_COPY: URI of the leaf copied
 
 # --- security layer (docs/protocol.md section 7) ---------------------------
 SUITE_CCM = const(10)  # COSE alg 10, AES-CCM-16-64-128: confidentiality + integrity
@@ -87,7 +90,8 @@ S_CHUNK_ACCEPTED = const(213)
 S_NOT_EXECUTED = const(215)
 S_ROLLED_BACK = const(216)
 S_BAD_REQUEST = const(400)
-S_UNAUTHORIZED = const(401)
+S_UNAUTHORIZED = const(401)  # credentials given and refused
+S_AUTH_REQUIRED = const(407)  # no credentials at all
 S_FORBIDDEN = const(403)
 S_NOT_FOUND = const(404)
 S_NOT_ALLOWED = const(405)
@@ -135,6 +139,8 @@ if sys.implementation.name != "micropython":
         OP_ACL: "acl",
         OP_CHECK: "check",
         OP_ATOMIC: "atomic",
+        OP_SEQUENCE: "sequence",
+        OP_COPY: "copy",
     }
 
     STATUS_TEXT = {
@@ -149,6 +155,7 @@ if sys.implementation.name != "micropython":
         404: "Not found",
         405: "Command not allowed",
         406: "Optional feature not supported",
+        407: "Authentication required",
         413: "Request entity too large",
         414: "URI too long",
         415: "Unsupported media type or format",

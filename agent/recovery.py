@@ -64,10 +64,10 @@ def _recover_files(store, keep, restore):
     jpath = store._path(JOURNAL)
     _settle_tmp(store, JOURNAL_TMP, JOURNAL, _journal_tmp_ok)
     _settle_tmp(store, SNAPSHOT_TMP, SNAPSHOT, _snapshot_tmp_ok)
-    gen, snapshot = _read_snapshot(store)
     if restore is not None:
-        restore(snapshot)
-        snapshot = None
+        gen, snapshot = _stream_snapshot(store, restore), None
+    else:
+        gen, snapshot = _read_snapshot(store)
     records = []
     size = _size(jpath)
     good = count = 0
@@ -117,6 +117,50 @@ def _read_snapshot(store):
         extra = size - HEADER_SIZE - RECORD_HEAD - len(payload)
         raise StoreError("snapshot.bin: %d bytes after its record" % extra)
     return gen, payload
+
+def _stream_snapshot(store, restore):
+    """restore(read) with read(n) giving the snapshot record's next n bytes (b"" at its end,
+    once its CRC is found good), or restore(None): the snapshot is never whole in memory."""
+    path = store._path(SNAPSHOT)
+    size = _size(path)
+    store._ssize = size or 0
+    if size is None:
+        restore(None)
+        return 0
+    torn = "snapshot.bin: record torn or CRC mismatch (%d bytes)" % size
+    with open(path, "rb") as f:
+        gen = _read_header(f, SNAPSHOT, SNAPSHOT_MAGIC)
+        head = bytearray(RECORD_HEAD)
+        if size - HEADER_SIZE < RECORD_HEAD or f.readinto(head) != RECORD_HEAD:
+            raise StoreError(torn)
+        n, crc = struct.unpack("<II", head)
+        if HEADER_SIZE + RECORD_HEAD + n != size:
+            raise StoreError(torn)
+        left = [n, binascii.crc32(memoryview(head)[:4])]
+
+        def read(k):
+            if not left[0]:
+                if left[1] != crc:
+                    raise StoreError(torn)
+                return b""
+            data = f.read(min(k, left[0]))
+            if not data:
+                raise StoreError(torn)
+            left[0] -= len(data)
+            left[1] = binascii.crc32(data, left[1])
+            return data
+
+        try:
+            restore(read)
+        except StoreError:
+            raise
+        except Exception:  # a damaged record reads as a bad snapshot: say which it is
+            while read(256):
+                pass
+            raise
+        if left[0]:
+            raise StoreError("snapshot.bin: %d bytes of its record were not read" % left[0])
+    return gen
 
 def _journal_tmp_ok(store, path):
     try:

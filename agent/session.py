@@ -222,15 +222,18 @@ class Session:
 _ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
 _BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = 256
-_WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC)
+_WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 
 def _uris(request):
-    uri = request.get(P.K_URI)
-    if uri is not None:
-        yield uri
+    """Every URI a request touches: its target, a Copy's source, and its items' (nested)."""
+    for key in (P.K_URI, P.K_SOURCE):
+        uri = request.get(key)
+        if uri is not None:
+            yield uri
     items = request.get(P.K_ITEMS)
     if type(items) is list:
         for item in items:
-            if type(item) is dict and item.get(P.K_URI) is not None:
-                yield item[P.K_URI]
+            if type(item) is dict:
+                for uri in _uris(item):
+                    yield uri

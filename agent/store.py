@@ -187,8 +187,10 @@ class Store:
     # --- reading --------------------------------------------------------------
     def load(self, restore=None, apply=None):
         """(snapshot bytes or None, [journal payloads in order]); repairs the files on the way.
-        With restore and apply: restore(snapshot or None), then apply(payload) for each
-        journal record in order, one at a time (a board's heap need not hold them all)."""
+        With restore and apply: restore(read) (restore(None) without a snapshot), where read(n)
+        gives the snapshot's next bytes, at most n, and b"" at its end once its CRC is found
+        good; then apply(payload) for each journal record in order, one at a time. A board's
+        heap holds neither the whole snapshot nor all records at once."""
         return self._recover(apply or True, restore)
 
     def _recover(self, keep, restore=None):

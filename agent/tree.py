@@ -1,19 +1,47 @@
-"""The OMA DM management tree: Tree, and the commands that change it, with their ACL rules.
+"""The OMA DM management tree: finding nodes, the commands of the request path, transactions.
 
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
-nothing. ACLs are checked here, before any board handler runs, never inside one. Reads are
-in query.py, journal and snapshots in journal.py, the node layout in nodes.py.
+nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
+lives in modules loaded when asked for: query (listings, check, ACL info), journal (replay,
+snapshots), device (the device's own writes); node storage is agent.nodes.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+import gc
+
+from . import unload
+
+_PKG = __name__[: __name__.rindex(".") + 1]  # "agent." on a board, "dmagent.agent." on a host
 from . import acl as A
 from . import formats as F
+from . import nodes as N
 from . import proto as P
+from . import snapshot
 from . import uri as U
 from .errors import DMError
-from .nodes import ACL, DMACC, FLAGS, FMT, PERMANENT, READONLY, SECRET, TITLE, VALUE
-from .nodes import MISSING, child, fields, flags_of, interior, own_acl, pack
-from .query import WRITABLE, Query, check_prop
+from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, VALUE
+from .nodes import fields, flags_of, fmt_of, interior, pack
+
+ROOT_ACL = "Add=*&Get=*"
+DEFAULT_LIMITS = {"max_depth": 16, "max_tot_len": 255, "max_seg_len": 64, "max_nodes": 1200,
+                  "max_value": 1024, "max_reply": P.MAX_FRAME - 320}
+HARD_MAX_DEPTH = const(20)
+DMACC = "DMAcc"
+UNSUPPORTED = ("TStamp", "VerNo")  # optional in OMA DM, and each would cost heap on every node
+WRITABLE = ("ACL", "Name", "Title")
+
+
+def check_prop(prop):
+    if prop not in P.PROPERTIES or prop in UNSUPPORTED:
+        raise DMError(P.S_NOT_SUPPORTED, "property %s not supported" % prop)
 
 
 def _text(value, fmt, prop):
@@ -29,8 +57,188 @@ def _plain(prop, listing, cmd):
         raise DMError(P.S_NOT_ALLOWED, "%s takes a plain URI" % cmd)
 
 
-class Tree(Query):
-    # --- writing -----------------------------------------------------------------------
+# Beyond what the last boot needed more than the running agent: a record being replayed
+# (up to a frame, decoded too) and the blocks the heap may not have in one piece. With keys
+# a boot needs less than the running agent (its security code comes after boot's own code
+# has gone): the difference is slack too, down to BOOT_FLOOR (docs/memory.md).
+BOOT_SLACK = const(6144)
+BOOT_FLOOR = const(3072)
+_GROWTH = const(256)  # value growth (Replace) unchecked by room() at most: within the slack
+
+
+def heap_room(margin):
+    """A Tree.room rule: the tree may grow while the heap keeps `margin` bytes free, which is
+    what a boot with the same tree needs beyond the running agent (App measures it)."""
+
+    def room():
+        if gc.mem_free() >= margin:  # garbage counts as used: free now is free at least
+            return True
+        gc.collect()
+        return gc.mem_free() >= margin
+
+    return room
+
+
+def _rare(module, fn, *args):
+    """module.fn(*args), the module loaded for the call and dropped after it: listings and
+    check (agent.query), properties (agent.props), the device's own work (agent.device). On
+    a heap in pieces a load can fail where resident code would have run: that request gets
+    a 420 (docs/memory.md says how often, and what keeping them resident cost)."""
+    name = _PKG + module
+    try:
+        return getattr(__import__(name, None, None, ("x",)), fn)(*args)
+    finally:
+        unload(name)
+
+
+class Tree:
+    def __init__(self, limits=None):
+        lim = dict(DEFAULT_LIMITS)
+        lim.update(limits or {})
+        depth = lim["max_depth"]
+        lim["max_depth"] = HARD_MAX_DEPTH if not depth or depth > HARD_MAX_DEPTH else depth
+        self.limits = lim
+        self.room = None  # a function: may the tree grow (a boot must hold it)? None: yes
+        self._grown = 0  # bytes values grew by since room was last checked
+        self._root = N.new_interior(ROOT_ACL, PERMANENT)
+        self._count = 1  # nodes, the root included
+        self._hooks = {}  # key -> [read, write, exec]
+        self._undo = None  # a list while a transaction is open
+        self._redo = None
+        self._count0 = 0
+
+    # --- transactions: every change goes through _set/_set_child/_pop_child and _log ------
+    def begin(self):
+        if self._undo is not None:
+            raise RuntimeError("transaction already open")
+        self._undo = []
+        self._redo = []
+        self._count0 = self._count
+
+    def in_transaction(self):
+        return self._undo is not None
+
+    def pending(self):
+        """Journal records of the open transaction so far (for the store, before commit)."""
+        return self._redo if self._redo is not None else []
+
+    def commit(self):
+        records = self.pending()
+        self._undo = self._redo = None
+        return records
+
+    def rollback(self):
+        N.rollback(self._undo)
+        self._count = self._count0
+        self._undo = self._redo = None
+
+    def _set(self, node, slot, value):
+        N.set_slot(self._undo, node, slot, value)
+
+    def _set_child(self, node, name, entry):
+        N.set_child(self._undo, node, name, entry)
+
+    def _pop_child(self, node, name):
+        return N.pop_child(self._undo, node, name)
+
+    def _log(self, *record):
+        if self._redo is not None:
+            self._redo.append(list(record))
+
+    # --- finding and walking: the one place the effective ACL is worked out ---------------
+    def _parse(self, uri):
+        lim = self.limits
+        return U.parse(uri, lim["max_depth"], lim["max_tot_len"], lim["max_seg_len"])
+
+    def _locate(self, segs):
+        """-> (entry, parent, eff, src, parent_eff, parent_src): eff is the effective ACL and
+        src the depth of the node it comes from. 404 if missing."""
+        entry = self._root
+        parent = peff = None
+        eff = entry[ACL]
+        src = psrc = 0
+        for i in range(len(segs)):
+            if not interior(entry):
+                raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
+            parent, peff, psrc = entry, eff, src
+            entry = N.child(entry, segs[i])
+            if entry is MISSING:
+                raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
+            own = A.effective(entry, i + 1)
+            if own:
+                eff, src = own
+        return entry, parent, eff, src, peff, psrc
+
+    def _walk(self, top, top_uri, eff, src, after=None):
+        """Pre-order from top, children in name order: yields (uri, entry, eff, src, parent,
+        name), src being the URI the effective ACL comes from. With `after` (a path relative
+        to top, e.g. a paging cursor) only what comes after it; it need not exist any more."""
+        if after is None:
+            yield top_uri, top, eff, src, None, None
+        if not interior(top):
+            return
+        stack = []  # frames (node, its children to come, uri, eff, src)
+        node, uri = top, top_uri
+        for name in after or ():  # along the cursor, each level resumes after its name
+            stack.append((node, N.items(node, name), uri, eff, src))
+            node = N.child(node, name)
+            if not interior(node):
+                break
+            uri = U.join(uri, name)
+            own = A.effective(node, uri)
+            if own:
+                eff, src = own
+        else:
+            stack.append((node, N.items(node), uri, eff, src))
+        while stack:
+            node, kids, uri, eff, src = stack[-1]
+            for name, entry in kids:
+                break
+            else:
+                stack.pop()
+                continue
+            uri = U.join(uri, name)
+            own = A.effective(entry, uri)
+            if own:
+                eff, src = own
+            yield uri, entry, eff, src, node, name
+            if interior(entry):
+                stack.append((entry, N.items(entry), uri, eff, src))
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, principal, uri):
+        """-> (value, format): a leaf's value, an interior node's child names, or a property."""
+        segs, prop, listing = self._parse(uri)
+        if listing:
+            return self.list(principal, uri)[0], "node"
+        entry, parent, eff, src, peff, psrc = self._locate(segs)
+        if prop is not None:
+            return _rare("props", "get", self, principal, segs, entry, eff, prop)
+        if interior(entry):
+            A.need(eff, P.CMD_GET, principal, segs)
+            return list(N.names(entry)), "node"
+        if flags_of(entry) & SECRET:
+            raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
+        A.need(eff, P.CMD_GET, principal, segs)
+        return self._read(entry), fmt_of(entry)
+
+    def list(self, principal, uri, cursor=None, limit=None):
+        """?list=Struct|StructData, a page at a time (agent.listing)."""
+        return _rare("listing", "listing", self, principal, uri, cursor, limit)
+
+    def acl_info(self, principal, uri):
+        """-> (own ACL, effective ACL, URI of the node the effective ACL comes from)."""
+        segs, prop, listing = self._parse(uri)
+        if prop is not None or listing:
+            raise DMError(P.S_BAD_REQUEST, "the ACL query takes a plain URI")
+        entry, parent, eff, src, peff, psrc = self._locate(segs)
+        A.need(eff, P.CMD_GET, principal, segs)
+        return N.own_acl(entry), eff, U.format(segs[:src])
+
+    def check(self, asker, server, cmd, uri):
+        return _rare("query", "check", self, asker, server, cmd, uri)
+
+    # --- writing -------------------------------------------------------------------------
     def add(self, principal, uri, value=None, fmt=None, mime=None):
         """Add a leaf, or an interior node with fmt "node". Needs Add on the parent."""
         segs, prop, listing = self._parse(uri)
@@ -40,25 +248,21 @@ class Tree(Query):
         parent, _, peff, _, _, _ = self._locate(segs[:-1])
         if not interior(parent):
             raise DMError(P.S_NOT_ALLOWED, "%s is a leaf" % U.format(segs[:-1]))
-        if child(parent, segs[-1]) is not MISSING:
+        if N.child(parent, segs[-1]) is not MISSING:
             raise DMError(P.S_EXISTS, "%s exists" % U.format(segs))
-        self._need(peff, P.CMD_ADD, principal, segs[:-1])
+        A.need(peff, P.CMD_ADD, principal, segs[:-1])
         fmt = F.infer(value, fmt)
         value = F.coerce(value, fmt)
         mime = F.stored_type(fmt, mime)
-        flags = 0
         if fmt == "node":
-            # The creator exception: without Replace on the parent it could not manage the node.
-            own = ""
-            if A.is_identifier(principal) and not A.grants(peff, P.CMD_REPLACE, principal):
-                own = A.creator(principal)
-            entry = [{}, "node", own, 0, None, mime, None]
+            entry = N.new_interior(A.creator_acl(peff, principal), 0, None, mime)
         else:
             self._check_server_id(segs, value)
+            flags = 0
             if len(segs) == 5 and segs[0] == DMACC and segs[2] == "AppAuth" and segs[4] == "AAuthSecret":
                 flags = SECRET
             entry = pack([value, fmt, "", flags, None, mime, None])
-        self._insert(parent, segs, entry, self.limits["max_nodes"])
+        self._insert(parent, segs, entry, True)
 
     def replace(self, principal, uri, value, fmt=None):
         """Replace a leaf's value (no fmt: keep the leaf's format), or ?prop=ACL|Name|Title."""
@@ -66,65 +270,41 @@ class Tree(Query):
         if listing:
             raise DMError(P.S_NOT_ALLOWED, "Replace takes no ?list=")
         entry, parent, eff, src, peff, psrc = self._locate(segs)
+        if prop == "ACL":  # provisioning does this often: resident, unlike the other props
+            return self._replace_acl(principal, segs, value, fmt, entry, parent, eff, src, peff, psrc)
         if prop is not None:
-            return self._replace_prop(principal, segs, prop, value, fmt, entry, parent, eff, src, peff, psrc)
+            return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff)
         if interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is an interior node" % U.format(segs))
         f = fields(entry)
         if f[FLAGS] & READONLY:
             raise DMError(P.S_NOT_ALLOWED, "%s is read-only" % U.format(segs))
-        self._need(eff, P.CMD_REPLACE, principal, segs)
+        A.need(eff, P.CMD_REPLACE, principal, segs)
         if fmt == "node":
             raise DMError(P.S_BAD_FORMAT, "a leaf cannot become interior")
         fmt = fmt or f[FMT]
         value = F.coerce(value, fmt)
         self._check_server_id(segs, value)
         self._check_size(value)
+        grown = F.size(value) - F.size(f[VALUE])
+        if grown > 0:
+            self._grown += grown
+            if self._grown > _GROWTH:  # a longer value: room is checked a few hundred bytes
+                self._grown = 0  # at a time (each check may collect), like an Add
+                self._check_room()
         write = self._hook_fn(entry, 1)
         if write:
             self._call(write, value)
         self._set_value(parent, segs, f, value, fmt)
 
-    def _replace_prop(self, principal, segs, prop, value, fmt, entry, parent, eff, src, peff, psrc):
-        check_prop(prop)
-        if prop not in WRITABLE:
-            raise DMError(P.S_NOT_ALLOWED, "%s can only be read" % prop)
+    def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
         uri = U.format(segs)
-        name = segs[-1] if segs else None
-        if prop == "Name":
-            if not segs or flags_of(entry) & PERMANENT:
-                raise DMError(P.S_NOT_ALLOWED, "%s cannot be renamed" % uri)
-            self._need(eff, P.CMD_REPLACE, principal, segs)
-            return self._rename(segs, _text(value, fmt, prop), entry, parent)
-        if prop == "Title":
-            self._need(eff, P.CMD_REPLACE, principal, segs)
-            self._check_size(_text(value, fmt, prop))
-            self._set_meta(parent, name, entry, TITLE, value or None)
-            return self._log("title", uri, value)
-        if not self._acl_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
+        if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
             raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
-        canonical = A.parse(_text(value, fmt, prop))
+        canonical = A.parse(_text(value, fmt, "ACL"))
         if not segs and A.ids(canonical, P.CMD_ADD) != "*":
             raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-        self._set_acl(parent, name, uri, entry, canonical)
-
-    def _rename(self, segs, name, entry, parent):
-        if not name or name == "." or name == "..":
-            raise DMError(P.S_BAD_REQUEST, "bad node name")
-        lim = self.limits
-        if lim["max_seg_len"] and len(name) > lim["max_seg_len"]:
-            raise DMError(P.S_URI_TOO_LONG, "name longer than %d" % lim["max_seg_len"])
-        if name == segs[-1]:
-            return
-        if child(parent, name) is not MISSING:
-            raise DMError(P.S_EXISTS, "%s exists" % U.format(segs[:-1] + [name]))
-        if lim["max_tot_len"]:
-            longest = 0  # every URI below must stay within MaxTotLen, or it could not be named
-            for node_uri, _, _, _, _, _ in self._walk(entry, U.format(segs), "", None):
-                longest = max(longest, len(node_uri))
-            if longest - len(U.escape(segs[-1])) + len(U.escape(name)) > lim["max_tot_len"]:
-                raise DMError(P.S_URI_TOO_LONG, "a URI below would be longer than %d" % lim["max_tot_len"])
-        self._move(parent, segs, name)
+        self._set_acl(parent, segs[-1] if segs else None, uri, entry, canonical)
 
     def delete(self, principal, uri):
         """Needs Delete on the node and on every node below it (their effective ACLs)."""
@@ -133,22 +313,14 @@ class Tree(Query):
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if not segs:
             raise DMError(P.S_NOT_ALLOWED, "the root cannot be deleted")
-        allowed, denied, permanent, count, ids = self._delete_decision(principal, segs, entry, eff, src)
+        allowed, denied, permanent, count, ids = A.delete_decision(self, principal, segs, entry, eff, src)
         if permanent:
             raise DMError(P.S_NOT_ALLOWED, "%s is permanent" % permanent)
         if not allowed:
             raise DMError(P.S_PERMISSION_DENIED, "Delete not permitted by the ACL of %s" % denied)
         self._remove(parent, segs, count)
         for server_id in ids:
-            self._forget_server(server_id)
-
-    def _forget_server(self, server_id):
-        """A deleted account's id leaves every ACL; a root command it empties becomes '*'."""
-        for node_uri, node, _, _, parent, name in self._walk(self._root, ".", "", None):
-            if server_id in own_acl(node):
-                acl = A.remove_id(node[ACL], server_id, node is self._root)
-                if acl != node[ACL]:
-                    self._set_acl(parent, name, node_uri, node, acl)
+            _rare("device", "forget_server", self, server_id)
 
     def execute(self, principal, uri, data=None):
         """-> (status, result) from the node's Exec handler: 200 done, or 202 started."""
@@ -158,8 +330,168 @@ class Tree(Query):
         handler = self._hook_fn(entry, 2)
         if not handler:
             raise DMError(P.S_NOT_ALLOWED, "%s cannot be executed" % U.format(segs))
-        self._need(eff, P.CMD_EXEC, principal, segs)
+        A.need(eff, P.CMD_EXEC, principal, segs)
         result = self._call(handler, self, principal, data)
         if type(result) not in (tuple, list) or len(result) != 2 or result[0] not in (P.S_OK, P.S_ACCEPTED):
             raise DMError(P.S_FAILED, "Exec handler gave no (200|202, result)")
         return result[0], result[1]
+
+    # --- primitives shared by the commands, the device's writes and journal replay --------
+    def _insert(self, parent, segs, entry, request):
+        """request: a server's Add, held to the node limit and to room(); else the device's."""
+        max_nodes = self.limits["max_nodes"]
+        if request and max_nodes and self._count >= max_nodes:
+            raise DMError(P.S_DEVICE_FULL, "the tree holds the most nodes it may")
+        if not interior(entry):
+            self._check_size(fields(entry)[VALUE])
+        if request:
+            self._check_room()
+        self._set_child(parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
+        self._count += 1
+        if self._redo is not None:
+            self._log("put", U.format(segs), _record_form(entry))
+
+    def _check_room(self):
+        if self.room is not None and not self.room():
+            raise DMError(P.S_DEVICE_FULL, "tree full: a reboot could not hold more")
+
+    def _check_size(self, value):
+        limit = self.limits["max_value"]
+        if limit and F.size(value) > limit:
+            raise DMError(P.S_TOO_LARGE, "value longer than %d bytes" % limit)
+
+    def _check_server_id(self, segs, value):
+        """./DMAcc/<X>/ServerID is what ACLs name: a valid identifier, unique among accounts."""
+        if len(segs) != 3 or segs[0] != DMACC or segs[2] != "ServerID":
+            return
+        if not A.is_identifier(value):
+            raise DMError(P.S_BAD_REQUEST, "a ServerID must be printable ASCII without =&*+")
+        for name, account in N.items(N.child(self._root, DMACC)):
+            if name != segs[1] and interior(account):
+                sid = N.child(account, "ServerID")
+                if sid is not MISSING and not interior(sid) and fields(sid)[VALUE] == value:
+                    raise DMError(P.S_EXISTS, "ServerID %s is taken" % value)
+
+    def _set_value(self, parent, segs, f, value, fmt):
+        f[VALUE], f[FMT] = value, fmt
+        self._set_child(parent, segs[-1], pack(f))
+        self._log("val", U.format(segs), value, fmt)
+
+    def _set_acl(self, parent, name, uri, entry, acl):
+        self._set_meta(parent, name, entry, ACL, acl)
+        self._log("acl", uri, acl)
+
+    def _set_meta(self, parent, name, entry, slot, value):
+        if interior(entry):
+            self._set(entry, slot, value)
+        else:
+            f = fields(entry)
+            f[slot] = value
+            self._set_child(parent, name, pack(f))
+
+    def _move(self, parent, segs, name):
+        self._set_child(parent, name, self._pop_child(parent, segs[-1]))
+        self._log("mv", U.format(segs), name)
+
+    def _remove(self, parent, segs, count):
+        self._pop_child(parent, segs[-1])
+        self._count -= count
+        self._log("del", U.format(segs))
+
+    # --- the device's own reads and writes, and board code --------------------------------
+    # --- the device's own writes and board code: agent.device, loaded at boot and when a board
+    # asks (the agent unloads it after boot)
+    def put(self, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):
+        """Create or overwrite a node as the device itself: no ACL check, no node limit. An
+        existing interior node keeps its children. Journaled like any change."""
+        from . import device
+
+        device.put(self, uri, value, fmt, acl, flags, title, mime)
+
+    def _put(self, segs, entry):
+        from . import device
+
+        device.put_entry(self, segs, entry)
+
+    def set_acl(self, uri, acl):
+        """Set a node's own ACL as the device itself (board policy, provisioning)."""
+        from . import device
+
+        device.set_acl(self, uri, acl)
+
+    def bind(self, uri, read=None, write=None):
+        """Expose live data as a leaf: read() answers Get, write(value) runs on Replace before
+        the value is stored. Code is not data: not journaled, not in snapshots, not undone."""
+        from . import device
+
+        device.hook(self, uri, 0, read, 1, write, False)
+
+    def on_exec(self, uri, handler):
+        """handler(tree, principal, data) -> (200 or 202, result). ACLs are checked before."""
+        from . import device
+
+        device.hook(self, uri, 2, handler, 2, handler, True)
+
+    # Boot replays the journal record by record: agent.journal stays loaded until the
+    # agent unloads it after boot. Compaction loads it for its two passes.
+    def apply(self, record):
+        """Re-apply one journal record (from commit()) as the device itself."""
+        from . import journal
+
+        journal.apply(self, record)
+
+    def restore(self, read):
+        """Take the snapshot read(n) gives as the whole tree (agent.journal.restore)."""
+        from . import journal
+
+        journal.restore(self, read)
+
+    def dump(self, write):
+        """Stream the snapshot to write(chunk) (see Store.compact)."""
+        snapshot.dump(self, write)
+
+    def value(self, uri):
+        """A leaf's value (an interior node's child names) as the device itself sees it: no
+        ACL, secrets included. For the session layer and boards."""
+        entry = self._locate(U.parse(uri)[0])[0]
+        return list(N.names(entry)) if interior(entry) else self._read(entry)
+
+    def exists(self, uri):
+        try:
+            self._locate(U.parse(uri)[0])
+        except DMError:
+            return False
+        return True
+
+    def _hook_fn(self, entry, i):
+        if type(entry) is list and entry[N.HOOK] is not None:
+            return self._hooks[entry[N.HOOK]][i]
+        return None
+
+    def _read(self, entry):
+        if type(entry) is not list:
+            return entry
+        read = self._hook_fn(entry, 0)
+        return self._call(read) if read else entry[VALUE]
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except (DMError, MemoryError):  # a full heap is the dispatcher's 420
+            raise
+        except Exception as exc:  # a board's code failed: the request fails, the agent lives
+            raise DMError(P.S_FAILED, "handler failed: %s" % type(exc).__name__)
+
+    def node_count(self):
+        return self._count
+
+
+def _record_form(entry):
+    """entry as a record holds it: no hook, and an interior node without children."""
+    if type(entry) is not list:
+        return entry
+    f = entry[:]
+    f[N.HOOK] = None
+    if f[FMT] == "node":
+        f[VALUE] = []
+    return f

@@ -7,12 +7,17 @@ from ..nodes import PERMANENT, READONLY, SECRET
 
 DMV = "1.2"
 RO = PERMANENT | READONLY
+# MO identifiers (OMA DM 1.2.1 Standardized Objects): the Type of each object's root
+MO_DEVINFO = "urn:oma:mo:oma-dm-devinfo:1.0"
+MO_DEVDETAIL = "urn:oma:mo:oma-dm-devdetail:1.0"
+MO_DMACC = "urn:oma:mo:oma-dm-dmacc:1.0"
+APP_ID = "w7"  # DMAcc AppID: the OMA DM application's registered id
 
 
 def _text(cfg, key, default=""):
     value = cfg.get(key, default)
     if type(value) is not str:
-        raise ValueError("config: device.%s must be text" % key)
+        raise ValueError("config: %s must be text" % key)
     return value
 
 
@@ -22,12 +27,12 @@ def seed(tree, config):
     ids = [_server_id(a) for a in accounts]
     everyone_read = "Get=*"
 
-    tree.put("./DevInfo", fmt="node", acl=everyone_read, flags=PERMANENT)
+    tree.put("./DevInfo", fmt="node", acl=everyone_read, flags=PERMANENT, mime=MO_DEVINFO)
     for name, key, default in (("DevId", "devid", "urn:dmagent:unset"), ("Man", "man", ""),
                                ("Mod", "mod", ""), ("DmV", "dmv", DMV), ("Lang", "lang", "en-US")):
         tree.put("./DevInfo/" + name, _text(dev, key, default), "chr", flags=RO)
 
-    tree.put("./DevDetail", fmt="node", acl=everyone_read, flags=PERMANENT)
+    tree.put("./DevDetail", fmt="node", acl=everyone_read, flags=PERMANENT, mime=MO_DEVDETAIL)
     for name, key in (("DevTyp", "devtyp"), ("OEM", "oem"), ("FwV", "fwv"), ("SwV", "swv"),
                       ("HwV", "hwv")):
         tree.put("./DevDetail/" + name, _text(dev, key), "chr", flags=RO)
@@ -41,12 +46,14 @@ def seed(tree, config):
 
     # Each account is managed by its own server; the DMAcc listing is readable by all of them.
     dmacc_acl = "Get=" + "+".join(ids) if ids else ""
-    tree.put("./DMAcc", fmt="node", acl=dmacc_acl, flags=PERMANENT)
+    tree.put("./DMAcc", fmt="node", acl=dmacc_acl, flags=PERMANENT, mime=MO_DMACC)
     for account, sid in zip(accounts, ids):
         _add_account(tree, account, sid)
 
-    for node in config.get("nodes", []):
-        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""))
+    for node in config.get("nodes", []):  # `dmagent ddf import` writes these, Scope and all
+        flags = PERMANENT if node.get("scope") == "permanent" else 0
+        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""), flags,
+                 node.get("title"), node.get("type"))
     for uri, acl in config.get("acls", {}).items():
         _set_acl(tree, uri, acl)
 
@@ -63,16 +70,27 @@ def _add_account(tree, account, sid):
     base = "./DMAcc/" + name
     own = "&".join([c + "=" + sid for c in (P.CMD_ADD, P.CMD_DELETE, P.CMD_GET, P.CMD_REPLACE)])
     tree.put(base, fmt="node", acl=own)
+    # The DMAcc MO: AppID, ServerID, Name; AppAddr/<X>/{Addr, AddrType} for an account with
+    # an address (four nodes an account: at 110k with keys there is no room for them empty).
+    tree.put(base + "/AppID", APP_ID, "chr")
     tree.put(base + "/ServerID", sid, "chr")
     tree.put(base + "/Name", account.get("display", sid), "chr")
+    if "addr" in account:
+        tree.put(base + "/AppAddr", fmt="node")
+        tree.put(base + "/AppAddr/Srv", fmt="node")
+        tree.put(base + "/AppAddr/Srv/Addr", _text(account, "addr"), "chr")
+        tree.put(base + "/AppAddr/Srv/AddrType", _text(account, "addr_type", "URI"), "chr")
     auth = account.get("auth")
     if auth:
         tree.put(base + "/AppAuth", fmt="node")
         tree.put(base + "/AppAuth/" + "Srv", fmt="node")
         leaf = base + "/AppAuth/Srv/"
+        tree.put(leaf + "AAuthLevel", auth.get("level", "SRVCRED"), "chr")
         tree.put(leaf + "AAuthType", auth.get("type", "HMAC"), "chr")
         tree.put(leaf + "AAuthName", auth.get("name", sid), "chr")
         tree.put(leaf + "AAuthSecret", auth.get("secret", ""), "chr", flags=SECRET)
+        if "data" in auth:  # ZeroOrOne; No-Get in the DMAcc DDF, like the secret
+            tree.put(leaf + "AAuthData", _text(auth, "data"), "chr", flags=SECRET)
 
 
 def _set_acl(tree, uri, acl):

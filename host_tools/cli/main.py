@@ -363,6 +363,13 @@ def _register_board_commands():
 
 
 _register_board_commands()
+from dmagent.host_tools.cli.conformance import test_command  # noqa: E402
+from dmagent.host_tools.cli.sniff import proxy_command, sniff_command  # noqa: E402
+from dmagent.host_tools.cli.ddf import ddf_group  # noqa: E402
+main.add_command(ddf_group)
+main.add_command(test_command)
+main.add_command(sniff_command)
+main.add_command(proxy_command)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,9 @@ def _unprotect(kind, key, iv, sender_id, body, a):
     return plain if std_hmac.compare_digest(tag, payload[-P.TAG_LEN :]) else None
 
 
+unprotect = _unprotect  # for readers of the wire (host_tools.sniff): the same rule, not a copy
+
+
 # --- the client's channel ---------------------------------------------------------------------
 class ClientChannel:
     """One session's client side: handshake, keys, sequence numbers, response acceptance."""

@@ -170,31 +170,62 @@ def _run(argv, cwd, what):
         raise RuntimeMissing("%s failed: %s" % (what, " | ".join(tail)))
 
 
-def env_for(paths=(), compiled=True):
+def short_path(path, cwd=REPO_ROOT):
+    """path as the runtime should see it: relative to cwd when it lies below it. MicroPython
+    interns the path of every module it imports (its __file__) for good: from an absolute
+    path, a clone at a 150-character path boots with 5 KB less heap than one at /src."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(Path(cwd).resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def env_for(paths=(), compiled=True, cwd=None):
     """Environment for the runtime: agent/ importable (as .mpy, like a board, unless
-    compiled is False; the sources stay on the path behind it), plus extra paths."""
-    front = [".frozen"] + [str(p) for p in paths]
+    compiled is False; the sources stay on the path behind it), plus extra paths. Paths
+    below cwd (default: the current folder) are given relative to it (see _short)."""
+    cwd = cwd or os.getcwd()
+    front = [str(p) for p in paths]
     if compiled:
         from dmagent.firmware_build.mpy import BuildError, agent_mpy
 
         try:
-            front.append(str(agent_mpy()))
+            front.append(agent_mpy())
         except BuildError as exc:
             raise RuntimeMissing(str(exc)) from None
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join(front + [str(REPO_ROOT)])
+    env["MICROPYPATH"] = ":".join([".frozen"] + [short_path(p, cwd) for p in front + [REPO_ROOT]])
     return env
 
 
 def run_file(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
     """Run a Python file under the device runtime; returns subprocess.CompletedProcess."""
-    argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
-    return subprocess.run(argv, env=env_for(paths, compiled), **popen_kw)
+    cwd = popen_kw.get("cwd") or os.getcwd()
+    return subprocess.run(_argv(path, heap, args, cwd), env=env_for(paths, compiled, cwd), **popen_kw)
 
 
 def spawn(path, heap=DEFAULT_HEAP, args=(), paths=(), compiled=True, **popen_kw):
-    argv = command() + ["-X", "heapsize=%s" % heap, str(path)] + list(args)
-    return subprocess.Popen(argv, env=env_for(paths, compiled), **popen_kw)
+    """Start a Python file under the device runtime, in the repository's folder unless cwd
+    is given (so the code's paths, and the heap, do not depend on where the clone is)."""
+    cwd = popen_kw.setdefault("cwd", str(REPO_ROOT))
+    return subprocess.Popen(_argv(path, heap, args, cwd), env=env_for(paths, compiled, cwd), **popen_kw)
+
+
+def _argv(path, heap, args, cwd):
+    """The command line that runs path's file as __main__ with no path longer than needed:
+    started as a script, MicroPython would put the script's absolute folder first on
+    sys.path, interned for good. So a one-line launcher does what a script start does."""
+    cmd = command()
+    if os.path.isabs(cmd[-1]):
+        cmd[-1] = short_path(cmd[-1], cwd)
+    script = short_path(path, cwd)
+    # The source is read and compiled in a function, so no reference to its text is left
+    # in a frame while the file runs.
+    launcher = ("import sys\nsys.path[0] = %r\ndef _code(p):\n    with open(p) as f:\n"
+                "        return compile(f.read(), p, 'exec')\nexec(_code(%r))"
+                % (os.path.dirname(script) or ".", script))
+    return cmd + ["-X", "heapsize=%s" % heap, "-c", launcher] + list(args)
 
 
 def main(argv=None):

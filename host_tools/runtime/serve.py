@@ -185,7 +185,7 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     args = []
     load_keys(key_paths)  # fail here, readably, not inside MicroPython
     for path in key_paths:
-        args += ["--keys", str(Path(path).resolve())]
+        args += ["--keys", mpy_runtime.short_path(path)]
     if tcp:
         host, port = split_hostport(tcp)
         if port == 0:
@@ -195,10 +195,10 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
         args += ["--serial", spec]
     if state:
         Path(state).mkdir(parents=True, exist_ok=True)
-        args += ["--state", str(Path(state).resolve())]
+        args += ["--state", mpy_runtime.short_path(state)]
     if config:
         load_config(config)  # fail here, readably, not inside MicroPython
-        args += ["--config", str(Path(config).resolve())]
+        args += ["--config", mpy_runtime.short_path(config)]
     if insecure:
         args.append("--insecure")
     stdin = stdout = None

@@ -42,4 +42,9 @@ def main(modules):
         sys.exit(1)
 
 
+# As a board does (boards/*/main.py): the reply buffer and one link's receive buffer first,
+# while the heap is whole; a test that makes a link then finds them, not a fragmented heap.
+from agent import frame  # noqa: E402
+
+frame.reserve(1)
 main(sys.argv[1:])

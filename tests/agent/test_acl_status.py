@@ -76,10 +76,12 @@ def test_rule_status_400_bad_request():
     assert _st(_do("A", P.OP_REPLACE, "./T/L")) == 400  # no value
 
 
-def test_rule_status_401_not_authenticated():
+def test_rule_status_407_without_credentials_401_with_refused_ones():
+    # OMA DM status tables: 407 "authentication required" when none was given at all,
+    # 401 when credentials were given and refused (naming a principal without --insecure).
     t, d = _agent()
-    assert get_st(None, "./DevInfo/DevId") == 401
-    assert add_st(None, "./x", 1) == 401
+    assert get_st(None, "./DevInfo/DevId") == 407
+    assert add_st(None, "./x", 1) == 407
     from agent.session import Session
 
     s = Session(d, "t", insecure=False)
@@ -92,7 +94,7 @@ def test_rule_status_403_forbidden_by_policy_not_acl():
     from agent import cbor, frame
     from agent.session import Session
 
-    t, d = _agent()
+    t, d = _agent(accounts=("A",))  # one account: room for the session's frame buffers at 110k
     s = Session(d, "t", insecure=True)
     s.hello("A")
     out = s.on_frame(P.KIND_PLAIN, cbor.dumps({P.K_ID: 3, P.K_OP: P.OP_GET, P.K_URI: "./T/L",

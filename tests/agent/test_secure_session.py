@@ -93,7 +93,7 @@ def _snapshot(app):
     from hashlib import sha256
 
     h = sha256()
-    cbor.dump(app.tree.dump(), lambda chunk: h.update(bytes(chunk)), 64)
+    app.tree.dump(lambda chunk: h.update(bytes(chunk)))
     return h.digest()
 
 
@@ -234,13 +234,13 @@ def test_gateway_acts_only_for_listed_servers_and_with_their_rights():
     assert peer.request(P.OP_INFO, **{"for": "ServerB"})[P.K_VALUE]["principal"] == "ServerB"
 
 
-def test_write_on_an_unauthenticated_link_gets_401():
+def test_write_on_an_unauthenticated_link_gets_407():
     app = _app()
     before = _snapshot(app)
     peer = Peer(app)
     add = {P.K_ID: 1, P.K_OP: P.OP_ADD, P.K_URI: "./Anon", P.K_FORMAT: "node"}
     (kind, body), = peer.exchange(encode_frame(P.KIND_PLAIN, cbor.dumps(add)))
-    assert cbor.loads(body)[P.K_STATUS] == P.S_UNAUTHORIZED
+    assert cbor.loads(body)[P.K_STATUS] == P.S_AUTH_REQUIRED
     assert _snapshot(app) == before
 
 

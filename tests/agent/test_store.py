@@ -625,8 +625,17 @@ def test_load_hands_snapshot_then_records_one_at_a_time():
         s.append(b"r2")
         s.close()
         seen = []
+
+        def restore(read):  # the snapshot streamed: read(n) at a time, b"" at its end
+            got = b""
+            piece = read(3)
+            while piece:
+                got += piece
+                piece = read(3)
+            seen.append(("snapshot", got))
+
         s = Store(d)
-        assert s.load(lambda snap: seen.append(("snapshot", snap)), lambda rec: seen.append(rec)) == (None, [])
+        assert s.load(restore, lambda rec: seen.append(rec)) == (None, [])
         s.close()
         assert seen == [("snapshot", b"snap"), b"r1", b"r2"]
     finally:

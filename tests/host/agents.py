@@ -55,8 +55,8 @@ class RunningAgent:
 
 
 def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, config=None,
-                insecure=True, heap="110k", extra=()):
-    """Start `dmagent serve` and wait until it announces every link."""
+                insecure=True, heap="110k", extra=(), root=ROOT):
+    """Start `dmagent serve` (from the clone at root) and wait until it announces every link."""
     args = ["serve", "--runtime", runtime]
     if tcp:
         port = 0 if runtime == "cpython" else free_port()
@@ -79,7 +79,7 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
     args += list(extra)
     log_path = tmp_path / ("agent-%d.log" % time.monotonic_ns())
     log = open(log_path, "w")
-    proc = subprocess.Popen(dmagent_argv(*args), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=log,
+    proc = subprocess.Popen(dmagent_argv(*args), cwd=str(root), stdout=subprocess.PIPE, stderr=log,
                             text=True, start_new_session=True)
     wanted = int(bool(tcp)) + int(bool(pty))
     urls = []

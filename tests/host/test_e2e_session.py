@@ -123,11 +123,11 @@ def test_bad_input_gets_clear_status_and_agent_keeps_serving(agent):
     bad_input_gets_a_status_and_changes_nothing(agent.urls[0])
 
 
-def test_unauthenticated_link_cannot_write(agent):
+def test_unauthenticated_link_cannot_write_407(agent):
     with Device.open(agent.url) as dev:
         with pytest.raises(DeviceError) as err:
             dev.add("./Nope", interior=True)
-        assert err.value.status == P.S_UNAUTHORIZED
+        assert err.value.status == P.S_AUTH_REQUIRED  # no credentials at all: 407
 
 
 def dmagent(url, *args):

@@ -54,3 +54,39 @@ def test_op_table_matches_proto():
 def test_status_table_matches_proto():
     rows = re.findall(r"^\| (\d{3}) \| ([^|]+?) \|", DOC, re.M)
     assert {int(code) for code, _ in rows} == set(P.STATUS_TEXT)
+
+
+# The story section 5 tells: ServerA (an insecure hello) made ./Sensors, opened it to Get
+# for everyone, and added ./Sensors/Temp. Each request example then gets the response example.
+SETUP = [
+    {0: 2, 1: P.OP_ADD, 3: "./Sensors", 5: "node"},
+    {0: 3, 1: P.OP_REPLACE, 3: "./Sensors?prop=ACL", 4: "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA"},
+    {0: 4, 1: P.OP_ADD, 3: "./Sensors/Temp", 4: 21, 5: "int"},
+]
+ANSWERS = [("get-request", "get-response"), ("add-request", "add-response-exists"),
+           ("acl-request", "acl-response"), ("check-request", "check-response"),
+           ("list-request", "list-response"), ("atomic-request", "atomic-response")]
+
+
+def test_every_response_example_is_what_the_agent_answers_byte_for_byte():
+    import json
+
+    from dmagent.agent.app import App
+    from tests.host.agents import DEMO_CONFIG
+
+    frames = {name: bytes.fromhex(hex_text) for name, _, hex_text in EXAMPLES}
+    app = App(json.loads(DEMO_CONFIG.read_text()), None, True, log=lambda line: None)
+    link = app.new_link("doc", False)
+
+    def exchange(data):
+        return b"".join(bytes(reply) for reply in link.receive(data))
+
+    assert wire.decode_message(wire.decode_frame(exchange(frames["hello-request"])[:-1])[1])[P.K_STATUS] == 200
+    for message in SETUP:
+        reply = wire.decode_message(wire.decode_frame(exchange(wire.encode_message(message))[:-1])[1])
+        assert reply[P.K_STATUS] == 200, reply
+    for request, response in ANSWERS:
+        got = exchange(frames[request])
+        assert got == frames[response], (response, cbor2.loads(wire.decode_frame(got[:-1])[1]), got.hex(" "))
+    truncated = wire.encode_frame(P.KIND_PLAIN, b"\xa1")
+    assert exchange(truncated) == frames["bad-cbor-response"]
