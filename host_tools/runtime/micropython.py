@@ -10,6 +10,8 @@ import platform
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
 from dmagent.host_tools.paths import ROOT, cache_dir
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
