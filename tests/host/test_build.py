@@ -200,8 +200,9 @@ def test_esp32_main_escape_window_keeps_the_repl(esp32, tmp_path):
                              stdin=slave, stdout=slave, stderr=subprocess.PIPE)
     try:
         _read_until(master, b"Ctrl-C for the REPL", 20)
+        time.sleep(0.3)  # the line is printed just before the window's wait: be inside it
         proc.send_signal(2)  # a tty's Ctrl-C is SIGINT on the Unix port: same KeyboardInterrupt
-        assert b"not started" in _read_until(master, b"this is the REPL", 5)
+        assert b"not started" in _read_until(master, b"this is the REPL", 10)
         assert proc.wait(10) == 0
     finally:
         if proc.poll() is None:
