@@ -8,13 +8,13 @@ import gc
 import sys
 
 import agent
-from agent import cbor
-from agent import frame
-from agent import proto as P
-from agent.dispatch import Dispatcher
-from agent import mo
-from agent.session import Replies, Session
-from agent.tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
+from . import cbor
+from . import frame
+from . import proto as P
+from .dispatch import Dispatcher
+from . import mo
+from .session import Replies, Session
+from .tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
@@ -50,7 +50,7 @@ class App:
         self.replies = Replies()  # write replies, device-wide: journaled with their writes
         self.store = None
         if state_dir:
-            from agent.store import Store
+            from .store import Store
 
             self.store = Store(state_dir, reserve=True)
         self.guard = None
@@ -91,9 +91,9 @@ class App:
         """All of the security code now (at the first handshake the heap is in pieces)."""
         if not (self._keys or "security" in self.config):
             return
-        from agent import ccm, hal  # noqa: F401
-        from agent.boots import count_boot
-        from agent.secure import Guard
+        from . import ccm, hal  # noqa: F401
+        from .boots import count_boot
+        from .secure import Guard
 
         hal.aes_block(bytes(16))  # loads the AES backend too
         # Counted and synced before the first handshake: in every device nonce of this boot.
@@ -175,7 +175,7 @@ class Link:
         self.source = source or name
         channel = None
         if app.guard is not None:
-            from agent.secure import Channel
+            from .secure import Channel
 
             channel = Channel(app.guard, stream, self.source)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)

@@ -9,9 +9,9 @@ once its config is read (agent.unload), so that its code leaves the heap before 
 
 import json
 
-from agent import acl as A
-from agent import uri as U
-from agent.tree import DEFAULT_LIMITS
+from . import acl as A
+from . import uri as U
+from .tree import DEFAULT_LIMITS
 
 class ConfigError(ValueError):
     pass

@@ -10,7 +10,7 @@ import json
 import os
 from binascii import unhexlify
 
-from agent.acl import is_identifier
+from .acl import is_identifier
 
 _DIR = 0x4000  # S_IFDIR: MicroPython's os has no stat helpers
 

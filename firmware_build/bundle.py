@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from firmware_build import mpy
-from firmware_build.mpy import ROOT, BuildError
+from dmagent.firmware_build import mpy
+from dmagent.firmware_build.mpy import ROOT, BuildError
 
 BOARDS_DIR = ROOT / "boards"
 MANIFEST = "manifest.json"
@@ -63,7 +63,7 @@ def load_board(name):
 
 # --- versions -------------------------------------------------------------------------------
 def agent_version():
-    import agent
+    from dmagent import agent
 
     return agent.__version__
 
@@ -242,7 +242,7 @@ def _romfs(board, work, lib, entries):
     """A ROMFS board: /lib's files leave the file system for an image mounted at /rom (so
     lib/ in the image is /rom/lib, on sys.path); rom/ keeps them unpacked. BuildError when
     the image is larger than the board's partition."""
-    from firmware_build import romfs
+    from dmagent.firmware_build import romfs
 
     in_lib = [e for e in entries if e["path"].startswith(lib + "/")]
     (work / "rom").mkdir()

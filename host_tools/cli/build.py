@@ -10,8 +10,8 @@ import sys
 import click
 from rich.console import Console
 
-from firmware_build.bundle import board_names, build, size_table
-from firmware_build.mpy import BuildError
+from dmagent.firmware_build.bundle import board_names, build, size_table
+from dmagent.firmware_build.mpy import BuildError
 
 
 @click.command("build")
@@ -25,7 +25,7 @@ def build_command(board, out, firmware, as_json):
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, however long
     try:
         if firmware:
-            from firmware_build.firmware import build_firmware
+            from dmagent.firmware_build.firmware import build_firmware
 
             bundle = build_firmware(board, out, log=lambda line: err.print(line))
         else:

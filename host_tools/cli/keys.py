@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from host_tools.client import keys as keyfiles
+from dmagent.host_tools.client import keys as keyfiles
 
 EXIT_USAGE = 2
 

@@ -14,8 +14,8 @@ import click
 from rich.console import Console
 from rich.tree import Tree as RichTree
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError, LinkError, status_text
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device, DeviceError, LinkError, status_text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
@@ -82,11 +82,11 @@ class Context:
             raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
         key_file = self.key
         if not key_file and self.principal:  # --as with a key in the user's store: use it
-            from host_tools.client.keys import find_key
+            from dmagent.host_tools.client.keys import find_key
 
             key_file = find_key(self.principal)
         if key_file:
-            from host_tools.client.secure import read_key_file
+            from dmagent.host_tools.client.secure import read_key_file
 
             try:
                 principal, key = read_key_file(key_file)
@@ -307,7 +307,7 @@ def _ok(ctx, text):
 def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
           recover, yes):
     """Run the agent on this machine."""
-    from host_tools.runtime import serve as serving
+    from dmagent.host_tools.runtime import serve as serving
 
     try:
         if recover:
@@ -341,7 +341,7 @@ def mpy():
 @click.argument("args", nargs=-1)
 def mpy_run(file, heap, source, runtime, args):
     """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
-    from host_tools.runtime import micropython as mpy_runtime
+    from dmagent.host_tools.runtime import micropython as mpy_runtime
 
     if source and runtime != "micropython":
         err_console.print("[red]error:[/] --source needs --runtime micropython (the frozen agent is in the firmware)")
@@ -356,12 +356,12 @@ def mpy_run(file, heap, source, runtime, args):
 
 # --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
 def _register_board_commands():
-    from host_tools.cli.build import build_command
-    from host_tools.flash.deploy import flash_command
-    from host_tools.client.ports import ports_command
-    from host_tools.vboard.board import vboard_command
+    from dmagent.host_tools.cli.build import build_command
+    from dmagent.host_tools.flash.deploy import flash_command
+    from dmagent.host_tools.client.ports import ports_command
+    from dmagent.host_tools.vboard.board import vboard_command
 
-    from host_tools.cli.keys import keys_group
+    from dmagent.host_tools.cli.keys import keys_group
 
     for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
         if command is not None:
@@ -369,9 +369,9 @@ def _register_board_commands():
 
 
 _register_board_commands()
-from host_tools.cli.conformance import test_command  # noqa: E402
-from host_tools.cli.sniff import proxy_command, sniff_command  # noqa: E402
-from host_tools.cli.ddf import ddf_group  # noqa: E402
+from dmagent.host_tools.cli.conformance import test_command  # noqa: E402
+from dmagent.host_tools.cli.sniff import proxy_command, sniff_command  # noqa: E402
+from dmagent.host_tools.cli.ddf import ddf_group  # noqa: E402
 main.add_command(ddf_group)
 main.add_command(test_command)
 main.add_command(sniff_command)

@@ -9,9 +9,9 @@ The token is random per Device; pass token= to go on where another Device left o
 import random
 import time
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.transport import LinkError, open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.transport import LinkError, open_url
 
 __all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
 
@@ -93,7 +93,7 @@ class Device:
         dev._reopen = reopen
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
-                from host_tools.client.keys import load_key_file
+                from dmagent.host_tools.client.keys import load_key_file
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
@@ -251,7 +251,7 @@ class Device:
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
         403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
-        from host_tools.client.secure import ClientChannel, HandshakeError
+        from dmagent.host_tools.client.secure import ClientChannel, HandshakeError
 
         self.channel = None
         self.handshake_bytes = self._hs_bytes = 0
@@ -302,7 +302,7 @@ class Device:
 
     def _await(self, rid, pivs=(), offset=None):
         if self.channel is not None:
-            from host_tools.client.secure import SecurityError
+            from dmagent.host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()

@@ -18,8 +18,8 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from firmware_build.bundle import Bundle, build
-from firmware_build.mpy import BuildError, abi_from_sys_mpy, abi_text
+from dmagent.firmware_build.bundle import Bundle, build
+from dmagent.firmware_build.mpy import BuildError, abi_from_sys_mpy, abi_text
 
 JOURNAL = "/.dmflash"
 RECORD = "/.dmbundle.json"  # what the last flash installed: version and every file's hash
@@ -228,8 +228,8 @@ class Repl:
     def _leave_agent(self, principal, key=None):
         """If the agent serves this console, ask it (Exec on the Repl node) to give it back:
         with a key through a handshake, else by naming principal in hello (--insecure agents)."""
-        from host_tools.client.device import Device, DeviceError
-        from host_tools.client.transport import LinkError, SerialTransport
+        from dmagent.host_tools.client.device import Device, DeviceError
+        from dmagent.host_tools.client.transport import LinkError, SerialTransport
 
         self.t.serial.write(b"\x00")  # end any half frame the REPL attempts left behind
         self.close()
@@ -270,7 +270,7 @@ class Repl:
             ser.rts = False
         except (OSError, ValueError, AttributeError):
             # No modem lines (a pseudo-terminal): a virtual board has a reset button instead.
-            from host_tools.vboard.board import press_reset
+            from dmagent.host_tools.vboard.board import press_reset
 
             if not press_reset(self.port):
                 return False
@@ -536,7 +536,7 @@ def _merge(base, over):
 def load_config(config):
     """None, a dict, or a JSON file path -> dict or None, checked by the agent's own loader
     (agent.config): a config the board would refuse is refused here, before flashing."""
-    from agent import config as checker
+    from dmagent.agent import config as checker
 
     try:
         if config is None or isinstance(config, dict):
@@ -549,7 +549,7 @@ def load_config(config):
 def load_key(path):
     """(principal, the file's bytes) of a key file from `dmagent keys new`, checked by the one
     key-file reader (agent.keys, with its warning for a file others may read)."""
-    from host_tools.client.keys import KeyFileError, load_key_file
+    from dmagent.host_tools.client.keys import KeyFileError, load_key_file
 
     try:
         principal = load_key_file(path)[0]
@@ -727,7 +727,7 @@ def flash(port, board, firmware=None, config=None, keys=(), progress=_noop, *, b
         result.entered = repl.enter(principal, key=_key_of(principal, key_files))
         progress("connect", 1, 1)
         if bundle.romfs_image:  # rp2: the agent goes to the ROMFS partition (host_tools/flash/romfs.py)
-            from host_tools.flash import romfs
+            from dmagent.host_tools.flash import romfs
 
             romfs.check_partition(repl, bundle)
         _deploy(repl, bundle, result, config, devid, key_files, progress, chunk)
@@ -761,7 +761,7 @@ def _key_of(principal, key_files):
     """principal's key: from the key files being provisioned, else the user's key store."""
     if principal is None:
         return None
-    from host_tools.client.keys import KeyFileError, find_key, load_key_file
+    from dmagent.host_tools.client.keys import KeyFileError, find_key, load_key_file
 
     for name, raw in key_files:
         if name == principal:
@@ -777,8 +777,8 @@ def _key_of(principal, key_files):
 
 def agent_info(port, baud=DEFAULT_BAUD, timeout=10.0):
     """The agent's `info` over the port it serves (retried while it starts)."""
-    from host_tools.client.device import Device, DeviceError
-    from host_tools.client.transport import LinkError
+    from dmagent.host_tools.client.device import Device, DeviceError
+    from dmagent.host_tools.client.transport import LinkError
 
     deadline = time.monotonic() + timeout
     last = None
@@ -1097,7 +1097,7 @@ def _click_command():
     @click.option("--no-erase", is_flag=True, help="with --firmware: do not erase the flash first")
     def flash_command(ports, board, bundle_dir, firmware, config, keys, devid, baud, principal, no_erase):
         """Flash the agent onto one or more MicroPython boards (PORTS: paths, or `auto`)."""
-        from host_tools.client.ports import PortError, resolve
+        from dmagent.host_tools.client.ports import PortError, resolve
 
         out = Console(stderr=True, highlight=False)
         if bool(board) == bool(bundle_dir):

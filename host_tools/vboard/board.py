@@ -105,7 +105,7 @@ def ensure_node_runtime(log=print):
 
 
 def default_dir():
-    from host_tools.runtime.micropython import cache_dir
+    from dmagent.host_tools.runtime.micropython import cache_dir
 
     return cache_dir() / "vboard"
 
@@ -373,7 +373,7 @@ class VirtualBoard:
         node = self.node or node_path()
         if not (JS_DIR / "node_modules" / RUNTIME_PACKAGE).exists():
             raise VboardError("the virtual board's npm packages are not installed: run `make setup` "
-                              "(or python -m host_tools.vboard ensure)")
+                              "(or python -m dmagent.host_tools.vboard ensure)")
         with self._cond:
             self._events = []
         self._proc = subprocess.Popen(
@@ -557,7 +557,7 @@ def main(argv=None):
             print("setup: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    return vboard_command.main(args=argv, prog_name="python -m host_tools.vboard")
+    return vboard_command.main(args=argv, prog_name="python -m dmagent.host_tools.vboard")
 
 
 if __name__ == "__main__":

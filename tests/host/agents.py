@@ -25,7 +25,7 @@ def free_port():
 
 
 def dmagent_argv(*args):
-    return [sys.executable, "-m", "host_tools.cli"] + list(args)
+    return [sys.executable, "-m", "dmagent.host_tools.cli"] + list(args)
 
 
 class RunningAgent:
@@ -108,7 +108,7 @@ def console_board(fs, paths, heap="110k", runtime="micropython"):
     runtime with a raw pseudo-terminal as its console; yields the pty's master fd."""
     import tty
 
-    from host_tools.runtime import micropython as mpy_runtime
+    from dmagent.host_tools.runtime import micropython as mpy_runtime
 
     master, slave = os.openpty()
     tty.setraw(slave)

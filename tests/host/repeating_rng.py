@@ -6,7 +6,7 @@ device runtime:   micropython tests/host/repeating_rng.py BOARD_MAIN ARGS... (bo
 """
 import sys
 
-from agent import hal
+from dmagent.agent import hal
 
 _count = [0]
 
@@ -21,7 +21,7 @@ hal.random_bytes = _repeating
 
 if sys.argv[1] == "cpython":
     sys.argv = ["dmagent"] + sys.argv[2:]
-    from host_tools.cli.main import main
+    from dmagent.host_tools.cli.main import main
 
     main()
 else:

@@ -17,14 +17,14 @@ import tty
 import pytest
 from click.testing import CliRunner
 
-import agent
-from firmware_build import bundle as B
-from firmware_build import mpy
-from firmware_build.mpy import BuildError
-from host_tools.runtime import micropython as mpy_runtime
-from host_tools.cli.build import build_command
-from host_tools.client.device import Device
-from host_tools.client.transport import FdTransport
+from dmagent import agent
+from dmagent.firmware_build import bundle as B
+from dmagent.firmware_build import mpy
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.cli.build import build_command
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.client.transport import FdTransport
 from tests.host.agents import DEMO_CONFIG, ROOT, free_port
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.host.agents import ROOT, dmagent_argv, free_port
 from tests.host.test_build import esp32, needs_runtime  # noqa: F401 (fixture)
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 BAD = [
     ({"security": {"gateways": {"GW1": "ServerAB"}}}, "security.gateways.GW1: must be a list"),

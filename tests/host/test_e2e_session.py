@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.transport import open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.transport import open_url
 from tests.host.agents import ROOT, dmagent_argv, start_agent
 
 

@@ -13,8 +13,8 @@ from unittest import mock
 
 import pytest
 
-from firmware_build import bundle as B
-from host_tools.flash import deploy as F
+from dmagent.firmware_build import bundle as B
+from dmagent.host_tools.flash import deploy as F
 
 ROOT = B.ROOT
 

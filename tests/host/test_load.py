@@ -4,7 +4,7 @@ A short run here; `make load` runs 64 clients x 1,000 ops (host_tools/bench/load
 
 import pytest
 
-from host_tools.bench import load
+from dmagent.host_tools.bench import load
 
 
 @pytest.mark.parametrize("runtime,clients,ops,heap", [("cpython", 8, 60, None), ("micropython", 3, 20, "116k")])

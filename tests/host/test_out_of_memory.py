@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from host_tools.client import Device, DeviceError, DeviceTimeout
+from dmagent.host_tools.client import Device, DeviceError, DeviceTimeout
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 CONFIG = dict(json.loads(DEMO_CONFIG.read_text()), acls={".": "Add=*&Delete=ServerA&Get=*&Replace=ServerA"})

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from host_tools.client import ports as P
+from dmagent.host_tools.client import ports as P
 
 
 def info(device, vid=None, pid=None, description="n/a", serial_number=None):

@@ -11,10 +11,10 @@ import tty
 
 import pytest
 
-from agent import proto as P
-from host_tools.runtime import micropython as mpy_runtime
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.transport import FdTransport
+from dmagent.agent import proto as P
+from dmagent.host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.transport import FdTransport
 from tests.host.agents import DEMO_CONFIG
 from tests.host.test_build import _read_until, esp32, needs_runtime  # noqa: F401 (fixture)
 

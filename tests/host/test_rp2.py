@@ -12,12 +12,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from firmware_build import mpy, romfs
-from firmware_build.bundle import build, sha256
-from host_tools.cli.build import build_command
-from host_tools.client.device import Device
-from host_tools.client.transport import FdTransport
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.firmware_build import mpy, romfs
+from dmagent.firmware_build.bundle import build, sha256
+from dmagent.host_tools.cli.build import build_command
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.client.transport import FdTransport
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 from tests.host.agents import DEMO_CONFIG, ROOT, console_board
 from tests.host.test_build import _read_until
 
@@ -120,8 +120,8 @@ def test_cli_build_names_the_image_and_its_room(tmp_path):
 
 
 def test_flashing_rp2_onto_a_board_without_romfs_changes_nothing(rp2, tmp_path):
-    from host_tools.flash.deploy import FlashError, flash
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash.deploy import FlashError, flash
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     with VirtualBoard(tmp_path / "board") as board:
@@ -133,7 +133,7 @@ def test_flashing_rp2_onto_a_board_without_romfs_changes_nothing(rp2, tmp_path):
 
 
 def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
-    from host_tools.flash.deploy import FlashError, flash
+    from dmagent.host_tools.flash.deploy import FlashError, flash
 
     uf2 = tmp_path / "firmware.uf2"
     uf2.write_bytes(b"UF2\n")
@@ -144,9 +144,9 @@ def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
 def test_mpremote_romfs_deploy_runs_over_the_flash_raw_repl(rp2, tmp_path):
     """mpremote's own deploy, driven through the flash's entered raw REPL, as far as a board
     without ROMFS lets it go: its first question is asked and answered over our transport."""
-    from host_tools.flash import romfs as flash_romfs
-    from host_tools.flash.deploy import FlashError, Repl
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash import romfs as flash_romfs
+    from dmagent.host_tools.flash.deploy import FlashError, Repl
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     with VirtualBoard(tmp_path / "board") as board:

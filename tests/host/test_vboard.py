@@ -13,8 +13,8 @@ import pytest
 
 serial = pytest.importorskip("serial")
 
-from host_tools.vboard import board as vboard  # noqa: E402
-from host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
+from dmagent.host_tools.vboard import board as vboard  # noqa: E402
+from dmagent.host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
 
 try:
     vboard.ensure_node_runtime(log=lambda msg: None)

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from agent import proto as P
-from firmware_build.bundle import Bundle, build
-from host_tools.client.device import Device, DeviceError
-from host_tools.flash.deploy import FlashError, Repl, flash
-from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+from dmagent.agent import proto as P
+from dmagent.firmware_build.bundle import Bundle, build
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.flash.deploy import FlashError, Repl, flash
+from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 from tests.host.agents import DEMO_CONFIG
 
 KEY_A = "a1" * 16
@@ -268,7 +268,7 @@ def test_cli_flashes_several_boards_at_once_with_a_summary(tmp_path, bundle, key
     cfg.write_text(json.dumps(config))
     with VirtualBoard(tmp_path / "one") as one, VirtualBoard(tmp_path / "two") as two:
         proc = subprocess.run(
-            [sys.executable, "-m", "host_tools.cli", "flash", one.port, two.port, "--bundle", str(bundle.dir),
+            [sys.executable, "-m", "dmagent.host_tools.cli", "flash", one.port, two.port, "--bundle", str(bundle.dir),
              "--config", str(cfg), "--key", str(key_a)],
             capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stdout + proc.stderr
