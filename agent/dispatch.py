@@ -8,8 +8,8 @@ tree; this layer only decides which ops an unauthenticated link may reach at all
 
 import gc
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
@@ -109,7 +109,7 @@ class Dispatcher:
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
         if op == P.OP_SEQUENCE:
-            from agent import extra_ops  # loaded on first use: the heap is for the common ops
+            from . import extra_ops  # loaded on first use: the heap is for the common ops
 
             return extra_ops.sequence(self, session, req, resp)
         principal = session.principal
@@ -176,7 +176,7 @@ class Dispatcher:
             tree.delete(principal, uri)
             return P.S_OK
         if op == P.OP_COPY:
-            from agent import extra_ops
+            from . import extra_ops
 
             extra_ops.copy(tree, principal, uri, req.get(P.K_SOURCE))
             return P.S_OK

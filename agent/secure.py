@@ -16,9 +16,9 @@ except ImportError:  # CPython
         return x
 
 
-from agent import cbor, crypto, hal
-from agent import proto as P
-from agent.errors import DMError
+from . import cbor, crypto, hal
+from . import proto as P
+from .errors import DMError
 
 _MAX_TRACKED = const(16)  # principals with a failure count: bounded, whatever names arrive
 _UNKNOWN = "\x00full"  # the backoff slot every name shares once the table is full
@@ -318,7 +318,7 @@ class Channel:
         body = start + P.SEQ_LEN
         mv = memoryview(buf)
         if kind == P.KIND_SEALED:
-            from agent import ccm
+            from . import ccm
 
             nonce = crypto.nonce(self._iv, P.AGENT_SENDER_ID, _piv(seq))
             return ccm.encrypt_in_place(self._send, nonce, aad, buf, body, n, P.TAG_LEN)

@@ -11,10 +11,10 @@ over a plain frame, nobody, except the principal named in hello in --insecure mo
 
 import gc
 
-from agent import cbor
-from agent import frame
-from agent import proto as P
-from agent.errors import DMError
+from . import cbor
+from . import frame
+from . import proto as P
+from .errors import DMError
 
 _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 

@@ -195,7 +195,7 @@ class Store:
 
     def _recover(self, keep, restore=None):
         # Boot-time code, in its own module: the agent unloads it once booted (heap).
-        from agent import recovery
+        from . import recovery
 
         return recovery.recover(self, keep, restore)
 

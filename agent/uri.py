@@ -5,8 +5,8 @@ format() escapes `%`, `/` and `?` again. Limits count the canonical form `./A/B`
 spelling was sent (`A/B`, `./A/B`, `%41/B` are one URI).
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 LISTINGS = ("Struct", "StructData")
 _HEX = "0123456789abcdefABCDEF"

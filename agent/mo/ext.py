@@ -7,8 +7,8 @@ Boards register their own handlers the same way (tree.bind, tree.on_exec).
 
 import time
 
-from agent import proto as P
-from agent.nodes import PERMANENT, READONLY
+from .. import proto as P
+from ..nodes import PERMANENT, READONLY
 
 try:
     _ticks = time.ticks_ms

@@ -6,10 +6,9 @@ launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console)
 """
 import asyncio
 import gc
-import json
 import sys
 
-from agent import frame
+from agent import frame, startup
 
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
          " [--config FILE] [--keys PATH]... [--insecure]")
@@ -50,28 +49,44 @@ except ValueError as exc:
 # First, before imports and boot cut the heap into small pieces: the buffers of the links
 # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
-frame.reserve(links_wanted(OPTS))
+startup.reserve(links_wanted(OPTS))
 
 from agent import server  # noqa: E402
-
-server.reserve_reads(links_wanted(OPTS))
-from agent.app import App  # noqa: E402
+from agent import app  # noqa: E402,F401  the agent's code next, before config and keys
 
 
-def load_config(path):
-    if not path:
-        return {}
-    with open(path) as f:
-        return json.load(f)
+def secrets(state):
+    """The device key's store, for key files wrapped on a board: a file in the state folder.
+    Key files given by --keys are the operator's: read as they are, never rewritten."""
+    if not state:
+        return None
+    from agent.keywrap import FileSecrets
+
+    return FileSecrets(state + "/secrets")
+
+
+def boot(opts):
+    """The agent from the command line's config, state and keys; then the start-up module
+    leaves the heap. Nothing here keeps the config: the App drops it after boot."""
+    global startup
+    config = startup.load_config(opts["config"]) if opts["config"] else {}
+    keys = None
+    if opts["keys"]:  # before the agent boots: plain files need no crypto code, and the
+        # key reader's code then leaves a hole that boot fills (after boot: a hole among
+        # the tree's objects, and a 110k heap too cut up for a handshake)
+        from agent import keys as keyfiles
+
+        keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
+    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
+    startup = None
+    import agent
+
+    agent.unload("agent.startup")
+    return app
 
 
 async def run(opts):
-    keys = None
-    if opts["keys"]:
-        from agent import keys as keyfiles
-
-        keys = keyfiles.load(opts["keys"])
-    app = App(load_config(opts["config"]), opts["state"], opts["insecure"], keys=keys)
+    app = boot(opts)
     tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools.runtime import micropython as mpy_runtime
-from host_tools.client.device import Device
-from host_tools.paths import DEMO_CONFIG, ROOT
+from dmagent.host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.paths import DEMO_CONFIG, ROOT
 
 CONFIG = DEMO_CONFIG
 
@@ -40,7 +40,7 @@ def _key_dir():
 def start_agent(runtime, heap="110k"):
     port = _free_port()
     # --insecure and --keys at once: plain and sealed sessions measured against one agent
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime,
+    argv = [sys.executable, "-m", "dmagent.host_tools.cli", "serve", "--runtime", runtime,
             "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure",
             "--keys", str(_key_dir())]
     if runtime == "micropython":

@@ -1,8 +1,8 @@
 """Soak: many requests of every kind against one agent, each answer checked against a model.
 
-    python -m host_tools.bench.soak --url URL [--key FILE] [--requests 10000]
-    python -m host_tools.bench.soak --runtime micropython [--heap 110k] [--bundle DIR]
-    python -m host_tools.bench.soak --vboard [--bundle DIR]
+    python -m dmagent.host_tools.bench.soak --url URL [--key FILE] [--requests 10000]
+    python -m dmagent.host_tools.bench.soak --runtime micropython [--heap 110k] [--bundle DIR]
+    python -m dmagent.host_tools.bench.soak --vboard [--bundle DIR]
 
 With --runtime the device runtime is started on a pseudo-terminal, running a built bundle's
 .mpy files (the virtual board's bundle, built if not given) under a hard heap cap, and its
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError
-from host_tools.paths import DEMO_CONFIG, ROOT
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.paths import DEMO_CONFIG, ROOT
 
 BASE = "./Soak"
 MAX_LEAVES = 24
@@ -156,7 +156,7 @@ def soak(dev, principal, requests=10000, seed=1, progress=None, key=None, sessio
 # --- targets ----------------------------------------------------------------------------------
 def _key(work):
     """A new key file for ServerA: (its path, the key)."""
-    from host_tools.client.keys import load_key_file, new_key_file
+    from dmagent.host_tools.client.keys import load_key_file, new_key_file
 
     keys = work / "keys"
     keys.mkdir()
@@ -165,7 +165,7 @@ def _key(work):
 
 
 def _bundle(work, bundle):
-    from firmware_build.bundle import Bundle, build
+    from dmagent.firmware_build.bundle import Bundle, build
 
     return Bundle.load(bundle) if bundle else build("virtual", work / "bundle")
 
@@ -174,7 +174,7 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
     """The bundle's .mpy files on the device runtime with a heap cap, over a pty."""
     key, secret = _key(work)
     built = _bundle(work, bundle)
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", "micropython", "--heap", heap,
+    argv = [sys.executable, "-m", "dmagent.host_tools.cli", "serve", "--runtime", "micropython", "--heap", heap,
             "--bundle", str(built.dir), "--pty", "--state", str(work / "state"),
             "--config", str(DEMO_CONFIG), "--keys", str(key.parent)]
     log_path = work / "agent.log"
@@ -199,8 +199,8 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
 
 def on_vboard(requests, bundle, work, progress=None, session_every=0):
     """The bundle flashed onto a virtual board, driven on its console."""
-    from host_tools.flash.deploy import flash
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash import flash
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     key, secret = _key(work)
@@ -232,7 +232,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="dmagent-soak-"))
     try:
         if args.url:
-            from host_tools.client.keys import load_key_file
+            from dmagent.host_tools.client.keys import load_key_file
 
             principal = load_key_file(args.key)[0] if args.key else None
             key = load_key_file(args.key)[1] if args.key else None

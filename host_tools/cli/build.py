@@ -4,30 +4,26 @@ Prints the size table and where the bundle went; a mismatched firmware version o
 missing board is one readable error line and exit status 2.
 """
 
-import sys
-
 import click
 from rich.console import Console
 
-from firmware_build.bundle import board_names, build, size_table
-from firmware_build.mpy import BuildError
+from dmagent.host_tools.cli.common import emit_json, fail, json_option, options
+from dmagent.firmware_build.bundle import board_names, build, size_table
+from dmagent.firmware_build.mpy import BuildError
 
 
 @click.command("build")
 @click.option("--board", required=True, metavar="NAME", help="one of: %s" % ", ".join(board_names()))
 @click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: build/NAME)")
-@click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON instead")
-def build_command(board, out, as_json):
+@json_option
+def build_command(board, out):
     """Build the agent and a board's files into a bundle (.mpy files, manifest, sizes)."""
     try:
         bundle = build(board, out)
     except BuildError as exc:
-        Console(stderr=True, highlight=False).print("[red]error:[/] %s" % exc)
-        sys.exit(2)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(dict(bundle.manifest, dir=str(bundle.dir))))
+        fail(str(exc))
+    if options().json:
+        emit_json(200, None, **dict(bundle.manifest, dir=str(bundle.dir)))
         return
     console = Console(highlight=False)
     console.print(size_table(bundle.manifest))

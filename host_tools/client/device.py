@@ -6,19 +6,21 @@ a serial link outlives one client process and its cache with it.
 """
 
 import random
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.transport import LinkError, open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.errors import DmagentError, UsageError
+from dmagent.host_tools.client.transport import LinkError, open_url
 
-__all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
+__all__ = ["Device", "DeviceError", "DeviceTimeout", "DmagentError", "LinkError", "UsageError", "status_text"]
 
 
 def status_text(status):
     return P.STATUS_TEXT.get(status, "unknown status")
 
 
-class DeviceError(Exception):
+class DeviceError(DmagentError):
     """The device answered with a non-2xx status."""
 
     def __init__(self, status, message="", response=None):
@@ -35,8 +37,15 @@ class DeviceTimeout(LinkError):
     """No answer after every retry."""
 
 
+KeyArg = Union[bytes, str, None]  # key bytes, or a key file's path
+
+
 class Device:
-    def __init__(self, transport, timeout=2.0, retries=2):
+    """One device, over one transport; every op of the protocol as a method. A with-block
+    closes it. Raises DmagentError kinds only: DeviceError, LinkError, UsageError."""
+
+    def __init__(self, transport, timeout: float = 2.0, retries: int = 2) -> None:
+        self.url: Optional[str] = None  # set by open()
         self.transport = transport
         self.channel = None  # host_tools.client.secure.ClientChannel once handshaken
         self.for_server = None  # proxy mode: the ServerID every request acts for
@@ -47,20 +56,31 @@ class Device:
         self.last_request_bytes = 0
         self.last_response_bytes = 0
         self.server_info = None
+        self.max_frame = P.MAX_FRAME  # the device's, once hello or info said it
         self.handshake_bytes = self._hs_bytes = 0
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
         self.requests_sent = 0  # requests made (a retry of one is not another)
         self.retries_sent = 0  # tries sent again after a timeout
 
     @classmethod
-    def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
-        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over()."""
-        return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites)
+    def open(cls, url: str, timeout: float = 2.0, retries: int = 2, principal: Optional[str] = None,
+             key: KeyArg = None, for_server: Optional[str] = None, suites=(P.SUITE_CCM,),
+             key_store: bool = True) -> "Device":
+        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). With principal and
+        no key, the principal's key is taken from the user's key store, as `--as` does
+        (key_store=False: name the principal in hello instead, for --insecure agents)."""
+        if key is None and principal is not None and key_store:
+            from dmagent.host_tools.client.keys import find_key
+
+            key = find_key(principal)
+            key = str(key) if key is not None else None
+        dev = cls.over(open_url(url), timeout, retries, principal, key, for_server, suites)
+        dev.url = url
+        return dev
 
     @classmethod
-    def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,)):
+    def over(cls, transport, timeout: float = 2.0, retries: int = 2, principal: Optional[str] = None,
+             key: KeyArg = None, for_server: Optional[str] = None, suites=(P.SUITE_CCM,)) -> "Device":
         """A Device on an open transport (closed again if this fails).
 
         key: the long-term key (bytes, with principal) or a key file's path (its principal
@@ -73,19 +93,20 @@ class Device:
         dev = cls(transport, timeout, retries)
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
-                from host_tools.client.keys import load_key_file
+                from dmagent.host_tools.client.keys import load_key_file
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
-                    raise ValueError("the key file is for %s, not %s" % (file_principal, principal))
+                    raise UsageError("the key file is for %s, not %s" % (file_principal, principal),
+                                     "give --as %s, or the key file of %s" % (file_principal, principal))
                 principal = file_principal
             if key is not None:
                 if principal is None:
-                    raise ValueError("a key needs its principal")
+                    raise UsageError("a key needs its principal")
                 dev.for_server = for_server
                 dev.handshake(principal, key, suites)
             elif for_server is not None:
-                raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
+                raise UsageError("for_server needs a key: only an authenticated gateway acts for a server")
             elif principal is not None:
                 dev.hello(principal)
         except BaseException:
@@ -93,17 +114,31 @@ class Device:
             raise
         return dev
 
-    def close(self):
+    def close(self) -> None:
         self.transport.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Device":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def principal(self) -> Optional[str]:
+        """Who this session acts as: the handshaken principal, or the one named in hello."""
+        if self.channel is not None:
+            return self.channel.principal
+        return (self.server_info or {}).get("principal")
+
+    def __repr__(self) -> str:
+        where = self.url or getattr(self.transport, "where", type(self.transport).__name__)
+        who = self.principal
+        mode = "sealed" if self.channel is not None else ("hello" if who else "anonymous")
+        via = " for %s" % self.for_server if self.for_server else ""
+        return "<Device %s as %s%s, %s>" % (where, who or "nobody", via, mode)
+
     # --- request/response -------------------------------------------------
-    def request(self, op, fields=None, check=True):
+    def request(self, op: int, fields: Optional[Dict[int, Any]] = None, check: bool = True) -> Dict[int, Any]:
         """Send one request, return the response map; raise DeviceError on non-2xx if check."""
         rid = self._next_id
         self._next_id = (self._next_id + 1) & 0x3FFFFFFF
@@ -116,7 +151,16 @@ class Device:
         self.requests_sent += 1
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
-            self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
+            if self.channel is not None:  # each try: the same message under a new seq
+                kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
+                pivs.append(piv)
+                data = wire.encode_frame(kind, body)
+            else:
+                data = wire.encode_message(message)
+            self.last_request_bytes = len(data)
+            if attempt == 0:
+                self._check_size(data)
+            self.transport.write(data)
             response = self._await(rid, pivs)
             if response is not None:
                 break
@@ -130,38 +174,18 @@ class Device:
             raise DeviceError(status, response.get(P.K_MSG, ""), response)
         return response
 
-    def exchange(self, message, timeout=None):
-        """Send this exact message (its own request id, any fields, sealed if the session is)
-        once, no retry: -> the response map, or None if none came in timeout seconds. For
-        tools that probe a device (the conformance suite); a client wants request()."""
-        rid = message.get(P.K_ID) if isinstance(message, dict) else None
-        pivs = []
-        self._send(message, rid, pivs)
-        saved, self.timeout = self.timeout, self.timeout if timeout is None else timeout
-        try:
-            response = self._await(rid, pivs)
-        finally:
-            self.timeout = saved
-        if self.channel is not None:
-            self.channel.forget(rid)
-        return response
-
-    def _send(self, message, rid, pivs):
-        """Write message once: sealed under a new seq (its Partial IV added to pivs) or plain."""
-        if self.channel is not None:
-            kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
-            pivs.append(piv)
-            data = wire.encode_frame(kind, body)
-        else:
-            data = wire.encode_message(message)
-        self.last_request_bytes = len(data)
-        self.transport.write(data)
+    def _check_size(self, data):
+        """Refuse, before sending, a frame the device would drop unread (it waits for no answer)."""
+        content = len(wire.cobs.decode(data[:-1]))
+        if content > self.max_frame:
+            raise UsageError("the request is %d bytes in its frame, the device takes at most %d (max_frame)"
+                             % (content, self.max_frame), "send a smaller value")
 
     def handshake(self, principal, key, suites=(P.SUITE_CCM,)):
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
         403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
-        from host_tools.client.secure import ClientChannel, HandshakeError
+        from dmagent.host_tools.client.secure import ClientChannel, HandshakeError
 
         self.channel = None
         self.handshake_bytes = self._hs_bytes = 0
@@ -212,7 +236,7 @@ class Device:
         import time
 
         if self.channel is not None:
-            from host_tools.client.secure import SecurityError
+            from dmagent.host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
@@ -243,23 +267,27 @@ class Device:
                     return response
 
     # --- ops ----------------------------------------------------------------
-    def hello(self, principal=None):
+    def hello(self, principal: Optional[str] = None) -> Dict[str, Any]:
         fields = {P.K_SERVER: principal} if principal is not None else None
         self.server_info = self.request(P.OP_HELLO, fields)[P.K_VALUE]
+        self.max_frame = self.server_info.get("max_frame") or self.max_frame
         return self.server_info
 
-    def info(self):
-        return self.request(P.OP_INFO)[P.K_VALUE]
+    def info(self) -> Dict[str, Any]:
+        value = self.request(P.OP_INFO)[P.K_VALUE]
+        self.max_frame = value.get("max_frame") or self.max_frame
+        return value
 
-    def get(self, uri, prop=None):
+    def get(self, uri: str, prop: Optional[str] = None) -> Any:
         """The value of a leaf, the child names of an interior node, or a property."""
         return self.get_with_format(uri, prop)[0]
 
-    def get_with_format(self, uri, prop=None):
+    def get_with_format(self, uri: str, prop: Optional[str] = None) -> Tuple[Any, Optional[str]]:
         resp = self.request(P.OP_GET, {P.K_URI: _with_prop(uri, prop)})
         return resp.get(P.K_VALUE), resp.get(P.K_FORMAT)
 
-    def add(self, uri, value=None, fmt=None, mime=None, interior=False):
+    def add(self, uri: str, value: Any = None, fmt: Optional[str] = None, mime: Optional[str] = None,
+            interior: bool = False) -> None:
         fields = {P.K_URI: uri}
         if interior:
             fmt = "node"
@@ -271,16 +299,16 @@ class Device:
             fields[P.K_TYPE] = mime
         self.request(P.OP_ADD, fields)
 
-    def replace(self, uri, value, fmt=None, prop=None):
+    def replace(self, uri: str, value: Any, fmt: Optional[str] = None, prop: Optional[str] = None) -> None:
         fields = {P.K_URI: _with_prop(uri, prop), P.K_VALUE: value}
         if fmt is not None:
             fields[P.K_FORMAT] = fmt
         self.request(P.OP_REPLACE, fields)
 
-    def delete(self, uri):
+    def delete(self, uri: str) -> None:
         self.request(P.OP_DELETE, {P.K_URI: uri})
 
-    def exec(self, uri, data=None):
+    def exec(self, uri: str, data: Any = None) -> Tuple[int, Any]:
         """Returns (status, result): 200 done or 202 started."""
         fields = {P.K_URI: uri}
         if data is not None:
@@ -288,20 +316,20 @@ class Device:
         resp = self.request(P.OP_EXEC, fields)
         return resp[P.K_STATUS], resp.get(P.K_VALUE)
 
-    def acl(self, uri):
+    def acl(self, uri: str) -> Tuple[str, str, str]:
         """(own ACL, effective ACL, URI of the node the effective ACL comes from)."""
         resp = self.request(P.OP_ACL, {P.K_URI: uri})
         return resp[P.K_ACL], resp[P.K_EFFECTIVE], resp[P.K_FROM]
 
-    def set_acl(self, uri, acl):
+    def set_acl(self, uri: str, acl: str) -> None:
         self.replace(uri, acl, prop="ACL")
 
-    def check(self, uri, server, cmd):
+    def check(self, uri: str, server: str, cmd: str) -> Tuple[bool, str]:
         """(allowed, URI of the node whose ACL decided)."""
         resp = self.request(P.OP_CHECK, {P.K_URI: uri, P.K_SERVER: server, P.K_CMD: cmd})
         return resp[P.K_ALLOWED], resp[P.K_FROM]
 
-    def list(self, uri, data=False, page=50):
+    def list(self, uri: str, data: bool = False, page: int = 50) -> Iterator[Any]:
         """Every node at and below uri the requester may Get, page by page (a generator).
 
         Yields URIs, or (uri, value) pairs with data=True.
@@ -319,7 +347,7 @@ class Device:
             if cursor is None:
                 return
 
-    def atomic(self, items):
+    def atomic(self, items: List[Tuple[int, Dict[int, Any]]]) -> List[Dict[int, Any]]:
         """items: [(op, fields), ...] -> list of per-item response maps; raises DeviceError (507) on failure."""
         payload = []
         for op, fields in items:

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import click
 
+from dmagent.host_tools.client.errors import UsageError
+
 KEY_LENGTHS = (16, 32)
 SUFFIX = ".key"
 
 
-class KeyFileError(ValueError):
+class KeyFileError(UsageError):
     """A key file cannot be made or read; the message says which and why (never the key)."""
 
 
@@ -59,7 +61,7 @@ def store_path(principal):
 
 
 def _check_principal(principal):
-    from agent.acl import is_identifier
+    from dmagent.agent.acl import is_identifier
 
     if not is_identifier(principal) or "/" in principal or "\\" in principal or len(principal) > 64:
         raise KeyFileError("%r is not a valid principal (a ServerID: printable ASCII, no spaces,"

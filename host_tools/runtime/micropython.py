@@ -11,7 +11,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from host_tools.paths import ROOT
+
+from dmagent.host_tools.paths import ROOT, cache_dir
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
@@ -53,15 +54,6 @@ class RuntimeMissing(RuntimeError):
     """The device runtime is not here and could not be fetched; the message says why."""
 
 
-def cache_dir():
-    env = os.environ.get("DMAGENT_CACHE")
-    if env:
-        return Path(env)
-    if (REPO_ROOT / "Makefile").exists():
-        return REPO_ROOT / ".cache"
-    return Path.home() / ".cache" / "dmagent"
-
-
 def _local_root():
     return cache_dir() / ("micropython-" + MICROPYTHON_DEB_VERSION)
 
@@ -90,7 +82,7 @@ def command():
     host = shutil.which("micropython")
     if host:
         return [host]
-    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m host_tools.runtime.micropython ensure`)")
+    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m dmagent.host_tools.runtime.micropython ensure`)")
 
 
 def ensure(log=print):
@@ -198,7 +190,7 @@ def env_for(paths=(), compiled=True, cwd=None):
     cwd = cwd or os.getcwd()
     front = [str(p) for p in paths]
     if compiled:
-        from firmware_build.mpy import BuildError, agent_mpy
+        from dmagent.firmware_build.mpy import BuildError, agent_mpy
 
         try:
             front.append(agent_mpy())
@@ -247,7 +239,7 @@ def main(argv=None):
             print("error: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m host_tools.runtime.micropython ensure", file=sys.stderr)
+    print("usage: python -m dmagent.host_tools.runtime.micropython ensure", file=sys.stderr)
     return 2
 
 

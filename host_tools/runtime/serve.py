@@ -6,7 +6,6 @@ Once serving, one line per link `serving URL` goes to stdout; logs go to stderr.
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import sys
 import tty
 from pathlib import Path
 
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 BOARD_MAIN = mpy_runtime.REPO_ROOT / "boards" / "unix" / "main.py"
 
@@ -24,15 +23,14 @@ class ServeError(Exception):
 
 
 def load_config(path):
+    from dmagent.host_tools.config import ConfigError, read_device_config
+
     if not path:
         return {}
     try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ServeError("cannot read config %s: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise ServeError("config %s is not valid JSON: %s" % (path, exc)) from None
+        return read_device_config(path)
+    except ConfigError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def split_hostport(text):
@@ -56,7 +54,7 @@ def _open_pty():
 
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
-    from agent import keys
+    from dmagent.agent import keys
 
     try:
         return keys.load([str(p) for p in paths])
@@ -65,8 +63,8 @@ def load_keys(paths):
 
 
 def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                  key_paths=()):
-    from agent.app import App
+                  key_paths=(), verbose=False):
+    from dmagent.agent.app import App
 
     keys = load_keys(key_paths)
     try:
@@ -75,11 +73,15 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
         raise
     except Exception as exc:  # a bad state folder or config must not give a traceback
         raise ServeError("cannot start the agent: %s" % exc) from None
+    if verbose:  # `serve -v`: a line per request
+        from dmagent.host_tools.runtime.trace import log_requests
+
+        log_requests(app)
     asyncio.run(_serve_cpython(app, tcp, serial_ports, pty))
 
 
 async def _serve_cpython(app, tcp, serial_ports, pty):
-    from agent import server
+    from dmagent.agent import server
 
     loop = asyncio.get_running_loop()
     keep = []
@@ -165,8 +167,8 @@ def _serve_serial(loop, app, dev, baud):
 # --- MicroPython device runtime --------------------------------------------------
 def bundle_lib(bundle):
     """The folder of a built bundle's .mpy files (its /lib), checked against its manifest."""
-    from firmware_build.bundle import Bundle
-    from firmware_build.mpy import BuildError
+    from dmagent.firmware_build.bundle import Bundle
+    from dmagent.firmware_build.mpy import BuildError
 
     try:
         built = Bundle.load(bundle)
@@ -231,7 +233,10 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if path:
         _announce("serving %s" % path)
 
+    stopped = []
+
     def stop(*_):
+        stopped.append(True)
         proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
@@ -239,4 +244,5 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     for line in proc.stderr:
         sys.stderr.write(line)
         sys.stderr.flush()
-    return proc.wait()
+    code = proc.wait()
+    return 0 if stopped else code  # stopped as asked: not a failure

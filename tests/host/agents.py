@@ -24,7 +24,7 @@ def free_port():
 
 
 def dmagent_argv(*args):
-    return [sys.executable, "-m", "host_tools.cli"] + list(args)
+    return [sys.executable, "-m", "dmagent.host_tools.cli"] + list(args)
 
 
 class RunningAgent:
@@ -93,3 +93,11 @@ def start_agent(tmp_path, runtime="cpython", tcp=True, pty=False, state=True, co
         if time.monotonic() > deadline:
             raise RuntimeError("agent did not announce its links:\n" + log_path.read_text())
     return RunningAgent(proc, urls, log_path)
+
+
+def write_key_file(folder, principal, hex_key):
+    """A key file as `dmagent keys new` writes it (mode 0600), for agents and clients in tests."""
+    path = Path(folder) / ("%s.key" % principal)
+    path.write_text(json.dumps({"principal": principal, "key": hex_key}))
+    path.chmod(0o600)
+    return path

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from host_tools.client.device import Device, DeviceError, LinkError
+from dmagent.host_tools.client.device import Device, DeviceError, LinkError
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 # ServerA may do anything below the root here: the test is about durability, not ACLs.
