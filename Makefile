@@ -11,7 +11,7 @@ setup: $(STAMP)
 	@$(PY) -m dmagent.host_tools.runtime.micropython ensure-frozen
 	@$(PY) -m dmagent.host_tools.vboard ensure
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.9+"; exit 1; }
 	@echo "setup: creating virtualenv $(VENV) and installing pinned dependencies"
 	@$(PYTHON) -m venv $(VENV) || { echo "setup: python3 -m venv failed: apt-get install python3-venv"; exit 1; }

@@ -29,7 +29,7 @@ _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
          " acls<u t> open_reads[u] limits{%s}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
          # the boards' own (boards/esp32/README.md)
-         " escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
+         " escape_window_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
          " tcp?{host port:d}"
          # bounds on TCP links (agent/server.py LinkTable, docs/protocol.md s.2)
          " links{max:d per_source:d idle_ms:d half_open_ms:d}}")

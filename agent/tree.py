@@ -17,7 +17,9 @@ except ImportError:  # CPython
 
 import gc
 
-import agent
+from . import unload
+
+_PKG = __name__[: __name__.rindex(".") + 1]  # "agent." on a board, "dmagent.agent." on a host
 from . import acl as A
 from . import formats as F
 from . import nodes as N
@@ -82,11 +84,11 @@ def _rare(module, fn, *args):
     check (agent.query), properties (agent.props), the device's own work (agent.device). On
     a heap in pieces a load can fail where resident code would have run: that request gets
     a 420 (docs/memory.md says how often, and what keeping them resident cost)."""
-    name = "agent." + module
+    name = _PKG + module
     try:
         return getattr(__import__(name, None, None, ("x",)), fn)(*args)
     finally:
-        agent.unload(name)
+        unload(name)
 
 
 class Tree:

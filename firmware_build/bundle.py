@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 from dmagent.firmware_build import mpy
-from dmagent.firmware_build.mpy import ROOT, BuildError
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.host_tools.paths import BOARDS_DIR, IN_CLONE, ROOT, build_dir
 
-BOARDS_DIR = ROOT / "boards"
 MANIFEST = "manifest.json"
 FREEZE_MANIFEST = "manifest.py"
 FILES = "files"
@@ -70,6 +70,8 @@ def agent_version():
 
 def git_describe():
     """`git describe --tags --always --dirty` of the repository, or None outside git."""
+    if not IN_CLONE:  # installed: a git repository around site-packages is not ours
+        return None
     try:
         proc = subprocess.run(["git", "describe", "--tags", "--always", "--dirty"], cwd=str(ROOT),
                               capture_output=True, text=True, timeout=10)
@@ -172,7 +174,7 @@ def build(board, out=None):
         raise BuildError("board %s runs %s: there is nothing to compile for it; install it as "
                          "%s/README.md says" % (name, board["runtime"], _rel(board["dir"])))
     abi = mpy.check_target(board["micropython"], "board %s" % name)
-    out = Path(out) if out else ROOT / "build" / name
+    out = Path(out) if out else build_dir() / name
     work = out.with_name(out.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     files = work / FILES

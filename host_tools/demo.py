@@ -63,7 +63,7 @@ def serve(runtime, work, key):
 
 
 def flash_board(board, bundle, key, principal=None):
-    from dmagent.host_tools.flash.deploy import flash
+    from dmagent.host_tools.flash import flash
 
     config = json.loads(CONFIG.read_text())
     config["device"]["mod"] = "virtual"
@@ -184,7 +184,6 @@ def on_virtual_board(work, key):
 
         step("power-cycle the board (its process is killed and started again)")
         board.restart()
-        time.sleep(1.0)  # main.py waits escape_ms (1000) for a Ctrl-C before it serves
         with Device.open("serial://" + board.port, key=key, timeout=3.0) as dev:
             answer("./Demo = %r: the tree and the key survived" % dev.get("./Demo"))
 
@@ -212,6 +211,10 @@ def main(argv=None):
     except DeviceError as exc:
         console.print("[red]demo failed:[/] %s" % exc)
         return 1
+    except KeyboardInterrupt:
+        console.print("interrupted: the demo stopped; its board or agent is stopped and its scratch "
+                      "folder removed (nothing outside it was touched)")
+        return 130
     except Exception as exc:  # a set-up problem (node, the board, the flash): one readable line
         console.print("[red]demo failed:[/] %s" % exc)
         return 1

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dmagent.firmware_build.bundle import build
-from dmagent.host_tools.flash.deploy import FlashError, flash
+from dmagent.host_tools.flash import FlashError, flash
 from dmagent.host_tools.client.keys import new_key_file
 from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 from dmagent.host_tools.paths import DEMO_CONFIG
@@ -68,7 +68,7 @@ def noisy(board="virtual", boards=10, faults=NOISY, work=None):
     ensure_node_runtime(log=lambda line: None)
     bundle = build(board, work / "bundle")
     config = json.loads(DEMO_CONFIG.read_text())
-    config["escape_ms"] = 300
+    config["escape_window_ms"] = 300  # keyed: a window only if asked
     runs = []
     for seed in range(1, boards + 1):
         with VirtualBoard(work / ("board-%d" % seed), faults="%s,seed=%d" % (faults, seed)) as vb:

@@ -205,7 +205,7 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
 
 def on_vboard(requests, bundle, work, progress=None, session_every=0):
     """The bundle flashed onto a virtual board, driven on its console."""
-    from dmagent.host_tools.flash.deploy import flash
+    from dmagent.host_tools.flash import flash
     from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)

@@ -5,4 +5,5 @@ It knows nothing of the CLI; everything here raises exceptions, never exits.
 """
 
 from dmagent.host_tools.client.device import Device, DeviceError, DeviceTimeout, status_text  # noqa: F401
+from dmagent.host_tools.client.errors import DmagentError, UsageError  # noqa: F401
 from dmagent.host_tools.client.transport import LinkError  # noqa: F401

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import click
 
+from dmagent.host_tools.client.errors import UsageError
+
 KEY_LENGTHS = (16, 32)
 SUFFIX = ".key"
 
 
-class KeyFileError(ValueError):
+class KeyFileError(UsageError):
     """A key file cannot be made or read; the message says which and why (never the key)."""
 
 

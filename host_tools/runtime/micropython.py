@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from dmagent.host_tools.paths import ROOT
+
+from dmagent.host_tools.paths import ROOT, cache_dir
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
@@ -51,15 +52,6 @@ REPO_ROOT = ROOT  # kept: serve.py and others name it
 
 class RuntimeMissing(RuntimeError):
     """The device runtime is not here and could not be fetched; the message says why."""
-
-
-def cache_dir():
-    env = os.environ.get("DMAGENT_CACHE")
-    if env:
-        return Path(env)
-    if (REPO_ROOT / "Makefile").exists():
-        return REPO_ROOT / ".cache"
-    return Path.home() / ".cache" / "dmagent"
 
 
 def _local_root():

@@ -23,12 +23,13 @@ class ServeError(Exception):
 
 
 def load_config(path):
-    """The device config, read and checked by the agent's own loader (agent.config)."""
-    from dmagent.agent import config
+    from dmagent.host_tools.config import ConfigError, read_device_config
 
+    if not path:
+        return {}
     try:
-        return config.load(str(path) if path else None)
-    except config.ConfigError as exc:
+        return read_device_config(path)
+    except ConfigError as exc:
         raise ServeError(str(exc)) from None
 
 
@@ -115,7 +116,7 @@ def load_keys(paths):
 
 
 def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                  key_paths=()):
+                  key_paths=(), verbose=False):
     from dmagent.agent.app import App
 
     _private_files()
@@ -126,6 +127,10 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
         raise
     except Exception as exc:  # a bad state folder or config must not give a traceback
         raise ServeError("cannot start the agent: %s" % exc) from None
+    if verbose:  # `serve -v`: a line per request
+        from dmagent.host_tools.runtime.trace import log_requests
+
+        log_requests(app)
     asyncio.run(_serve_cpython(app, tcp, serial_ports, pty))
 
 
@@ -336,7 +341,10 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if path:
         _announce("serving %s" % path)
 
+    stopped = []
+
     def stop(*_):
+        stopped.append(True)
         proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
@@ -344,4 +352,5 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     for line in proc.stderr:
         sys.stderr.write(line)
         sys.stderr.flush()
-    return proc.wait()
+    code = proc.wait()
+    return 0 if stopped else code  # stopped as asked: not a failure

@@ -121,3 +121,11 @@ def console_board(fs, paths, heap="110k", runtime="micropython"):
         proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def write_key_file(folder, principal, hex_key):
+    """A key file as `dmagent keys new` writes it (mode 0600), for agents and clients in tests."""
+    path = Path(folder) / ("%s.key" % principal)
+    path.write_text(json.dumps({"principal": principal, "key": hex_key}))
+    path.chmod(0o600)
+    return path

@@ -31,7 +31,7 @@ def board(esp32, tmp_path):  # noqa: F811
     for principal, key in KEYS.items():
         (fs / "keys" / (principal + ".key")).write_text(json.dumps({"principal": principal, "key": key}))
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(escape_ms=0, security={"owners": ["Owner"], "gateways": {"GW1": ["Owner"]}})
+    config.update(escape_window_ms=0, security={"owners": ["Owner"], "gateways": {"GW1": ["Owner"]}})
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)
