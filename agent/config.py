@@ -28,8 +28,9 @@ _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
          " nodes[{uri:u value:a format acl title type scope access[t] occurrence}]"
          " acls<u t> open_reads[u] limits{%s}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
-         # the boards' own (boards/esp32/README.md)
-         " escape_window_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
+         # the boards' own (boards/esp32/README.md); escape_ms: the old window, known so an
+         # upgraded board still boots, and never read (docs/config.md)
+         " escape_window_ms:d escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
          " tcp?{host port:d}"
          # bounds on TCP links (agent/server.py LinkTable, docs/protocol.md s.2)
          " links{max:d per_source:d idle_ms:d half_open_ms:d}}")

@@ -17,8 +17,10 @@ HOST = ("host_tools", "firmware_build", "tests/host", "tests/fuzz.py", "tools/mp
         "README.md", "docs", "boards")  # docs: `python -m ...` and `from ...` lines in examples
 
 _FROM = re.compile(r"^(\s*)from agent((?:\.\w+)*) import ", re.M)
-_HOST_FROM = re.compile(r"^(\s*)from (%s)\b" % "|".join(PACKAGES), re.M)
-_HOST_IMPORT = re.compile(r"^(\s*)import (%s)(\.[\w.]+)?(\s|$)" % "|".join(PACKAGES), re.M)
+# A host file's line that runs on MicroPython says so (`# on a board`) and keeps its name.
+_BOARD = r"(?![^\n]*# on a board)"
+_HOST_FROM = re.compile(r"^(\s*)from (%s)\b%s" % ("|".join(PACKAGES), _BOARD), re.M)
+_HOST_IMPORT = re.compile(r"^(\s*)import (%s)(\.[\w.]+)?%s(\s|$)" % ("|".join(PACKAGES), _BOARD), re.M)
 # `python -m host_tools.x` in commands, docstrings and argv lists
 _RUN_MODULE = re.compile(r"""(-m[ "',]+)(%s)\.""" % "|".join(PACKAGES))
 

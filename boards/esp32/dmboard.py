@@ -196,6 +196,9 @@ def main():
         booted = _boot(startup, keyed)
     except Exception as exc:
         if not keyed:
+            if isinstance(exc, ValueError):  # a bad config (ConfigError): one line, then the REPL
+                print("dmagent: %s; not started, this is the REPL" % exc)
+                return
             raise  # the REPL, with the traceback: a board without keys has nothing to hide
         startup.halt(exc)
     startup = None

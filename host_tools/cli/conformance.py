@@ -56,7 +56,7 @@ def test_command(ctx, urls, key_files, names, junit, only, confidential, ddf_fil
             err.print("[red]error:[/] %s" % exc)
             sys.exit(2)
     options = dict(keys=keys, names=list(names) or ["ServerA", "ServerB"], only=only,
-                   timeout=ctx.timeout if ctx else 2.0, confidential=list(confidential), ddf=ddf_file)
+                   timeout=(ctx.timeout if ctx else None) or 2.0, confidential=list(confidential), ddf=ddf_file)
     if ddf_file:
         from dmagent.host_tools.ddf import DDFError, read_file
 

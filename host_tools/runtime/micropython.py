@@ -201,7 +201,7 @@ def short_path(path, cwd=REPO_ROOT):
     """path as the runtime should see it: relative to cwd when it lies below it. MicroPython
     interns the path of every module it imports (its __file__) for good: from an absolute
     path, a clone at a 150-character path boots with 5 KB less heap than one at /src."""
-    path = Path(path).resolve()
+    path = (Path(cwd) / path).resolve()  # a relative path is cwd's, as the runtime will see it
     try:
         return path.relative_to(Path(cwd).resolve()).as_posix() or "."
     except ValueError:

@@ -9,6 +9,7 @@ import sys
 import time
 
 from dmagent.agent import proto as P
+from dmagent.agent import uri as U
 
 OP_NAMES = {v: k[3:].lower() for k, v in vars(P).items() if k.startswith("OP_") and isinstance(v, int)}
 
@@ -23,6 +24,8 @@ def log_requests(app, write=None):
         response = handle(session, request)
         op = request.get(P.K_OP) if isinstance(request, dict) else None
         uri = request.get(P.K_URI, "") if isinstance(request, dict) else ""
+        if isinstance(uri, tuple):  # the dispatcher's canonical form: (segments, property, ...)
+            uri = U.format(uri[0]) + ("?prop=" + uri[1] if uri[1] else "") + ("?list=" + uri[2] if uri[2] else "")
         status = response.get(P.K_STATUS) if isinstance(response, dict) else None
         write("%s %s %s %s %s -> %s %s (%.1f ms)" % (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()), getattr(session, "name", "?"),

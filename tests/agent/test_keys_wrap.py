@@ -7,7 +7,7 @@ import os
 from agent import keys, keywrap
 from agent.escape import ESCAPE, Escape, escape_window_ms
 from tests.agent.check import raises, tohex
-from tests.agent.test_store import _rmtree
+from tests.agent.edge_helpers import rmtree as _rmtree
 
 KEY = bytes(range(1, 17))
 _serial = [0]

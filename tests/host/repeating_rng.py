@@ -6,7 +6,10 @@ device runtime:   micropython tests/host/repeating_rng.py BOARD_MAIN ARGS... (bo
 """
 import sys
 
-from dmagent.agent import hal
+try:
+    from dmagent.agent import hal  # CPython: the one package
+except ImportError:
+    from agent import hal  # on a board: MicroPython has agent/ as a board does
 
 _count = [0]
 

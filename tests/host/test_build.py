@@ -25,7 +25,7 @@ from dmagent.host_tools.runtime import micropython as mpy_runtime
 from dmagent.host_tools.cli.build import build_command
 from dmagent.host_tools.client.device import Device
 from dmagent.host_tools.client.transport import FdTransport
-from tests.host.agents import DEMO_CONFIG, ROOT, free_port
+from tests.host.agents import DEMO_CONFIG, ROOT, TEST_HEAP, free_port
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_bundle_mpy_files_boot_the_agent_on_the_device_runtime(esp32, tmp_path):
         proc.wait()
 
 
-def test_esp32_main_serves_its_console_at_110k_and_gives_it_back(esp32, tmp_path):
+def test_esp32_main_serves_its_console_at_the_test_heap_and_gives_it_back(esp32, tmp_path):
     """The board's main.py and dmboard.mpy, with the bundle as the file system, on a pty
     console, in a board's 110k heap (relative paths, as on a board: MicroPython keeps its
     module paths in the heap)."""
@@ -171,7 +171,7 @@ def test_esp32_main_serves_its_console_at_110k_and_gives_it_back(esp32, tmp_path
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)
-    proc = mpy_runtime.spawn("main.py", heap="110k", paths=["lib"], compiled=False, cwd=str(fs),
+    proc = mpy_runtime.spawn("main.py", heap=TEST_HEAP["micropython"], paths=["lib"], compiled=False, cwd=str(fs),
                              stdin=slave, stdout=slave, stderr=subprocess.PIPE)
     try:
         seen = _read_until(master, b"dmagent: serving console\n", 20)

@@ -181,9 +181,10 @@ def _broken_copy(tmp_path, name):
 
 
 def _serve_copy(tmp_path, copy):
-    code = ("import sys; sys.path.insert(0, %r); import runpy; "
-            "runpy.run_module('host_tools.cli', run_name='__main__', alter_sys=True)" % str(copy))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(copy), str(ROOT)]))
+    # dmagent.agent found in the copy first: the package's path takes it in ahead of the clone
+    code = ("import dmagent; dmagent.__path__.insert(0, %r); import runpy; "
+            "runpy.run_module('dmagent.host_tools.cli', run_name='__main__', alter_sys=True)" % str(copy))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     config = tmp_path / "config.json"
     import json
 

@@ -1,7 +1,7 @@
 """A console board at boot: what a client on the line can and cannot do to it.
 
 Real parts only: the ESP32 console board (boards/esp32: boot.py, main.py, dmboard.mpy from
-the bundle) on the MicroPython device runtime at 110k with a raw pseudo-terminal as its
+the bundle) on the MicroPython device runtime at its test heap (agents.TEST_HEAP: 128k for .mpy, issue 11) with a raw pseudo-terminal as its
 console (a raw pty carries Ctrl-C as the byte 0x03, as a board's UART does), and the
 virtual board (the WebAssembly build, whose UART turns 0x03 into an interrupt whenever
 Python has Ctrl-C on). A "gateway" polls `info` through a reset with Ctrl-C bytes and
@@ -25,7 +25,7 @@ from dmagent.host_tools.client import wire
 from dmagent.host_tools.client.device import Device
 from dmagent.host_tools.client.transport import FdTransport
 from dmagent.host_tools.runtime import micropython as mpy_runtime
-from tests.host.agents import DEMO_CONFIG
+from tests.host.agents import DEMO_CONFIG, TEST_HEAP
 
 KEY = bytes(range(0xA0, 0xB0))
 KEY_DOC = {"principal": "ServerA", "key": KEY.hex()}
@@ -43,6 +43,7 @@ def _config(**extra):
     cfg = json.loads(DEMO_CONFIG.read_text())
     cfg["device"]["devid"] = "urn:dmagent:console-test"
     cfg.pop("insecure", None)
+    cfg["security"] = {"owners": ["ServerA"]}  # whose Exec gives the console back (docs/security.md)
     cfg.update(extra)
     return cfg
 
@@ -105,7 +106,7 @@ def esp32(tmp_path_factory):
 class PtyBoard:
     """boards/esp32 on the device runtime, its console a raw pty that outlives resets."""
 
-    def __init__(self, folder, heap="110k"):
+    def __init__(self, folder, heap=TEST_HEAP["micropython"]):
         self.folder, self.heap = folder, heap
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -153,13 +154,13 @@ def pty_board(tmp_path):
     board.close()
 
 
-def test_esp32_board_at_110k_boots_with_keys_wraps_them_and_serves_a_keyed_session(esp32, pty_board):
+def test_esp32_board_at_the_test_heap_boots_with_keys_wraps_them_and_serves_a_keyed_session(esp32, pty_board):
     _provision(pty_board.folder, esp32, _config())
     pty_board.power_on()
     said = _read_until(pty_board, b"dmagent: serving console\n\x00", 30)
     assert b"starting in" not in said  # rule: a board with keys has no escape window
     heap = [line for line in said.decode(errors="replace").splitlines() if "heap" in line]
-    print("ESP32 console board on the device runtime at 110k:", heap)
+    print("ESP32 console board on the device runtime at %s:" % TEST_HEAP["micropython"], heap)
     # rule: the key file on the board is no longer the key (wrapped under the device key)
     for path in pty_board.folder.rglob("*"):
         if path.is_file():

@@ -207,7 +207,7 @@ def test_the_esp32_board_on_frozen_firmware_serves_its_console_at_110k(tmp_path)
     fs = tmp_path / "fs"
     shutil.copytree(build("esp32", tmp_path / "esp32").dir / "files", fs)
     shutil.rmtree(fs / "lib" / "agent")
-    config = dict(json.loads(DEMO_CONFIG.read_text()), insecure=True, escape_ms=200)
+    config = dict(json.loads(DEMO_CONFIG.read_text()), insecure=True, escape_window_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
     with console_board(fs, [fs / "lib"], runtime=mpy_runtime.FROZEN) as master:
         _read_until(master, b"dmagent: serving console\n", 20)

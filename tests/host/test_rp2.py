@@ -82,7 +82,7 @@ def test_rp2_main_boots_from_the_unpacked_image_and_serves_its_console(rp2, tmp_
     rom = tmp_path / "rom"
     romfs.unpack(rp2.romfs_image.read_bytes(), rom)
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(insecure=True, escape_ms=200)
+    config.update(insecure=True, escape_window_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
     # 256k as the esp32 board's console test: at 110k its dmboard start-up runs out (issue 11)
     with console_board(fs, [rom / "lib"], heap="256k") as master:
@@ -127,7 +127,7 @@ def test_flashing_rp2_onto_a_board_without_romfs_changes_nothing(rp2, tmp_path):
     with VirtualBoard(tmp_path / "board") as board:
         before = sorted(p.relative_to(board.dir).as_posix() for p in board.dir.rglob("*"))
         with pytest.raises(FlashError, match="has no ROMFS partition") as exc:
-            flash(board.port, rp2, config={"escape_ms": 300})
+            flash(board.port, rp2, config={"escape_window_ms": 300})
         assert len(str(exc.value).splitlines()) <= 2  # the line and its hint
         assert sorted(p.relative_to(board.dir).as_posix() for p in board.dir.rglob("*")) == before
 
