@@ -7,6 +7,14 @@ value a server changed is not reset by a reboot. Links are made with new_link().
 import gc
 import sys
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
 from . import __version__, unload
 from . import cbor
 from . import frame
@@ -17,6 +25,7 @@ from .session import Replies, Session
 from .tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
 _PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
+BOOT_GC = const(2048)  # bytes allocated between collections while boot streams the tree in
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
@@ -32,6 +41,16 @@ def _in_use():
         return None
     gc.collect()
     return gc.mem_alloc()
+
+
+def _gc_every(n):
+    """gc.threshold(n) where the runtime has it (MicroPython); -> the one before."""
+    threshold = getattr(gc, "threshold", None)
+    if threshold is None:
+        return None
+    before = threshold()
+    threshold(-1 if n is None else n)
+    return before
 
 
 def _log(msg):
@@ -57,6 +76,8 @@ class App:
             self.store = Store(state_dir, reserve=True)
         self.guard = None
         self._keys = keys
+        if self._secured():  # its code before the tree: into a whole heap (docs/memory.md)
+            self._security_code()
         self._boot()
         boot_use = None  # no store: no next boot to keep room for
         if self.store is not None:
@@ -92,15 +113,24 @@ class App:
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
 
+    def _secured(self):
+        return bool(self._keys or "security" in self.config)
+
+    def _security_code(self):
+        """All of the security code, before the tree streams in: after it, the heap the tree
+        has cut up may not have a block in one piece for a function's code, and a boot
+        with keys would fail where the running agent did not (docs/memory.md)."""
+        from . import boots, ccm, hal, secure  # noqa: F401
+
+        hal.aes_block(bytes(16))  # loads the AES backend too
+
     def _load_security(self):
-        """All of the security code now (at the first handshake the heap is in pieces)."""
-        if not (self._keys or "security" in self.config):
+        """The guard, its code loaded before boot (_security_code)."""
+        if not self._secured():
             return
-        from . import ccm, hal  # noqa: F401
         from .boots import count_boot
         from .secure import Guard
 
-        hal.aes_block(bytes(16))  # loads the AES backend too
         # Counted and synced before the first handshake: in every device nonce of this boot.
         boot = count_boot(self.store.root if self.store is not None else None)
         unload(".boots")
@@ -129,7 +159,15 @@ class App:
         if store is not None:
             for name in (".journal", ".device"):  # code first, into a whole heap,
                 __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
-            store.load(restore, apply)
+            # A collection every BOOT_GC bytes while the tree streams in: each item's garbage
+            # is then freed before the next, and the holes it leaves are the next item's,
+            # not thousands between the tree's blocks (largest free block after a full
+            # tree's boot: 192 bytes without, 13 KB with: docs/memory.md).
+            every = _gc_every(BOOT_GC)
+            try:
+                store.load(restore, apply)
+            finally:
+                _gc_every(every)
         damaged = store is not None and store.damage is not None
         if damaged:
             self.log("ERROR: STORAGE DAMAGED: " + store.damage)

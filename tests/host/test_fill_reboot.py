@@ -48,21 +48,10 @@ def _fill(dev):
     raise AssertionError("no 420 after %d leaves" % MOST)
 
 
-# Known gap after this release's merges (docs/memory.md, "A device that fills up boots
-# again"): with keys, or frozen, the boot margin measured at boot is too small and the
-# reboot of a full tree can fail. Strict: fixing it turns these red until they leave the list.
-KNOWN_GAPS = {("sealed", "micropython"), ("sealed", "micropython-frozen")}
-FLAKY = {("plain", "micropython-frozen")}  # passes some runs: met "device out of memory" first
-
-
 def _cases():
     for runtime in RUNTIMES:
         for keyed, name in ((False, "plain"), (True, "sealed")):
-            marks = []
-            if (name, runtime) in KNOWN_GAPS | FLAKY:
-                marks = [pytest.mark.xfail(strict=(name, runtime) in KNOWN_GAPS,
-                                           reason="boot margin too small: docs/memory.md")]
-            yield pytest.param(keyed, runtime, marks=marks, id="%s-%s" % (name, runtime))
+            yield pytest.param(keyed, runtime, id="%s-%s" % (name, runtime))
 
 
 @pytest.mark.parametrize("keyed,runtime", list(_cases()))
