@@ -58,10 +58,9 @@ def _plain(prop, listing, cmd):
 
 
 # Beyond what the last boot needed more than the running agent: a record being replayed
-# (up to a frame, decoded too) and the blocks the heap may not have in one piece. With keys
-# a boot needs less than the running agent (its security code comes after boot's own code
-# has gone): the difference is slack too, down to BOOT_FLOOR (docs/memory.md).
-BOOT_SLACK = const(10240)
+# (up to a frame, decoded too) and the blocks the heap may not have in one piece. The
+# security code is loaded before the tree, so both figures hold it (docs/memory.md).
+BOOT_SLACK = const(6144)
 BOOT_FLOOR = const(3072)
 _GROWTH = const(256)  # value growth (Replace) unchecked by room() at most: within the slack
 
