@@ -22,7 +22,7 @@ from . import proto as P
 from .dispatch import Dispatcher
 from . import mo
 from .session import Replies, Session
-from .tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
+from .tree import BOOT_SLACK, Tree, heap_room
 
 _PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
 BOOT_GC = const(2048)  # bytes allocated between collections while boot streams the tree in
@@ -49,7 +49,7 @@ def _gc_every(n):
     if threshold is None:
         return None
     before = threshold()
-    threshold(-1 if n is None else n)
+    threshold(n)
     return before
 
 
@@ -76,8 +76,6 @@ class App:
             self.store = Store(state_dir, reserve=True)
         self.guard = None
         self._keys = keys
-        if self._secured():  # its code before the tree: into a whole heap (docs/memory.md)
-            self._security_code()
         self._boot()
         boot_use = None  # no store: no next boot to keep room for
         if self.store is not None:
@@ -107,30 +105,21 @@ class App:
         if boot_use is not None:
             # A next boot needs what this one needed beyond the running agent (boot_use -
             # running), for a tree as large as the one there will be: room(), docs/memory.md.
-            margin = max(boot_use - _in_use() + BOOT_SLACK, BOOT_FLOOR)
+            margin = max(boot_use - _in_use(), 0) + BOOT_SLACK
             self.tree.room = heap_room(margin)
             self.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
         if self.insecure:
             self.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
 
-    def _secured(self):
-        return bool(self._keys or "security" in self.config)
-
-    def _security_code(self):
-        """All of the security code, before the tree streams in: after it, the heap the tree
-        has cut up may not have a block in one piece for a function's code, and a boot
-        with keys would fail where the running agent did not (docs/memory.md)."""
-        from . import boots, ccm, hal, secure  # noqa: F401
-
-        hal.aes_block(bytes(16))  # loads the AES backend too
-
     def _load_security(self):
-        """The guard, its code loaded before boot (_security_code)."""
-        if not self._secured():
+        """All of the security code now (at the first handshake the heap is in pieces)."""
+        if not (self._keys or "security" in self.config):
             return
+        from . import ccm, hal  # noqa: F401
         from .boots import count_boot
         from .secure import Guard
 
+        hal.aes_block(bytes(16))  # loads the AES backend too
         # Counted and synced before the first handshake: in every device nonce of this boot.
         boot = count_boot(self.store.root if self.store is not None else None)
         unload(".boots")

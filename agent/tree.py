@@ -57,11 +57,10 @@ def _plain(prop, listing, cmd):
         raise DMError(P.S_NOT_ALLOWED, "%s takes a plain URI" % cmd)
 
 
-# Beyond what the last boot needed more than the running agent: a record being replayed
-# (up to a frame, decoded too) and the blocks the heap may not have in one piece. The
-# security code is loaded before the tree, so both figures hold it (docs/memory.md).
+# Beyond what the last boot needed more than the running agent (0 with keys: the security
+# code is loaded after boot, into the room boot's own code leaves): a record being replayed
+# (up to a frame, decoded too) and the blocks the heap may not have in one piece.
 BOOT_SLACK = const(6144)
-BOOT_FLOOR = const(3072)
 _GROWTH = const(256)  # value growth (Replace) unchecked by room() at most: within the slack
 
 
