@@ -7,14 +7,6 @@ value a server changed is not reset by a reboot. Links are made with new_link().
 import gc
 import sys
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
-
 from . import __version__, unload
 from . import cbor
 from . import frame
@@ -25,7 +17,6 @@ from .session import Replies, Session
 from .tree import BOOT_SLACK, Tree, heap_room
 
 _PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
-BOOT_GC = const(2048)  # bytes allocated between collections while boot streams the tree in
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
@@ -41,16 +32,6 @@ def _in_use():
         return None
     gc.collect()
     return gc.mem_alloc()
-
-
-def _gc_every(n):
-    """gc.threshold(n) where the runtime has it (MicroPython); -> the one before."""
-    threshold = getattr(gc, "threshold", None)
-    if threshold is None:
-        return None
-    before = threshold()
-    threshold(n)
-    return before
 
 
 def _log(msg):
@@ -76,12 +57,20 @@ class App:
             self.store = Store(state_dir, reserve=True)
         self.guard = None
         self._keys = keys
-        self._boot()
-        boot_use = None  # no store: no next boot to keep room for
-        if self.store is not None:
-            for name in (".journal", ".recovery", ".device"):  # a boot with state
-                __import__(_PKG + name)  # (not bound to a name here: it would outlive the unload)
-            boot_use = _in_use()  # boot's own code and data still loaded, and the config
+        self._boot_use = None  # no store: no next boot to keep room for
+        if hasattr(gc, "threshold"):
+            # MicroPython: a collection every 2 KB allocated while boot runs: the garbage of
+            # each snapshot item (and of each module loaded) is freed before the next is
+            # made and its holes are the next one's, not thousands between the tree's and
+            # the code's blocks (largest free block after a full tree's boot: 192 bytes
+            # without, 13 KB with: docs/memory.md)
+            gc.threshold(2048)
+        try:
+            self._boot()
+        finally:
+            if hasattr(gc, "threshold"):
+                gc.threshold(-1)  # collections when the heap runs out, as before
+        boot_use = self._boot_use
         _unload_boot_code()
         if callable(self._keys):  # a board's key files, unwrapped with boot's code gone
             self._keys = self._keys()
@@ -148,15 +137,7 @@ class App:
         if store is not None:
             for name in (".journal", ".device"):  # code first, into a whole heap,
                 __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
-            # A collection every BOOT_GC bytes while the tree streams in: each item's garbage
-            # is then freed before the next, and the holes it leaves are the next item's,
-            # not thousands between the tree's blocks (largest free block after a full
-            # tree's boot: 192 bytes without, 13 KB with: docs/memory.md).
-            every = _gc_every(BOOT_GC)
-            try:
-                store.load(restore, apply)
-            finally:
-                _gc_every(every)
+            store.load(restore, apply)
         damaged = store is not None and store.damage is not None
         if damaged:
             self.log("ERROR: STORAGE DAMAGED: " + store.damage)
@@ -164,10 +145,16 @@ class App:
             mo.seed(tree, self.config)
             mo.bind(tree)
             if store is not None and not damaged:
+                # what a boot holds (boot's code and the config), with the seeding code too:
+                # more than a next boot, which measures again (re-importing here was the
+                # first boot's peak)
+                self._boot_use = _in_use()
                 _unload_boot_code()  # room for the snapshot code beside the security code
                 store.compact(self.dump_state)
             return
         mo.bind(tree)
+        if store is not None:
+            self._boot_use = _in_use()  # boot's own code and data still loaded, and the config
         self.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
 
 
