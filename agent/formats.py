@@ -65,6 +65,8 @@ def stored_type(fmt, mime):
     """What a node keeps for Type: None when mime is the default (so a leaf can stay bare)."""
     if mime is not None and type(mime) is not str:
         raise DMError(P.S_BAD_REQUEST, "type must be text")
+    if mime and mime.startswith("application/vnd.syncml.dmtnds"):  # +xml, +wbxml: a tree
+        raise DMError(P.S_BAD_FORMAT, "a DMTNDS tree is not a node's value")
     return None if not mime or mime == default_type(fmt) else mime
 
 

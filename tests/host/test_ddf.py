@@ -87,7 +87,8 @@ def test_ddf_import_keeps_scope_access_occurrence_title_type_and_values():
     assert nodes["./Sensors"] == {"uri": "./Sensors", "format": "node", "access": ["Add", "Get"], "occurrence": "One",
                                   "scope": "permanent", "title": "Sensors of the board",
                                   "type": "urn:example:mo:sensors:1.0",
-                                  "acl": "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA"}
+                                  "acl": "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA",
+                                  "placeholder": {"format": "chr", "access": ["Add", "Get"], "occurrence": "ZeroOrMore"}}
     assert nodes["./Sensors/Temp"]["value"] == 21 and nodes["./Sensors/Temp"]["occurrence"] == "ZeroOrOne"
     assert nodes["./Sensors/Limits"]["occurrence"] == "ZeroOrN:4"
     assert nodes["./Sensors/Limits/High"]["value"] is True
