@@ -66,7 +66,7 @@ def stored_type(fmt, mime):
     if mime is not None and type(mime) is not str:
         raise DMError(P.S_BAD_REQUEST, "type must be text")
     if mime and mime.startswith("application/vnd.syncml.dmtnds"):  # +xml, +wbxml: a tree
-        raise DMError(P.S_BAD_FORMAT, "a DMTNDS tree is not a node's value")
+        raise DMError(P.S_BAD_FORMAT, "DMTNDS: a tree, not a value")
     return None if not mime or mime == default_type(fmt) else mime
 
 

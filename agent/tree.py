@@ -250,7 +250,7 @@ class Tree:
             raise DMError(P.S_EXISTS, "%s exists" % U.format(segs))
         shape = parent[FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
         if shape & N.NO_ADD:
-            raise DMError(P.S_NOT_ALLOWED, "%s takes no Add (DDF AccessType)" % U.format(segs[:-1]))
+            raise DMError(P.S_NOT_ALLOWED, "DDF AccessType: no Add here")
         A.need(peff, P.CMD_ADD, principal, segs[:-1])
         fmt = F.infer(value, fmt)
         value = F.coerce(value, fmt)
@@ -265,7 +265,7 @@ class Tree:
             entry = pack([value, fmt, "", flags, None, mime, None])
         most = shape >> N.MOST
         if most and N.child_count(parent) >= most:
-            raise DMError(P.S_DEVICE_FULL, "%s holds the %d nodes its DDF Occurrence allows" % (U.format(segs[:-1]), most))
+            raise DMError(P.S_DEVICE_FULL, "DDF Occurrence: at most %d here" % most)
         self._insert(parent, segs, entry, True)
 
     def replace(self, principal, uri, value, fmt=None, mime=None):

@@ -39,7 +39,7 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
         elif query[:5] == "list=" and query[5:]:
             listing = query[5:]
             if listing not in LISTINGS:  # TNDS and the like: a serialisation not offered
-                raise DMError(P.S_NOT_SUPPORTED, "?list=%s not offered: Struct or StructData" % listing)
+                raise DMError(P.S_NOT_SUPPORTED, "?list=Struct|StructData only")
         else:
             raise _bad("query must be ?prop=NAME or ?list=Struct|StructData")
     if text == ".":
@@ -53,7 +53,7 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
             if "%" in seg:
                 segs[i] = seg = _unescape(seg)
             if not is_name(seg):
-                raise _bad("empty, '.' or '..' segment, or a '/' in a name")
+                raise _bad("empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
         raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
     if max_seg_len:
