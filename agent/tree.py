@@ -324,7 +324,7 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "the root cannot be deleted")
         allowed, denied, permanent, count, ids = A.delete_decision(self, principal, segs, entry, eff, src)
         if permanent:
-            raise DMError(P.S_NOT_ALLOWED, "%s cannot be deleted (permanent)" % permanent)
+            raise DMError(P.S_NOT_ALLOWED, "%s cannot be deleted" % permanent)
         if not allowed:
             raise DMError(P.S_PERMISSION_DENIED, "Delete not permitted by the ACL of %s" % denied)
         self._remove(parent, segs, count)
