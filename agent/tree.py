@@ -366,7 +366,9 @@ class Tree:
 
     def _check_size(self, value):
         limit = self.limits["max_value"]
-        if limit and F.size(value) > limit:
+        # a text of more characters than the bound has more bytes too: known before
+        # F.size() encodes it (a copy as large as the value, on a heap that may lack one)
+        if limit and (type(value) is str and len(value) > limit or F.size(value) > limit):
             raise DMError(P.S_TOO_LARGE, "value longer than %d bytes" % limit)
 
     def _check_server_id(self, segs, value):
