@@ -166,8 +166,16 @@ class Session:
         elif kind != P.KIND_PLAIN:
             return self._reply(P.KIND_PLAIN, None, None,
                                {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
-        try:
-            request = cbor.loads(body, P.MAX_DEPTH)
+        lim = self.dispatcher.tree.limits
+        try:  # a string the tree would refuse anyway is not made: the 413 needs no heap for it
+            request = cbor.loads(body, P.MAX_DEPTH, lim["max_value"] and max(lim["max_value"], lim["max_tot_len"], 255))
+        except cbor.CBORTooLong as exc:
+            head = exc.args[1]
+            rid = head.get(P.K_ID) if type(head) is dict else None
+            response = {P.K_STATUS: P.S_TOO_LARGE, P.K_MSG: "a string over the device's bound"}
+            if _uint30(rid):
+                response[P.K_ID] = rid
+            return self._reply(kind, piv, response.get(P.K_ID), response)
         except ValueError as exc:
             return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
         rid = token = None

@@ -14,6 +14,7 @@ from agent.tree import Tree
 from tests.agent.acl_fixture import _D, _agent, _As, _own, _st, add_st, del_st, get_st, rep_st, val
 from tests.agent.check import raises
 
+_FRAME = bytearray(P.MAX_FRAME)  # made at import, while the heap is in one piece: a link's buffer
 DMTNDS = ("application/vnd.syncml.dmtnds+xml", "application/vnd.syncml.dmtnds+wbxml")
 
 
@@ -185,3 +186,32 @@ def test_rule_ddf_occurrence_one_child_more_than_the_placeholder_allows_is_420()
     for i in range(20):  # ZeroOrMore: no limit
         assert add_st("A", "./Board/Free/F%d" % i, "x") == 200
     assert rep_st("A", "./Board/Free/F0", "y") == 200
+
+
+def test_rule_status_413_a_value_over_the_bound_is_refused_while_decoding_and_keeps_the_id():
+    # The string is never made (agent.cbor max_len): a board's heap need not hold it for its 413.
+    from agent import cbor, frame
+    from agent.session import Session
+
+    import gc
+
+    t, d = _agent()
+    s = Session(d, "t", insecure=True)
+    s.workspace = _FRAME  # as a link lends its receive buffer: the reply is built where the request was
+    s.hello("A")
+    head = cbor.dumps({P.K_ID: 9, P.K_OP: P.OP_ADD, P.K_URI: "./T/Big", P.K_FORMAT: "chr", P.K_VALUE: "@"})
+    at = head.find(b"\x61@")  # the request, its value a text of 1,100 bytes, in _FRAME: no str of it
+    _FRAME[:at] = head[:at]
+    _FRAME[at : at + 3] = b"\x79\x04\x4c"
+    for i in range(at + 3, at + 1103):
+        _FRAME[i] = 0x76
+    rest = head[at + 2 :]
+    _FRAME[at + 1103 : at + 1103 + len(rest)] = rest
+    gc.collect()
+    out = s.on_frame(P.KIND_PLAIN, memoryview(_FRAME)[: at + 1103 + len(rest)])
+    dec = frame.FrameDecoder()
+    replies = [cbor.loads(bytes(b)) for kind, b in dec.feed(bytes(out))]
+    dec.close()
+    assert replies[0][P.K_STATUS] == 413 and replies[0][P.K_ID] == 9, replies
+    assert replies[0][P.K_MSG] == "a string over the device's bound"  # decoding said it, not the tree
+    assert get_st("A", "./T/Big") == 404
