@@ -25,11 +25,6 @@ class CBORDecodeError(ValueError):
     """The input is not one well-formed CBOR item, or exceeds a bound."""
 
 
-class CBORTooLong(CBORDecodeError):
-    """A string longer than loads()'s max_len, never made (the heap need not hold it). args[1]:
-    the outermost map or array as far as it was read (a request's id, if it came first)."""
-
-
 class CBOREncodeError(ValueError):
     """The object (or something inside it) has no CBOR encoding here."""
 
@@ -327,7 +322,9 @@ def _half_value(h):
 
 def loads(data, max_depth=16, max_len=0):
     """The one item that data (bytes, bytearray or memoryview) holds, with nothing after it.
-    A text or byte string longer than max_len (0: no bound) is CBORTooLong.
+    A definite-length text or byte string longer than max_len (0: no bound) is not made: a
+    CBORDecodeError whose args[1] is the outermost map or array as far as it was read (a
+    request's id, if it came first), so that a board's heap need not hold it for a 413.
 
     Arrays, maps and tags each nest one level; more than max_depth levels is an error.
     Arrays decode to lists; a map key that is an array or map, or equals an earlier key
@@ -531,8 +528,8 @@ class _Decoder:
             return n
         if major == 1:
             return -1 - n
-        if major < 4:
-            self._bound(n, n <= self.end - self.pos)
+        if major < 4 and n > self.max_len > 0 and n <= self.end - self.pos:  # (a longer claim: truncated)
+            raise CBORDecodeError("string too long", self.stack[0].content if self.stack else None)
         if major == 2:
             return bytes(self._take(n))
         if major == 3:
@@ -560,16 +557,10 @@ class _Decoder:
             raise CBORDecodeError("invalid UTF-8")
         return s
 
-    def _bound(self, n, there):
-        # too long, and there (a claim past the bytes left is "truncated", from _take: 400)
-        if n > self.max_len > 0 and there:
-            raise CBORTooLong("string too long", self.stack[0].content if self.stack else None)
-
     def _chunks(self, major):
         # Indefinite string: definite chunks of the same major type up to a break. A text
         # chunk must be valid UTF-8 on its own (no code point split across chunks).
         parts = []
-        size = 0
         while True:
             ib = self._byte()
             if ib == _BREAK:
@@ -577,8 +568,6 @@ class _Decoder:
             if ib >> 5 != major or ib & 31 == 31:
                 raise CBORDecodeError("bad chunk in indefinite-length string")
             view = self._take(self._arg(ib & 31))
-            size += len(view)
-            self._bound(size, True)
             parts.append(self._text(view) if major == 3 else bytes(view))
         return ("" if major == 3 else b"").join(parts)
 

@@ -96,6 +96,8 @@ class Tree:
         depth = lim["max_depth"]
         lim["max_depth"] = HARD_MAX_DEPTH if not depth or depth > HARD_MAX_DEPTH else depth
         self.limits = lim
+        # the longest string a request may carry (0: any): decoding makes none longer (session)
+        self.longest = lim["max_value"] and max(lim["max_value"], lim["max_tot_len"], 255)
         self.room = None  # a function: may the tree grow (a boot must hold it)? None: yes
         self._grown = 0  # bytes values grew by since room was last checked
         self._root = N.new_interior(ROOT_ACL, PERMANENT)

@@ -227,14 +227,11 @@ def test_rfc8949_4_2_1_deterministic_maps_sort_keys_bytewise_on_every_runtime():
 
 
 def test_a_string_over_max_len_is_never_made_and_says_how_far_the_map_was_read():
-    from agent.cbor import CBORTooLong
-
     data = dumps({0: 7, 4: "v" * 40})
-    exc = raises(CBORTooLong, loads, data, 16, 32)
+    exc = raises(CBORDecodeError, loads, data, 16, 32)
     assert exc.args[1] == {0: 7}  # the id came first: the 413 can carry it
     assert loads(data, 16, 40) == {0: 7, 4: "v" * 40}  # at the bound: made
-    assert isinstance(exc, CBORDecodeError)
-    raises(CBORTooLong, loads, b"\x5f\x58\x14" + bytes(20) + b"\x58\x14" + bytes(20) + b"\xff", 16, 32)  # chunks add up
+    assert len(raises(CBORDecodeError, loads, dumps([b"x" * 33]), 16, 32).args) == 2  # bytes too
     # a claim past the bytes left is "truncated" (400), not too long
     exc = raises(CBORDecodeError, loads, b"\xa1\x04\x78\x40abc", 16, 32)
-    assert not isinstance(exc, CBORTooLong)
+    assert exc.args == ("truncated",)

@@ -213,5 +213,5 @@ def test_rule_status_413_a_value_over_the_bound_is_refused_while_decoding_and_ke
     replies = [cbor.loads(bytes(b)) for kind, b in dec.feed(bytes(out))]
     dec.close()
     assert replies[0][P.K_STATUS] == 413 and replies[0][P.K_ID] == 9, replies
-    assert replies[0][P.K_MSG] == "a string over the device's bound"  # decoding said it, not the tree
+    assert replies[0][P.K_MSG] == "string too long"  # decoding said it, not the tree
     assert get_st("A", "./T/Big") == 404
