@@ -304,8 +304,8 @@ class Tree:
         write = self._hook_fn(entry, 1)
         if write:
             self._call(write, value)
-        if server_id:  # the same server by a new name: its rights follow it (agent.accounts)
-            _rare("accounts", "rename_server", self, f[VALUE], value)
+        if server_id:  # the same server by a new name: its rights follow it
+            _rare("server_id", "rename", self, f[VALUE], value)
         self._set_value(parent, segs, f, value, fmt)
 
     def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
