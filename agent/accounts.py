@@ -4,7 +4,7 @@ Loaded for that request only (a replaced ServerID: agent.server_id).
 No right beyond the Delete itself is needed: the ACLs change only to follow the server.
 """
 
-from agent.nodes import ACL, own_acl
+from .nodes import ACL, own_acl
 
 
 def remove_id(acl, ident, star_if_emptied=False):

@@ -5,11 +5,11 @@ a node's own ACL may grant Get below one that does not. A page ends before it ou
 A StructData entry is [uri, value, format]: a null leaf and an empty interior node differ.
 """
 
-from agent import acl as A
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import SECRET, flags_of, fmt_of, interior
+from . import acl as A
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import SECRET, flags_of, fmt_of, interior
 
 # Room for a page's entries: a frame, less the response's other fields and sealing.
 _PAGE_BYTES = P.MAX_FRAME - 160

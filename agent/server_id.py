@@ -5,9 +5,9 @@ No right beyond the Replace itself is needed: the ACLs change only to follow the
 name, and give nobody a right it did not have under the old name (docs/protocol.md 4).
 """
 
-from agent import proto as P
-from agent.errors import DMError
-from agent.nodes import own_acl
+from . import proto as P
+from .errors import DMError
+from .nodes import own_acl
 
 
 def rename(tree, old, new):

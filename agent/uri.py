@@ -7,8 +7,8 @@ A node name never holds `/` (TND 6): a `%2F` that would decode into one is 400, 
 the one rule for names (URIs, renames, the config). format() escapes `%` and `?` again.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 LISTINGS = ("Struct", "StructData")
 _HEX = "0123456789abcdefABCDEF"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from host_tools.client import Device
+from dmagent.host_tools.client import Device
 from tests.host.agents import ROOT, start_agent
 
 RUNTIMES = ["micropython"]

@@ -4,7 +4,7 @@ state folder still has the new id everywhere, on CPython and on the device runti
 
 import pytest
 
-from host_tools.client.device import Device
+from dmagent.host_tools.client.device import Device
 from tests.host import conformance_setup as S
 from tests.host.agents import start_agent
 
