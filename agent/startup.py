@@ -53,6 +53,21 @@ def halt(exc, say=print):
         time.sleep(10)
 
 
+def boot_or_halt(boot, keyed):
+    """boot() -> what it gives, the one rule for a console board that cannot boot: with keys it
+    halts (never the REPL); without, a bad config (ConfigError) is one line and None (the
+    REPL), anything else raises (the REPL, with the traceback: there is nothing to hide)."""
+    try:
+        return boot()
+    except Exception as exc:
+        if keyed:
+            halt(exc)
+        if isinstance(exc, ValueError):
+            print("dmagent: %s; not started, this is the REPL" % exc)
+            return None
+        raise
+
+
 def secrets(state=STATE):
     """Where the device key lives: ESP32's NVS, else a file in the state folder."""
     try:

@@ -192,15 +192,7 @@ def main():
     from agent import startup
 
     keyed = startup.has_keys()
-    try:
-        booted = _boot(startup, keyed)
-    except Exception as exc:
-        if not keyed:
-            if isinstance(exc, ValueError):  # a bad config (ConfigError): one line, then the REPL
-                print("dmagent: %s; not started, this is the REPL" % exc)
-                return
-            raise  # the REPL, with the traceback: a board without keys has nothing to hide
-        startup.halt(exc)
+    booted = startup.boot_or_halt(lambda: _boot(startup, keyed), keyed)
     startup = None
     agent.unload("agent.startup")  # boot is over: its code leaves the heap
     if booted is None:

@@ -105,15 +105,7 @@ def main():
     hal.set_aes_backend(lambda key: vboard_hal.aes(key).encrypt)
     hal.set_random(vboard_hal.urandom)
     keyed = startup.has_keys()
-    try:
-        booted = _boot(startup, keyed)
-    except Exception as exc:
-        if not keyed:
-            if isinstance(exc, ValueError):  # a bad config (ConfigError): one line, then the REPL
-                print("dmagent: %s; not started, this is the REPL" % exc)
-                return
-            raise
-        startup.halt(exc)
+    booted = startup.boot_or_halt(lambda: _boot(startup, keyed), keyed)
     startup = None
     agent.unload("agent.startup")  # boot is over: its code leaves the heap
     if booted is not None:
