@@ -33,8 +33,9 @@ def test_heap_shortage_in_the_store_path_is_420_and_answered(tmp_path):
         agent.stop()
     assert set(outcomes) <= {"200", "420 device out of memory", "420 tree full: a reboot could not hold more"}, outcomes
     if not outcomes.get("420 device out of memory"):
-        # The boot margin (docs/memory.md) now refuses a write while 10 KB are free, so at
-        # the test heap the store path no longer runs out of heap: the path was not reached here
-        # (test_session_holes' heap-edge test reaches the same 420 mapping).
+        # The boot margin (docs/memory.md, 6 KB beyond what a boot needs) may refuse every
+        # write before the store path runs out of heap: the path was not reached here
+        # (test_session_holes' heap-edge test reaches the same 420 mapping). Reached, the
+        # heap's 420s and the margin's ("tree full") come interleaved: 1 KB values need a
+        # block in one piece, the margin counts all free bytes.
         pytest.xfail("tree full before the store path ran out of heap: %r" % outcomes)
-    assert set(outcomes) <= {"200", "420 device out of memory"}, outcomes
