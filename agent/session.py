@@ -60,7 +60,7 @@ class Replies:
         for r in records:  # one copy of the scope's text for all its records
             if r[1] == scope:
                 scope = r[1]
-                break
+                break  # pragma: no mutate (every record of the scope holds the same text: only saves time)
         records.append(("rep", scope, token, rid, body))  # a tuple: no separate item array
         while True:
             count = size = 0

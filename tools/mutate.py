@@ -33,7 +33,8 @@ PRAGMA = "pragma: no mutate"
 # From tests/agent only the files that import the module (directly or through other agent
 # modules) are run: a file that cannot reach it cannot kill its mutants, only slow each run.
 TARGETS = {
-    "agent/store.py": ["tests/host/test_store_sync_order.py"],
+    "agent/store.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
+                       "tests/host/test_store_file_size_limit.py"],
     "agent/journal.py": [],
     "agent/recovery.py": [],
     "agent/session.py": ["tests/host/test_host_secure.py"],
