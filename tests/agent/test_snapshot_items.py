@@ -1,7 +1,8 @@
 """Rule: a snapshot is taken item by item and each item is checked as it is read: a bad one
 (a depth that skips a level, an empty or non-text name, a node of the wrong shape, a value its
 format does not allow, nesting past the item depth) refuses the whole snapshot and changes
-nothing. Uses agent.journal's own reader() and snapshot_bytes(). Plain asserts.
+nothing. Uses agent.journal's own reader() and snapshot_bytes(). And a journal record replayed
+is logged as itself. Plain asserts.
 """
 
 from agent import cbor
@@ -88,11 +89,13 @@ def test_rule_a_node_of_the_wrong_shape_or_a_value_its_format_refuses_is_refused
     items = _items(J.snapshot_bytes(_sample()))
     node = items[2][2]  # ./N/t: a leaf with a title, so a full entry
     assert type(node) is list and len(node) == 6
-    for change in (lambda e: e.pop(), lambda e: e.append(None), lambda e: e.__setitem__(3, "0"),
-                   lambda e: e.__setitem__(0, 12)):  # a chr leaf holding an int
+    short, long_, flags, value = list(node), list(node), list(node), list(node)
+    short.pop()
+    long_.append(None)
+    flags[3] = "0"  # flags must be an int
+    value[0] = 12  # a chr leaf holding an int
+    for entry in (short, long_, flags, value):
         changed = [list(i) for i in items]
-        entry = list(node)
-        change(entry)
         changed[2] = [2, "t", entry]
         _refused(_encoded(changed))
 
@@ -103,3 +106,17 @@ def test_rule_an_item_nested_past_four_levels_is_refused_unparsed():
     deep[3] = [2, "u", [[[[1]]]]]  # item, entry, and three more: five levels
     msg = _refused(_encoded(deep))
     assert "deep" in msg, msg
+
+
+def test_rule_a_record_applied_in_a_transaction_is_logged_as_itself():
+    # replaying a record makes the change it names and no other: its redo is the record
+    t = Tree()
+    t.put("./N", fmt="node")
+    t.put("./N/a", 1, "int")
+    for record in (["title", "./N/a", "T"], ["val", "./N/a", 2, "int"], ["acl", "./N/a", "Get=A"],
+                   ["mv", "./N/a", "b"], ["del", "./N/b"]):
+        t.begin()
+        t.apply(record)
+        assert t.pending() == [record], record
+        t.commit()
+    assert t.value("./N") == []
