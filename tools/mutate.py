@@ -37,7 +37,16 @@ TARGETS = {
                        "tests/host/test_store_file_size_limit.py"],
     "agent/journal.py": [],
     "agent/recovery.py": [],
-    "agent/session.py": ["tests/host/test_host_secure.py"],
+    # session's sealed paths end to end, on CPython only (a MicroPython runtime may run the
+    # firmware's frozen copy, not the mutant), the fast cases:
+    "agent/session.py": ["tests/host/test_host_secure.py"] + [
+        "tests/host/test_session_holes.py::%s[cpython]" % name for name in (
+            "test_plain_hello_does_not_clear_a_sealed_sessions_replies",
+            "test_a_gateway_gets_each_servers_own_decision_for_the_same_request_id",
+            "test_a_write_whose_answer_is_lost_with_its_connection_runs_exactly_once",
+            "test_write_replies_survive_a_restart",
+            "test_hs4_is_bound_to_the_handshake")] + [
+        "tests/host/test_security_e2e.py::test_gateway_acts_for_its_listed_server_only[cpython]"],
     "agent/secure.py": ["tests/host/test_host_secure.py"],
     "agent/acl.py": [],
 }

@@ -19,11 +19,14 @@ def _app():
 
 
 def _hello(link, who=None):
+    """One hello; the principal its reply says the link now speaks for."""
     _ids[0] += 1
     message = {P.K_ID: _ids[0], P.K_OP: P.OP_HELLO}
     if who is not None:
         message[P.K_SERVER] = who
-    assert _ask(link, message)[P.K_STATUS] == P.S_OK
+    r = _ask(link, message)
+    assert r[P.K_STATUS] == P.S_OK
+    return r[P.K_VALUE]["principal"]
 
 
 def _add(rid, uri, token=None):
@@ -125,9 +128,9 @@ def test_rule_a_link_is_authenticated_once_a_principal_is_named_and_no_longer_af
     app = _app()
     link = app.new_link("one", False)
     assert not link.session.authenticated
-    _hello(link, "A")
+    assert _hello(link, "A") == "A"
     assert link.session.authenticated
-    _hello(link)  # a hello that names nobody
+    assert _hello(link) is None  # a hello that names nobody: nobody from then on
     assert not link.session.authenticated
     link.close()
 
@@ -136,3 +139,24 @@ def test_rule_a_session_is_not_insecure_unless_asked():
     app = _app()
     s = Session(app.dispatcher, "direct")
     assert not s.insecure and s.channel is None and not s.authenticated
+
+
+def test_rule_a_reads_reply_is_kept_when_it_is_at_most_256_bytes():
+    from agent import cbor
+
+    app = _app()
+    link = app.new_link("one", False)
+    _hello(link, "A")
+    for size, kept in ((256, True), (257, False)):
+        app.tree.put("./R", "", "chr")
+        get = {P.K_ID: 40 + size, P.K_OP: P.OP_GET, P.K_URI: "./R"}
+        probe = _ask(link, {P.K_ID: 30 + size, P.K_OP: P.OP_GET, P.K_URI: "./R"})  # an id as long
+        # a reply body of exactly `size` bytes (a text of 24 to 255 has one more length byte)
+        text = "v" * (size - len(cbor.dumps(probe)) - 1)
+        app.tree.put("./R", text, "chr")
+        first = _ask(link, get)
+        assert len(cbor.dumps(first)) == size and first[P.K_VALUE] == text
+        app.tree.put("./R", "w" * len(text), "chr")
+        again = _ask(link, get)[P.K_VALUE]
+        assert again == (text if kept else "w" * len(text)), size
+    link.close()
