@@ -25,6 +25,14 @@ def _listing(d):
     return sorted(os.listdir(d))
 
 
+def _boot(d):
+    """Open, load and close a store with a reserve for 2 KiB of journal, as a boot does."""
+    s = Store(d, compact_bytes=2048, reserve=True)
+    s.load()
+    s.close()
+    return s
+
+
 class _Trickle:
     """A journal file that takes at most `most` bytes per write call (a raw file may write
     short), or none at all when most is 0; every byte it takes goes to the real file."""
@@ -343,22 +351,16 @@ def test_rule_a_reserve_up_to_4_kib_too_big_is_kept_and_more_is_rewritten():
     d = _tmpdir()
     r = d + "/reserve.bin"
     try:
-        s = Store(d, compact_bytes=2048, reserve=True)
-        s.load()
-        s.close()
+        _boot(d)
         assert _size(r) == 6144
         with open(r, "ab") as f:
             f.write(bytes(4096))
-        s = Store(d, compact_bytes=2048, reserve=True)
-        s.load()
-        s.close()
+        _boot(d)
         assert _size(r) == 6144 + 4096  # kept: within 4 KiB
         with open(r, "ab") as f:
             f.write(b"\0")
-        s = Store(d, compact_bytes=2048, reserve=True)
-        s.load()
-        s.close()
-        assert _size(r) == 6144 and not s.reserve_short
+        assert not _boot(d).reserve_short
+        assert _size(r) == 6144
     finally:
         cleanup(d)
 
@@ -371,10 +373,8 @@ def test_rule_a_reserve_cut_short_is_completed_to_its_exact_size():
         os.mkdir(d)
         with open(r, "wb") as f:
             f.write(bytes(1000))  # what a full disk let an earlier boot write
-        s = Store(d, compact_bytes=2048, reserve=True)
-        s.load()
-        s.close()
-        assert _size(r) == 6144 and not s.reserve_short
+        assert not _boot(d).reserve_short
+        assert _size(r) == 6144
     finally:
         cleanup(d)
 
