@@ -5,10 +5,15 @@ token runs nothing. The link's own window holds its 8 newest replies. Through Ap
 (insecure mode names the principal). Plain asserts.
 """
 
-from agent import proto as P
-from agent.app import App
-from agent.session import Session
-from tests.agent.edge_helpers import ask as _ask
+from agent import frame
+
+# As a board does (boards/unix/main.py): frame buffers first, while the heap is whole.
+frame.reserve(3)
+
+from agent import proto as P  # noqa: E402
+from agent.app import App  # noqa: E402
+from agent.session import Session  # noqa: E402
+from tests.agent.edge_helpers import ask as _ask  # noqa: E402
 
 _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}, {"server_id": "B"}]}
 _ids = [5000]
@@ -159,4 +164,22 @@ def test_rule_a_reads_reply_is_kept_when_it_is_at_most_256_bytes():
         app.tree.put("./R", "w" * len(text), "chr")
         again = _ask(link, get)[P.K_VALUE]
         assert again == (text if kept else "w" * len(text)), size
+    link.close()
+
+
+def test_rule_a_link_keeps_at_most_1024_bytes_of_its_replies():
+    from agent import cbor
+
+    app = _app()
+    link = app.new_link("one", False)
+    _hello(link, "A")
+    app.tree.put("./S", fmt="node")
+    for i, size in enumerate((256, 256, 256, 200, 57)):  # 1025 bytes in all: the oldest goes
+        rid = 300 + i  # ids of one length
+        head = len(cbor.dumps({P.K_ID: rid, P.K_STATUS: 200, P.K_VALUE: "", P.K_FORMAT: "chr"}))
+        app.tree.put("./S/%d" % i, "v" * (size - head - 1), "chr")  # 24 to 255: one more length byte
+        r = _ask(link, {P.K_ID: rid, P.K_OP: P.OP_GET, P.K_URI: "./S/%d" % i})
+        assert len(cbor.dumps(r)) == size, (len(cbor.dumps(r)), size)
+    kept = [r[3] for r in link.session.replies.records if 300 <= r[3] < 310]  # (the hello's is apart)
+    assert kept == [301, 302, 303, 304], kept
     link.close()
