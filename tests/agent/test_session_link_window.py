@@ -97,3 +97,16 @@ def test_rule_a_for_the_link_may_not_use_is_403_naming_who_asked():
     assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
     r = peer.request(P.OP_GET, uri="./R", **{"for": "ServerB"})
     assert r[P.K_STATUS] == P.S_FORBIDDEN and r[P.K_MSG] == "ServerA may not act for 'ServerB'", r
+
+
+def test_rule_a_plain_request_never_gets_a_sealed_ones_reply_for_the_same_principal():
+    app = _app(insecure=True, config=_OPEN_CONFIG)
+    app.tree.put("./R", "one", "chr", acl="Get=*")
+    peer = Peer(app)
+    assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
+    assert _get(peer, 1, True) == "one"
+    hello = {P.K_OP: P.OP_HELLO, P.K_SERVER: "ServerA"}  # the same principal, named (no id: not kept)
+    peer.exchange(encode_frame(P.KIND_PLAIN, cbor.dumps(hello)))
+    app.tree.put("./R", "two", "chr", acl="Get=*")
+    assert _get(peer, 1, False) == "two"  # its own scope: run, not the sealed reply
+    assert _get(peer, 1, True) == "one"

@@ -88,3 +88,22 @@ def test_rule_a_sealed_request_without_heap_to_open_it_is_dropped_unanswered():
     assert peer.exchange(wire) == []
     assert peer.link.session.starved == 1
     assert peer.request(P.OP_GET, uri="./DevInfo/DevId")[P.K_STATUS] == P.S_OK
+
+
+def test_rule_a_reply_that_cannot_be_kept_for_want_of_heap_is_sent_all_the_same():
+    app = _app()
+    peer = Peer(app)
+    assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
+    _once(peer.link.session.replies, "put")
+    collections = []
+    track = getattr(gc, "callbacks", None)  # CPython: see that the heap is collected
+    if track is not None:
+        track.append(lambda phase, info: collections.append(phase))
+    try:
+        r = peer.request(P.OP_GET, uri="./DevInfo/DevId")
+    finally:
+        if track is not None:
+            track.pop()
+    assert r[P.K_STATUS] == P.S_OK and r[P.K_VALUE] == "urn:dmagent:sec", r
+    assert track is None or "start" in collections
+    assert peer.link.session.replies.records == [] and peer.link.session.starved == 0

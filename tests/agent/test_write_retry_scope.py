@@ -183,3 +183,19 @@ def test_rule_a_link_keeps_at_most_1024_bytes_of_its_replies():
     kept = [r[3] for r in link.session.replies.records if 300 <= r[3] < 310]  # (the hello's is apart)
     assert kept == [301, 302, 303, 304], kept
     link.close()
+
+
+def test_rule_a_token_writes_failure_is_its_answer_on_every_link():
+    # a write that changed nothing is not journaled, but its reply is kept device-wide all
+    # the same: the retry must not run where the first try failed
+    app = _app()
+    first = app.new_link("one", False)
+    _hello(first, "A")
+    assert _status(first, _add(11, "./P/x", token=5)) == P.S_NOT_FOUND  # no ./P yet
+    app.tree.put("./P", fmt="node")
+    first.close()
+    second = app.new_link("two", False)
+    _hello(second, "A")
+    assert _status(second, _add(11, "./P/x", token=5)) == P.S_NOT_FOUND
+    assert not app.tree.exists("./P/x")
+    second.close()
