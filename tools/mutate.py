@@ -36,7 +36,8 @@ TARGETS = {
     "agent/store.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
                        "tests/host/test_store_file_size_limit.py"],
     "agent/journal.py": [],
-    "agent/recovery.py": [],
+    "agent/recovery.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
+                          "tests/host/test_store_file_size_limit.py"],
     # session's sealed paths end to end, on CPython only (a MicroPython runtime may run the
     # firmware's frozen copy, not the mutant), the fast cases:
     "agent/session.py": ["tests/host/test_host_secure.py"] + [

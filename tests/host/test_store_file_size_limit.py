@@ -46,3 +46,43 @@ def test_without_room_for_the_whole_reserve_only_deletes_are_written(tmp_path):
     s = Store(str(root))
     assert s.load() == (None, [b"a delete"])
     s.close()
+
+
+_REPAIR = r"""
+import json, resource, signal, sys
+from agent.store import Store, StoreFull
+
+class CopyTrunc(Store):
+    _truncate_in_place = False  # cut by copying to journal.tmp, as MicroPython does
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+try:
+    CopyTrunc(sys.argv[1]).load()
+    print(json.dumps("loaded"))
+except StoreFull as exc:
+    print(json.dumps(str(exc)))
+"""
+
+
+def test_a_repair_that_finds_no_room_leaves_the_journal_as_it_was_and_no_copy(tmp_path):
+    from agent.store import Store
+
+    root = tmp_path / "state"
+    s = Store(str(root))
+    s.load()
+    for i in range(30):
+        s.append(b"record %02d " % i + b"x" * 60)
+    s.close()
+    with open(root / "journal.bin", "ab") as f:
+        f.write(b"\x05\x00")  # a torn tail: the copy of the 2 KB before it meets the limit
+    before = (root / "journal.bin").read_bytes()
+    proc = subprocess.run([sys.executable, "-c", _REPAIR, str(root)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == "store recovery: no space left to repair the journal"
+    assert sorted(os.listdir(root)) == ["journal.bin"]  # the part copied is gone
+    assert (root / "journal.bin").read_bytes() == before
+    s = Store(str(root))
+    assert len(s.load()[1]) == 30  # with room, the repair runs
+    s.close()
