@@ -175,7 +175,7 @@ def _read_snapshot(store):
         return 0, None
     with open(path, "rb") as f:
         gen = _read_header(f, SNAPSHOT, SNAPSHOT_MAGIC)
-        payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))  # pragma: no mutate (as above)
+        payload = _read_record(f, size - HEADER_SIZE, bytearray(RECORD_HEAD))  # pragma: no mutate (looser: reads short)
     if payload is None:
         raise StoreError("snapshot.bin: record torn or CRC mismatch (%d bytes)" % size)
     if HEADER_SIZE + RECORD_HEAD + len(payload) != size:
@@ -208,7 +208,7 @@ def _stream_snapshot(store, restore):
                 if left[1] != crc:
                     raise StoreError(torn)
                 return b""
-            data = f.read(min(k, left[0]))  # pragma: no mutate (left[1]: min is k but for a CRC below k; the record ends the file)
+            data = f.read(min(k, left[0]))  # pragma: no mutate (min(k, CRC): k but for a CRC below k; the file ends)
             if not data:
                 raise StoreError(torn)
             left[0] -= len(data)
@@ -220,7 +220,7 @@ def _stream_snapshot(store, restore):
         except StoreError:
             raise
         except Exception:  # a damaged record reads as a bad snapshot: say which it is
-            while read(256):
+            while read(256):  # pragma: no mutate (any piece size reads to the end)
                 pass
             raise
         if left[0]:

@@ -105,3 +105,55 @@ def test_rule_a_streamed_snapshot_ends_in_empty_reads_and_counts_its_bytes():
         s.close()
     finally:
         cleanup(d)
+
+
+def _snapshot_store(d, payload):
+    s = Store(d)
+    s.load()
+    s.compact(payload)
+    s.close()
+
+
+def test_rule_a_snapshot_restore_cannot_take_is_damage_if_its_crc_fails_else_restores_own_error():
+    d = tmpdir("rrules")
+    try:
+        _snapshot_store(d, b"x" * 600)
+
+        def restore(read):
+            read(4)
+            raise ValueError("restore refused it")
+
+        assert "restore refused it" in str(raises(ValueError, Store(d).load, restore, lambda rec: None))
+        data = bytearray(read(d + "/snapshot.bin"))
+        data[len(data) - 1] ^= 1  # the record's last byte: its CRC fails
+        write(d + "/snapshot.bin", bytes(data))
+        msg = str(raises(StoreError, Store(d).load, restore, lambda rec: None))
+        assert "record torn or CRC mismatch" in msg, msg
+    finally:
+        cleanup(d)
+
+
+def test_rule_a_snapshot_restore_leaves_unread_is_refused_saying_how_much():
+    d = tmpdir("rrules")
+    try:
+        _snapshot_store(d, b"y" * 50)
+        msg = str(raises(StoreError, Store(d).load, lambda read: read(20), lambda rec: None))
+        assert msg == "snapshot.bin: 30 bytes of its record were not read", msg
+    finally:
+        cleanup(d)
+
+
+def test_rule_a_journal_tmp_with_a_bad_header_is_never_adopted():
+    import os
+
+    d = tmpdir("rrules")
+    try:
+        s = Store(d)
+        s.load()
+        s.close()
+        os.remove(d + "/journal.bin")  # as a "remove, then rename" (FAT) leaves it
+        write(d + "/journal.tmp", b"not a journal header at all")
+        assert load(d) == (None, [])
+        assert sorted(os.listdir(d)) == ["journal.bin"] and read(d + "/journal.bin")[:4] == b"dmJL"
+    finally:
+        cleanup(d)
