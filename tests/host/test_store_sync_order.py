@@ -110,3 +110,17 @@ def test_the_reserve_is_fsynced_so_its_room_is_really_allocated(tmp_path, mocker
     s.close()
     assert ("fsync", "reserve.bin") in calls
     assert os.path.getsize(root / "reserve.bin") == 5120  # 1024 + 4096
+
+
+def test_a_journal_tmp_adopted_in_the_fat_rename_window_is_followed_by_a_folder_sync(tmp_path, mocker):
+    root = tmp_path / "state"
+    s = Store(str(root))
+    s.load()
+    s.append(b"one")
+    s.close()
+    os.rename(root / "journal.bin", root / "journal.tmp")  # "remove, then rename" cut short
+    calls = _recorder(mocker, root)
+    s = Store(str(root))
+    assert s.load() == (None, [b"one"])
+    s.close()
+    assert calls == [("rename", "journal.tmp", "journal.bin"), ("fsync", "<folder>")]
