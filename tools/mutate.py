@@ -94,6 +94,11 @@ _BINOP_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.LShift: ast.RShift, ast.R
                ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.Mult: ast.FloorDiv}
 
 
+# Words every mutant's description holds one of: a pragma with none of them names no mutant.
+_WHATS = (" -> ", " <-> ", "drop not", "augmented ", "return value dropped", "call dropped",
+          "condition negated")
+
+
 class Mutant:
     def __init__(self, path, node, replacement, what):
         self.path = path
@@ -118,8 +123,10 @@ def _copy(expr):
     return ast.parse(ast.unparse(expr), mode="eval").body
 
 
-def _skipped_lines(source):
-    return {i + 1 for i, line in enumerate(source.splitlines()) if PRAGMA in line}
+def _pragmas(source):
+    """line -> the text after `pragma: no mutate` on it. A pragma that names mutants ("0 -> 1",
+    "Sub -> Add", as --list shows them) skips only those; one that names none, its whole line."""
+    return {i + 1: line.split(PRAGMA, 1)[1] for i, line in enumerate(source.splitlines()) if PRAGMA in line}
 
 
 def _docstring_nodes(tree):
@@ -146,15 +153,20 @@ def _in_import_fallback(tree):
 def mutants(path, source):
     """Every mutant of one module, in source order; (mutants, skipped by pragma)."""
     tree = ast.parse(source)
-    skip_lines = _skipped_lines(source) | _in_import_fallback(tree)
+    pragmas = _pragmas(source)
+    fallback = _in_import_fallback(tree)
     docstrings = _docstring_nodes(tree)
     found, skipped = [], 0
 
     def add(node, new, what):
         nonlocal skipped
-        if node.lineno in skip_lines:
-            skipped += node.lineno not in _in_import_fallback(tree)
+        if node.lineno in fallback:
             return
+        if node.lineno in pragmas:
+            named = pragmas[node.lineno]
+            if what in named or not any(w in named for w in _WHATS):
+                skipped += 1
+                return
         found.append(Mutant(path, node, new, what))
 
     for node in ast.walk(tree):
