@@ -1,0 +1,65 @@
+"""Rule (docs/protocol.md s.7): a source's back-off starts at its second failed handshake and
+doubles with each one after, from BACKOFF_BASE_MS up to BACKOFF_MAX_MS; the failure table
+holds 16 sources at most, and a full one lets the least punished go. The clock is the agent's
+hal.ticks_ms, held still by the test. Plain asserts.
+"""
+
+from agent import hal
+from agent import proto as P
+from agent.secure import Guard
+from tests.agent.spec_client import KEY_A
+
+
+def _frozen(now):
+    real = hal.ticks_ms
+    hal.ticks_ms = lambda: now[0]
+    return real
+
+
+def test_rule_the_back_off_doubles_from_its_base_up_to_its_cap():
+    now = [5000]
+    real = _frozen(now)
+    try:
+        g = Guard({"ServerA": KEY_A}, {})
+        for failures, delay in ((2, P.BACKOFF_BASE_MS), (3, 2 * P.BACKOFF_BASE_MS), (4, 4 * P.BACKOFF_BASE_MS),
+                                (40, P.BACKOFF_MAX_MS)):
+            g.succeeded("src")
+            now[0] = 5000
+            for _ in range(failures):
+                g.failed("src")
+            assert g.backing_off("src")
+            now[0] = 5000 + delay - 1
+            assert g.backing_off("src"), (failures, delay)
+            now[0] = 5000 + delay
+            assert not g.backing_off("src"), (failures, delay)
+    finally:
+        hal.ticks_ms = real
+
+
+def test_rule_one_failure_is_free():
+    now = [5000]
+    real = _frozen(now)
+    try:
+        g = Guard({"ServerA": KEY_A}, {})
+        g.failed("src")
+        assert not g.backing_off("src")
+    finally:
+        hal.ticks_ms = real
+
+
+def test_rule_a_full_failure_table_holds_16_sources_and_lets_the_least_punished_go():
+    now = [5000]
+    real = _frozen(now)
+    try:
+        g = Guard({"ServerA": KEY_A}, {})
+        g.failed("worst")  # three failures: punished most
+        g.failed("worst")
+        g.failed("worst")
+        for i in range(16):
+            g.failed("s%d" % i)
+            g.failed("s%d" % i)
+        assert g.backing_off("worst") and g.backing_off("s15")
+        waiting = [name for name in ["worst"] + ["s%d" % i for i in range(16)] if g.backing_off(name)]
+        assert len(waiting) == 16 and not g.backing_off("s0"), waiting  # s0 went: fewest, oldest
+    finally:
+        hal.ticks_ms = real
