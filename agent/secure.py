@@ -45,14 +45,14 @@ class _Backoff:
 
     def __init__(self):
         self.count = 0
-        self.since = 0
+        self.since = 0  # pragma: no mutate (failed() sets it before waiting() reads it)
 
     def waiting(self):
         """True while the next try is not allowed yet (ticks_diff throughout: no lockout after
         a long gap, see _within)."""
         if self.count < 2:  # one mistake is free: back-off starts at the second failure
             return False
-        delay = min(P.BACKOFF_BASE_MS << min(self.count - 2, 16), P.BACKOFF_MAX_MS)
+        delay = min(P.BACKOFF_BASE_MS << min(self.count - 2, 16), P.BACKOFF_MAX_MS)  # pragma: no mutate 16 -> 17 (past the cap)
         return _within(self.since, delay - 1)
 
     def failed(self):
