@@ -61,7 +61,7 @@ class _Backoff:
 
 
 class Guard:
-    def __init__(self, keys=None, policy=None, log=None, boot=0):
+    def __init__(self, keys=None, policy=None, log=None, boot=0):  # pragma: no mutate 0 -> 1 (App passes boot)
         self.keys = keys or {}  # principal -> long-term key (bytes)
         policy = policy or {}
         # Types were checked by agent.config at start-up: lists, never a string to search in.
