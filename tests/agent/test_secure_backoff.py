@@ -1,7 +1,8 @@
 """Rule (docs/protocol.md s.7): a source's back-off starts at its second failed handshake and
 doubles with each one after, from BACKOFF_BASE_MS up to BACKOFF_MAX_MS; the failure table
-holds 16 sources at most, and a full one lets the least punished go. The clock is the agent's
-hal.ticks_ms, held still by the test. Plain asserts.
+holds 16 sources at most, and a full one lets the least punished go. And nonce_d is built as
+the spec says, so a repeating RNG cannot repeat it. The clock (hal.ticks_ms) and the RNG
+(hal.random_bytes) are the agent's, held still by the test. Plain asserts.
 """
 
 from agent import hal
@@ -63,3 +64,18 @@ def test_rule_a_full_failure_table_holds_16_sources_and_lets_the_least_punished_
         assert len(waiting) == 16 and "worst" in waiting, waiting  # one with the fewest went
     finally:
         hal.ticks_ms = real
+
+
+def test_rule_nonce_d_is_the_hash_of_random_bytes_the_boot_count_and_the_handshake_count():
+    # docs/protocol.md s.7: SHA-256(16 random bytes || boot count || handshake count)[0:16]
+    from hashlib import sha256
+
+    real = hal.random_bytes
+    hal.random_bytes = lambda n: b"\x5a" * n  # an RNG that repeats: the counts still differ
+    try:
+        g = Guard({"ServerA": KEY_A}, {}, boot=7)
+        for count in (1, 2, 3):
+            want = sha256(b"\x5a" * 16 + (7).to_bytes(4, "big") + count.to_bytes(4, "big")).digest()[:16]
+            assert g.nonce() == want, count
+    finally:
+        hal.random_bytes = real
