@@ -1,5 +1,5 @@
 """One sealed link for agent tests: a spec Client (tests/agent/spec_client.py) and the bytes
-it exchanges with an agent Link. Shared by test_secure_session and test_session_sealed_edges.
+it exchanges with an agent Link. Shared by test_secure_session and the test_session_* modules.
 Plain code: runs under MicroPython too."""
 
 from agent import cbor
@@ -62,3 +62,35 @@ class Peer:
             return None
         (kind, body), = replies
         return self.client.open(body, piv, rid)
+
+
+# --- an App with keys, one at a time (a board-sized heap holds one), and a read of ./R ------
+WINDOW_CONFIG = {
+    "device": {"devid": "urn:dmagent:sec"},
+    "accounts": [{"server_id": "ServerA"}, {"server_id": "ServerB"}],
+    "security": {"gateways": {"GW1": ["ServerB"]}},
+    "open_reads": ["./R"],
+}
+
+
+def keyed_app(log=None, insecure=False, config=WINDOW_CONFIG):
+    """A fresh App holding the keys of ServerA and GW1; the last test's peers are closed."""
+    import gc
+
+    from agent.app import App
+    from tests.agent.spec_client import KEY_A, KEY_GW
+
+    while _peers:
+        _peers.pop().close()
+    gc.collect()
+    return App(config, None, insecure, log or (lambda msg: None), {"ServerA": KEY_A, "GW1": KEY_GW})
+
+
+def get_r(peer, rid, sealed, **fields):
+    """The value of ./R, read under id rid, plain or sealed (fields: e.g. for=...)."""
+    if not sealed:
+        message = {P.K_ID: rid, P.K_OP: P.OP_GET, P.K_URI: "./R"}
+        replies = peer.exchange(encode_frame(P.KIND_PLAIN, cbor.dumps(message)))
+        return cbor.loads(replies[0][1])[P.K_VALUE]
+    wire, piv, rid = peer.sealed(P.OP_GET, rid=rid, uri="./R", **fields)
+    return peer.answer(wire, piv, rid)[P.K_VALUE]
