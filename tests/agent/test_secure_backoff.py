@@ -1,6 +1,7 @@
 """Rule (docs/protocol.md s.7): a source's back-off starts at its second failed handshake and
 doubles with each one after, from BACKOFF_BASE_MS up to BACKOFF_MAX_MS; the failure table
-holds 16 sources at most, and a full one lets the least punished go. And nonce_d is built as
+holds 16 sources at most, and a full one lets the least punished go; with every pending slot
+taken, all expired handshakes make way (each a failure of its source). And nonce_d is built as
 the spec says, so a repeating RNG cannot repeat it. The clock (hal.ticks_ms) and the RNG
 (hal.random_bytes) are the agent's, held still by the test. Plain asserts.
 """
@@ -79,3 +80,24 @@ def test_rule_nonce_d_is_the_hash_of_random_bytes_the_boot_count_and_the_handsha
             assert g.nonce() == want, count
     finally:
         hal.random_bytes = real
+
+
+def test_rule_when_all_pending_slots_are_taken_every_expired_handshake_goes():
+    from agent import cbor
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    now = [5000]
+    real = _frozen(now)
+    try:
+        g = Guard({"ServerA": KEY_A}, {})
+        stalled = [Channel(g, True, "src%d" % i) for i in range(P.HS_PENDING_MAX)]
+        for ch in stalled:
+            assert cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+        now[0] += P.HS_TIMEOUT_MS + 1  # all of them expired
+        late = Channel(g, True, "late")
+        assert cbor.loads(late.handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+        assert g.pending == [late]  # not only the oldest: every expired one made way
+        assert [g._backoff["src%d" % i].count for i in range(P.HS_PENDING_MAX)] == [1] * P.HS_PENDING_MAX
+    finally:
+        hal.ticks_ms = real
