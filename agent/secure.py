@@ -200,7 +200,7 @@ class Channel:
             self._spent = (self._send, self._recv)
         self._send = self._recv = self._iv = None
         self._send_seq = 0
-        self._high = -1
+        self._high = -1  # pragma: no mutate 1 -> 2 (any start below seq 0 reads and marks the same)
         self._seen = bytearray(P.REPLAY_WINDOW)
 
     @property

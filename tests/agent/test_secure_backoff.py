@@ -101,3 +101,14 @@ def test_rule_when_all_pending_slots_are_taken_every_expired_handshake_goes():
         assert [g._backoff["src%d" % i].count for i in range(P.HS_PENDING_MAX)] == [1] * P.HS_PENDING_MAX
     finally:
         hal.ticks_ms = real
+
+
+def test_rule_a_handshake_message_nested_past_four_levels_is_malformed():
+    from agent import cbor
+    from agent.secure import Channel
+
+    ch = Channel(Guard({"ServerA": KEY_A}, {}), True, "s")
+    deep = cbor.dumps([P.HS1, "ServerA", b"n" * 16, [[[[P.SUITE_CCM]]]]])  # five levels
+    assert cbor.loads(ch.handshake(deep)) == [P.HS_ERR, P.S_BAD_REQUEST, "malformed handshake"]
+    four = cbor.dumps([P.HS1, "ServerA", b"n" * 16, [[[P.SUITE_CCM]]]])  # four: read, then refused
+    assert cbor.loads(ch.handshake(four))[:2] == [P.HS_ERR, P.S_FORBIDDEN]
