@@ -1,9 +1,10 @@
-"""Rule (docs/protocol.md s.7): a source's back-off starts at its second failed handshake and
-doubles with each one after, from BACKOFF_BASE_MS up to BACKOFF_MAX_MS; the failure table
-holds 16 sources at most, and a full one lets the least punished go; with every pending slot
-taken, all expired handshakes make way (each a failure of its source). And nonce_d is built as
-the spec says, so a repeating RNG cannot repeat it. The clock (hal.ticks_ms) and the RNG
-(hal.random_bytes) are the agent's, held still by the test. Plain asserts.
+"""Handshake rules of agent.secure (docs/protocol.md s.7): a source's back-off starts at its
+second failed handshake and doubles with each one after, from BACKOFF_BASE_MS to BACKOFF_MAX_MS;
+the failure table holds 16 sources, and a full one lets the least punished go; with every
+pending slot taken, all expired handshakes make way (each a failure of its source); nonce_d is
+built as the spec says, so a repeating RNG cannot repeat it; a message nested past four levels
+is malformed. The clock (hal.ticks_ms) and RNG (hal.random_bytes) are the agent's, held still
+by the test. Plain asserts.
 """
 
 from agent import hal
