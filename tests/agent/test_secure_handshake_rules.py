@@ -3,7 +3,7 @@ second failed handshake and doubles with each one after, from BACKOFF_BASE_MS to
 the failure table holds 16 sources, and a full one lets the least punished go; with every
 pending slot taken, all expired handshakes make way (each a failure of its source); nonce_d is
 built as the spec says, so a repeating RNG cannot repeat it; a message nested past four levels
-is malformed. The clock (hal.ticks_ms) and RNG (hal.random_bytes) are the agent's, held still
+is malformed, as is an HS1 principal over 64 characters. The clock (hal.ticks_ms) and RNG (hal.random_bytes) are the agent's, held still
 by the test. Plain asserts.
 """
 
@@ -113,3 +113,14 @@ def test_rule_a_handshake_message_nested_past_four_levels_is_malformed():
     assert cbor.loads(ch.handshake(deep)) == [P.HS_ERR, P.S_BAD_REQUEST, "malformed handshake"]
     four = cbor.dumps([P.HS1, "ServerA", b"n" * 16, [[[P.SUITE_CCM]]]])  # four: read, then refused
     assert cbor.loads(ch.handshake(four))[:2] == [P.HS_ERR, P.S_FORBIDDEN]
+
+
+def test_rule_an_hs1_principal_is_at_most_64_characters():
+    from agent import cbor
+    from agent.secure import Channel
+
+    ch = Channel(Guard({"ServerA": KEY_A}, {}), True, "s")
+    for name, first in (("p" * 64, P.HS2), ("p" * 65, P.HS_ERR)):  # unknown: answered as a wrong key
+        reply = cbor.loads(ch.handshake(cbor.dumps([P.HS1, name, b"n" * 16, [P.SUITE_CCM]])))
+        assert reply[0] == first, (len(name), reply)
+    assert reply == [P.HS_ERR, P.S_BAD_REQUEST, "malformed handshake"]
