@@ -3,8 +3,8 @@ second failed handshake and doubles with each one after, from BACKOFF_BASE_MS to
 the failure table holds 16 sources, and a full one lets the least punished go; with every
 pending slot taken, all expired handshakes make way (each a failure of its source); nonce_d is
 built as the spec says, so a repeating RNG cannot repeat it; a message nested past four levels
-is malformed, as is an HS1 principal over 64 characters. The clock (hal.ticks_ms) and RNG (hal.random_bytes) are the agent's, held still
-by the test. Plain asserts.
+is malformed, as is an HS1 principal over 64 characters. The clock (hal.ticks_ms) and RNG
+(hal.random_bytes) are the agent's, held still by the test. Plain asserts.
 """
 
 from agent import hal
