@@ -124,3 +124,77 @@ def test_rule_an_hs1_principal_is_at_most_64_characters():
         reply = cbor.loads(ch.handshake(cbor.dumps([P.HS1, name, b"n" * 16, [P.SUITE_CCM]])))
         assert reply[0] == first, (len(name), reply)
     assert reply == [P.HS_ERR, P.S_BAD_REQUEST, "malformed handshake"]
+
+
+def _hs(ch, client):
+    from agent import cbor
+
+    return cbor.loads(ch.handshake(client.hs3(ch.handshake(client.hs1()))))
+
+
+def test_rule_a_retried_hs1_replaces_the_links_own_pending_handshake():
+    from agent import cbor
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    g = Guard({"ServerA": KEY_A}, {})
+    ch = Channel(g, True, "s")
+    for _ in range(3):  # HS2 lost twice: the client sends HS1 again
+        assert cbor.loads(ch.handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
+    assert g.pending == [ch]
+
+
+def test_rule_a_failed_hs3_is_logged_with_the_principal_it_claimed_and_a_success_resets_the_count():
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    now = [5000]
+    real = _frozen(now)
+    try:
+        seen = []
+        g = Guard({"ServerA": KEY_A}, {}, seen.append)
+        ch = Channel(g, True, "s")
+        assert _hs(ch, Client("ServerA", b"\x99" * 16))[:2] == [P.HS_ERR, P.S_UNAUTHORIZED]
+        assert seen == ["handshake failed for 'ServerA'"]
+        assert _hs(ch, Client("ServerA", KEY_A))[:2] == [P.HS4, P.S_OK]
+        _hs(ch, Client("ServerA", b"\x99" * 16))  # one failure after a success: free again
+        assert not g.backing_off("s")
+    finally:
+        hal.ticks_ms = real
+
+
+def test_rule_a_protected_frame_too_short_for_seq_and_tag_is_dropped_and_counted():
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    g = Guard({"ServerA": KEY_A}, {})
+    ch = Channel(g, True, "s")
+    assert _hs(ch, Client("ServerA", KEY_A))[:2] == [P.HS4, P.S_OK]
+    for n in range(P.SEQ_LEN + P.TAG_LEN):
+        assert ch.open(P.KIND_SEALED, b"\x00" * n) is None, n
+    assert g.rejected == P.SEQ_LEN + P.TAG_LEN
+
+
+def test_rule_a_ccm_sessions_key_schedules_are_made_after_a_collection():
+    # the ended session's schedules are freed just before (see Channel._clear): a board's
+    # heap finds room for the new ones in one piece only once they are collected
+    import gc
+
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    track = getattr(gc, "callbacks", None)
+    if track is None:
+        return  # MicroPython: a collection cannot be seen
+    ch = Channel(Guard({"ServerA": KEY_A}, {}), True, "s")
+    client = Client("ServerA", KEY_A)
+    hs3 = client.hs3(ch.handshake(client.hs1()))
+    phases = []
+    track.append(lambda phase, info: phases.append(phase))
+    gc.disable()  # only a collection the agent asks for
+    try:
+        ch.handshake(hs3)
+    finally:
+        gc.enable()
+        track.pop()
+    assert ch.established and "start" in phases

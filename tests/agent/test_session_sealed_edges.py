@@ -54,10 +54,12 @@ def _collecting(fn, *args, **kw):
     phases = []
     if track is not None:
         track.append(lambda phase, info: phases.append(phase))
+        gc.disable()  # only a collection the agent asks for
     try:
         result = fn(*args, **kw)
     finally:
         if track is not None:
+            gc.enable()
             track.pop()
     return result, ("start" in phases) if track is not None else None
 
