@@ -3,7 +3,8 @@ second failed handshake and doubles with each one after, from BACKOFF_BASE_MS to
 the failure table holds 16 sources, and a full one lets the least punished go; with every
 pending slot taken, all expired handshakes make way (each a failure of its source); nonce_d is
 built as the spec says, so a repeating RNG cannot repeat it; a message nested past four levels
-is malformed, as is an HS1 principal over 64 characters. The clock (hal.ticks_ms) and RNG
+is malformed, as is an HS1 principal over 64 characters; the serial window takes each seq
+once in any order; a closed channel has no session. The clock (hal.ticks_ms) and RNG
 (hal.random_bytes) are the agent's, held still by the test. Plain asserts.
 """
 
@@ -198,3 +199,30 @@ def test_rule_a_ccm_sessions_key_schedules_are_made_after_a_collection():
         gc.enable()
         track.pop()
     assert ch.established and "start" in phases
+
+
+def _window_channel():
+    from agent.secure import Channel
+    from tests.agent.spec_client import Client
+
+    ch = Channel(Guard({"ServerA": KEY_A}, {}), False, "serial")  # a serial link: the window
+    client = Client("ServerA", KEY_A)
+    assert _hs(ch, client)[:2] == [P.HS4, P.S_OK]
+    return ch, lambda seq: ch.open(P.KIND_SEALED, client.seal({0: seq, 1: P.OP_INFO}, seq)[0]) is not None
+
+
+def test_rule_in_the_serial_window_each_seq_is_taken_once_whatever_the_order():
+    ch, taken = _window_channel()
+    assert taken(1) and taken(2) and taken(3)
+    assert not taken(2) and not taken(3)  # replays of the newest
+    w = P.REPLAY_WINDOW
+    assert taken(w) and taken(w + 2)  # the window moves on; w + 1 shares seq 1's slot
+    assert taken(w + 1)  # late, and within the window: taken once
+    assert not taken(w + 1) and not taken(1)  # 1 is now past the window
+
+
+def test_rule_a_closed_channel_ends_its_session():
+    ch, taken = _window_channel()
+    assert taken(1)
+    ch.close()
+    assert not ch.established and not taken(2)
