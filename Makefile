@@ -7,11 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup demo test load bench bench-flash bench-noisy fuzz soak conformance mutate clean
 
 setup: $(STAMP)
-	@$(PY) -m host_tools.runtime.micropython ensure
-	@$(PY) -m host_tools.runtime.micropython ensure-frozen
-	@$(PY) -m host_tools.vboard ensure
+	@$(PY) -m dmagent.host_tools.runtime.micropython ensure
+	@$(PY) -m dmagent.host_tools.runtime.micropython ensure-frozen
+	@$(PY) -m dmagent.host_tools.vboard ensure
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found: install Python 3.9+"; exit 1; }
 	@echo "setup: creating virtualenv $(VENV) and installing pinned dependencies"
 	@$(PYTHON) -m venv $(VENV) || { echo "setup: python3 -m venv failed: apt-get install python3-venv"; exit 1; }
@@ -20,19 +20,19 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 demo: setup
-	@$(PY) -m host_tools.demo
+	@$(PY) -m dmagent.host_tools.demo
 
 test: setup
 	@$(PY) -m pytest -q
 
 bench: setup
-	@$(PY) -m host_tools.bench.device
+	@$(PY) -m dmagent.host_tools.bench.device
 
 bench-flash: setup
-	@$(PY) -m host_tools.bench.flash --baud 115200
+	@$(PY) -m dmagent.host_tools.bench.flash --baud 115200
 
 bench-noisy: setup
-	@$(PY) -m host_tools.bench.flash --noisy 10
+	@$(PY) -m dmagent.host_tools.bench.flash --noisy 10
 
 fuzz: setup
 	@DMAGENT_FUZZ=$${DMAGENT_FUZZ:-50} $(PY) -m pytest -q tests/host/test_cbor_interop.py \
@@ -44,10 +44,10 @@ conformance: setup
 
 # make test runs 10,000 requests on each target; this is the long version.
 soak: setup
-	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
-	@$(PY) -m host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
-	@$(PY) -m host_tools.bench.soak --runtime micropython-frozen --heap 110k --requests $${REQUESTS:-200000}
-	@$(PY) -m host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
+	@$(PY) -m dmagent.host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000}
+	@$(PY) -m dmagent.host_tools.bench.soak --runtime micropython --heap 110k --requests $${REQUESTS:-200000} --session-every 7
+	@$(PY) -m dmagent.host_tools.bench.soak --runtime micropython-frozen --heap 110k --requests $${REQUESTS:-200000}
+	@$(PY) -m dmagent.host_tools.bench.soak --vboard --requests $${REQUESTS:-200000}
 
 # Mutation testing of the key modules (tools/mutate.py): MODULE=agent/acl.py, SAMPLE=40 to narrow it.
 mutate: setup
@@ -56,8 +56,8 @@ mutate: setup
 # 64 TCP clients x 1,000 ops on CPython; on the device runtime as many links as it holds,
 # every other connect told 420 (make test runs a short version: tests/host/test_load.py).
 load: setup
-	@$(PY) -m host_tools.bench.load --runtime cpython --clients $${CLIENTS:-64} --ops $${OPS:-1000}
-	@$(PY) -m host_tools.bench.load --runtime micropython --clients 8 --ops $${OPS:-1000} --heap 116k
+	@$(PY) -m dmagent.host_tools.bench.load --runtime cpython --clients $${CLIENTS:-64} --ops $${OPS:-1000}
+	@$(PY) -m dmagent.host_tools.bench.load --runtime micropython --clients 8 --ops $${OPS:-1000} --heap 116k
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

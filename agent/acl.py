@@ -6,10 +6,10 @@ built per check. An empty ACL grants nothing by itself: it means "inherit" (effe
 Matching is by whole identifier: `Get=ServerAB` does not grant ServerA.
 """
 
-from agent import nodes as N
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
+from . import nodes as N
+from . import proto as P
+from . import uri as U
+from .errors import DMError
 
 # Canonical form: commands in this (alphabetical) order, ids in the order given, no repeats.
 _PREFIX = {}

@@ -7,21 +7,22 @@ value a server changed is not reset by a reboot. Links are made with new_link().
 import gc
 import sys
 
-import agent
-from agent import cbor
-from agent import frame
-from agent import proto as P
-from agent.dispatch import Dispatcher
-from agent import mo
-from agent.session import Replies, Session
-from agent.tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
+from . import __version__, unload
+from . import cbor
+from . import frame
+from . import proto as P
+from .dispatch import Dispatcher
+from . import mo
+from .session import Replies, Session
+from .tree import BOOT_FLOOR, BOOT_SLACK, Tree, heap_room
 
+_PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
 
 
 def _unload_boot_code():
-    for name in ("agent.mo.first_boot", "agent.recovery", "agent.repair", "agent.keys", "agent.journal", "agent.device"):
-        agent.unload(name)
+    for name in (".mo.first_boot", ".recovery", ".repair", ".keys", ".keywrap", ".journal", ".device"):
+        unload(name)
     gc.collect()
 
 
@@ -40,8 +41,9 @@ def _log(msg):
 
 class App:
     def __init__(self, config=None, state_dir=None, insecure=False, log=None, keys=None):
-        """keys: {principal: long-term key}, e.g. from agent.keys.load(). With no keys and
-        no "security" config the security code is not even imported (heap). config: a map
+        """keys: {principal: long-term key}, e.g. from agent.keys.load(), or a function
+        returning them, called after boot (its peak is past). With no keys and no
+        "security" config the security code is not even imported (heap). config: a map
         that agent.config checked (load or check): App does not check it again (heap)."""
         self.config = config or {}
         self.insecure = insecure or bool(self.config.get("insecure"))
@@ -50,7 +52,7 @@ class App:
         self.replies = Replies()  # write replies, device-wide: journaled with their writes
         self.store = None
         if state_dir:
-            from agent.store import Store
+            from .store import Store
 
             self.store = Store(state_dir, reserve=True)
         self.guard = None
@@ -58,10 +60,13 @@ class App:
         self._boot()
         boot_use = None  # no store: no next boot to keep room for
         if self.store is not None:
-            for name in ("agent.journal", "agent.recovery", "agent.device"):  # a boot with state
-                __import__(name)  # (not bound to a name here: it would outlive the unload)
+            for name in (".journal", ".recovery", ".device"):  # a boot with state
+                __import__(_PKG + name)  # (not bound to a name here: it would outlive the unload)
             boot_use = _in_use()  # boot's own code and data still loaded, and the config
         _unload_boot_code()
+        if callable(self._keys):  # a board's key files, unwrapped with boot's code gone
+            self._keys = self._keys()
+            _unload_boot_code()
         # After boot: its peak is past, and a boot's peak is then its own code and the tree
         # (not the security code as well), so it needs less than the running agent does.
         self._load_security()
@@ -91,14 +96,14 @@ class App:
         """All of the security code now (at the first handshake the heap is in pieces)."""
         if not (self._keys or "security" in self.config):
             return
-        from agent import ccm, hal  # noqa: F401
-        from agent.boots import count_boot
-        from agent.secure import Guard
+        from . import ccm, hal  # noqa: F401
+        from .boots import count_boot
+        from .secure import Guard
 
         hal.aes_block(bytes(16))  # loads the AES backend too
         # Counted and synced before the first handshake: in every device nonce of this boot.
         boot = count_boot(self.store.root if self.store is not None else None)
-        agent.unload("agent.boots")
+        unload(".boots")
         self.guard = Guard(self._keys or {}, self.config.get("security"), self.log, boot)
         self._keys = None
 
@@ -122,8 +127,8 @@ class App:
 
         store = self.store
         if store is not None:
-            for name in ("agent.journal", "agent.device"):  # code first, into a whole heap,
-                __import__(name)  # then the tree (loaded mid-replay, code finds no room)
+            for name in (".journal", ".device"):  # code first, into a whole heap,
+                __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
             store.load(restore, apply)
         damaged = store is not None and store.damage is not None
         if damaged:
@@ -150,7 +155,7 @@ class App:
             devid = None
         return {
             "proto": P.PROTOCOL_VERSION,
-            "agent": agent.__version__,
+            "agent": __version__,
             "runtime": sys.implementation.name,
             "devid": devid,
             "max_frame": P.MAX_FRAME,
@@ -175,7 +180,7 @@ class Link:
         self.source = source or name
         channel = None
         if app.guard is not None:
-            from agent.secure import Channel
+            from .secure import Channel
 
             channel = Channel(app.guard, stream, self.source)
         self.decoder = frame.FrameDecoder(P.MAX_FRAME)

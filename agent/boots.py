@@ -6,7 +6,7 @@ after a reset still never repeats a nonce, so a recorded session cannot be repla
 
 import os
 
-from agent import hal
+from . import hal
 
 _FILE = "boots"
 

@@ -10,7 +10,7 @@ The tag length M is a parameter (4..16, even); the length-field size L is 15 - l
 M=8, a 16-byte key: encrypt10/decrypt10. decrypt returns None on a bad tag, and only then.
 """
 
-from agent.crypto import equal
+from .crypto import equal
 
 try:
     from micropython import const

@@ -9,9 +9,9 @@ once its config is read (agent.unload), so that its code leaves the heap before 
 
 import json
 
-from agent import acl as A
-from agent import uri as U
-from agent.tree import DEFAULT_LIMITS
+from . import acl as A
+from . import uri as U
+from .tree import DEFAULT_LIMITS
 
 class ConfigError(ValueError):
     pass
@@ -28,8 +28,9 @@ _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
          " nodes[{uri:u value:a format acl title type scope access[t] occurrence}]"
          " acls<u t> open_reads[u] limits{%s}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
-         # the boards' own (boards/esp32/README.md)
-         " escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
+         # the boards' own (boards/esp32/README.md); escape_ms: the old window, known so an
+         # upgraded board still boots, and never read (docs/config.md)
+         " escape_window_ms:d escape_ms:d console:b uart?{id:d tx:d rx:d baud:d} wifi?{ssid password timeout:d}"
          " tcp?{host port:d}"
          # bounds on TCP links (agent/server.py LinkTable, docs/protocol.md s.2)
          " links{max:d per_source:d idle_ms:d half_open_ms:d}}")

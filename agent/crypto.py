@@ -109,7 +109,7 @@ def derive(secret, salt, sender_id, recipient_id, id_context, alg=10, key_len=16
     """RFC 8613 section 3.2: (sender key, recipient key, common IV) from the Master Secret,
     Master Salt (None/empty: none), Sender and Recipient IDs, ID Context (None: absent, nil
     in the info) and the AEAD algorithm (COSE number) with its key and nonce lengths."""
-    from agent.cbor import dumps
+    from .cbor import dumps
 
     prk = hkdf_extract(salt, secret)
 
@@ -142,13 +142,13 @@ def nonce(common_iv, sender_id, partial_iv):
 
 def ccm_encrypt(block, nonce, aad, plaintext, tag_len=8):
     """agent.ccm.encrypt: ciphertext || tag under the AES block function `block`."""
-    from agent import ccm
+    from . import ccm
 
     return ccm.encrypt(block, nonce, aad, plaintext, tag_len)
 
 
 def ccm_decrypt(block, nonce, aad, data, tag_len=8):
     """agent.ccm.decrypt: the plaintext, or None when the tag does not verify."""
-    from agent import ccm
+    from . import ccm
 
     return ccm.decrypt(block, nonce, aad, data, tag_len)

@@ -5,14 +5,14 @@ Loaded for boot (seeding, journal replay, the board's bindings) and unloaded aft
 board that writes later loads it again. Tree.put and friends are the way in.
 """
 
-from agent import acl as A
-from agent import formats as F
-from agent import nodes as N
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import ACL, FLAGS, FMT, MISSING, TITLE, TYPE, VALUE, fields, interior, own_acl, pack
-from agent.tree import _record_form
+from . import acl as A
+from . import formats as F
+from . import nodes as N
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import ACL, FLAGS, FMT, MISSING, TITLE, TYPE, VALUE, fields, interior, own_acl, pack
+from .tree import _record_form
 
 
 def put(tree, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):

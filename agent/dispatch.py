@@ -9,10 +9,10 @@ form before the tree sees it: open reads, confidential subtrees, the owners-only
 
 import gc
 
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.mo.ext import OWNER_ONLY
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .mo.ext import OWNER_ONLY
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
 _ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
@@ -162,7 +162,7 @@ class Dispatcher:
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
         if op == P.OP_SEQUENCE:
-            from agent import extra_ops  # loaded on first use: the heap is for the common ops
+            from . import extra_ops  # loaded on first use: the heap is for the common ops
 
             return extra_ops.sequence(self, session, req, resp)
         principal = session.principal
@@ -244,7 +244,7 @@ class Dispatcher:
             tree.delete(principal, uri)
             return P.S_OK
         if op == P.OP_COPY:
-            from agent import extra_ops
+            from . import extra_ops
 
             extra_ops.copy(tree, principal, uri, req.get(P.K_SOURCE))
             return P.S_OK

@@ -3,8 +3,8 @@ first use and keeps the heap for the common ops. A Sequence item is a request of
 (its own transaction); a Copy is the tree's Get and then its Add, with their rules.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 _SEQUENCE_OPS = (P.OP_GET, P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_COPY, P.OP_ATOMIC)
 

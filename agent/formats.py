@@ -5,8 +5,8 @@ format (int int, str chr, bytes bin, bool bool, float float, None null); xml, da
 and b64 must be named. In MicroPython bool is not an int: compare types, never isinstance.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 BARE = {bool: "bool", int: "int", str: "chr", bytes: "bin", float: "float", type(None): "null"}
 _CARRIER = {"chr": str, "xml": str, "date": str, "time": str, "bin": bytes, "b64": bytes,
@@ -69,12 +69,12 @@ def stored_type(fmt, mime):
 
 
 def is_date(text):
-    from agent import dates  # loaded on the first date: most devices hold none
+    from . import dates  # loaded on the first date: most devices hold none
 
     return dates.is_date(text)
 
 
 def is_time(text):
-    from agent import dates
+    from . import dates
 
     return dates.is_time(text)

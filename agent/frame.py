@@ -6,7 +6,7 @@ buffer: each is valid only until the loop asks for the next frame, so copy what 
 
 import binascii
 
-from agent import proto
+from . import proto
 
 try:
     from micropython import const

@@ -16,16 +16,16 @@ except ImportError:  # CPython
         return x
 
 
-from agent import acl as A
-from agent import cbor
-from agent import formats as F
-from agent import nodes as N
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, fields, interior, pack
-from agent.snapshot import VERSION
-from agent.tree import HARD_MAX_DEPTH
+from . import acl as A
+from . import cbor
+from . import formats as F
+from . import nodes as N
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, fields, interior, pack
+from .snapshot import VERSION
+from .tree import HARD_MAX_DEPTH
 
 _ITEM_DEPTH = const(4)  # item, entry, value: a snapshot item nests no deeper
 

@@ -1,16 +1,20 @@
-"""Key files made by `dmagent keys new`: the one reader, for the device at boot and for the
-host tools (host_tools/client/keys.py wraps it with its permission warning).
+"""Key files made by `dmagent keys new`: the one reader, for the device at boot (plain, or
+wrapped under the device's own key) and for the host tools (host_tools/client/keys.py wraps it
+with its permission warning).
 
-A key file is JSON {"principal": ID, "key": HEX, ...}; a path may also be a folder of
-*.key files. Keys stay in this dict and in session key schedules: never logged, never in
-the tree (a Get cannot reach them), never in an error message.
+A key file is JSON {"principal": ID, "key": HEX, ...} as `dmagent keys new` makes it, or
+{"principal": ID, "wrapped": HEX} once a board has wrapped it: AES-CCM (16-byte tag, the
+principal as associated data) under a device key kept outside the file system (ESP32: NVS).
+Wrapping stops a copied key file or a file-system dump from giving the key; whoever can
+also read the device key (a REPL user on a board without NVS encryption) can still unwrap
+it (docs/security.md). Keys are never logged and never in the tree.
 """
 
 import json
 import os
 from binascii import unhexlify
 
-from agent.acl import is_identifier
+from .acl import is_identifier
 
 _DIR = 0x4000  # S_IFDIR: MicroPython's os has no stat helpers
 
@@ -21,8 +25,17 @@ def _files(path):
     return [path]
 
 
-def read(name):
-    """-> (principal, key bytes) of one key file; ValueError naming the file (never the key)."""
+def has_keys(path):
+    """True if path is a key file or a folder holding at least one: reads no key."""
+    try:
+        return bool(_files(path))
+    except OSError:
+        return False
+
+
+def read(name, unwrap=None):
+    """-> (principal, key bytes) of one key file; ValueError naming the file (never the key).
+    A wrapped one needs unwrap(principal, blob) -> key or None: the board's device key."""
     try:
         f = open(name)
     except OSError as exc:
@@ -32,9 +45,14 @@ def read(name):
         with f:
             doc = json.load(f)
         principal = doc["principal"]
-        key = unhexlify(doc["key"])
+        wrapped = doc.get("wrapped")
+        key = unhexlify(doc["key"] if wrapped is None else wrapped)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise ValueError("key file %s: not a dmagent key file" % name)
+    if wrapped is not None:
+        key = unwrap(principal, key) if unwrap is not None and type(principal) is str else None
+        if key is None:
+            raise ValueError("key file %s: wrapped, and not under this device's key" % name)
     # A principal names a file (keys/<principal>.key) and an ACL entry: a ServerID, no "/".
     if (not is_identifier(principal) or "/" in principal or "\\" in principal or len(principal) > 64
             or len(key) not in (16, 32)):
@@ -42,20 +60,34 @@ def read(name):
     return principal, key
 
 
-def load(paths, each=None):
+def load(paths, each=None, secrets=None, rewrap=False):
     """-> {principal: key bytes} from files and folders; ValueError naming the file on any
-    problem. each(file name): called for every key file read (the host's permission check)."""
+    problem. each(file name): called for every key file read (the host's permission check).
+    secrets: the board's secret store, or a function making it, for wrapped files;
+    rewrap: wrap plain ones in place (agent.keywrap, loaded only when a file needs it)."""
     keys = {}
+    dev = []  # agent.keywrap's DeviceKey, made when a file first needs it
+
+    def device():
+        if not dev:
+            from .keywrap import DeviceKey
+
+            dev.append(DeviceKey(secrets))
+        return dev[0]
+
+    unwrap = (lambda principal, blob: device().unwrap(principal, blob)) if secrets is not None else None
     for path in paths:
         try:
             files = _files(path)
         except OSError:
             raise ValueError("key path %s: not found" % path)
         for name in files:
-            principal, key = read(name)
+            principal, key = read(name, unwrap)
             if each is not None:
                 each(name)
             if principal in keys and keys[principal] != key:
                 raise ValueError("key file %s: a second, different key for %s" % (name, principal))
             keys[principal] = key
+            if rewrap and secrets is not None:
+                device().wrap_file(name, principal, key)
     return keys

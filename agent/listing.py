@@ -4,11 +4,11 @@ Every listed node needs Get on its own effective ACL; the walk goes everywhere b
 a node's own ACL may grant Get below one that does not. A page ends before it outgrows a frame.
 """
 
-from agent import acl as A
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import SECRET, flags_of, interior
+from . import acl as A
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import SECRET, flags_of, interior
 
 # Room for a page's entries: a frame, less the response's other fields and sealing.
 _PAGE_BYTES = P.MAX_FRAME - 160

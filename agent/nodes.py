@@ -19,7 +19,7 @@ except ImportError:  # CPython
         return x
 
 
-from agent import formats as F
+from . import formats as F
 
 VALUE = const(0)  # a leaf's value, or an interior node's children
 FMT = const(1)  # "node" for interior nodes

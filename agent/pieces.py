@@ -2,8 +2,8 @@
 that carries it. Its own module: only a client that asks for pieces loads it.
 """
 
-from agent import cbor
-from agent import proto as P
+from . import cbor
+from . import proto as P
 
 try:
     from micropython import const

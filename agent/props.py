@@ -4,13 +4,13 @@ agent.tree, which provisioning uses often); loaded for the request and dropped a
 Name renames the node in place; its subtree keeps its ACLs.
 """
 
-from agent import acl as A
-from agent import formats as F
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import MISSING, PERMANENT, SECRET, TITLE, TYPE, child, flags_of, fmt_of, interior, own_acl
-from agent.tree import WRITABLE, _text, check_prop
+from . import acl as A
+from . import formats as F
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .nodes import MISSING, PERMANENT, SECRET, TITLE, TYPE, child, flags_of, fmt_of, interior, own_acl
+from .tree import WRITABLE, _text, check_prop
 
 
 def get(tree, principal, segs, entry, eff, prop):

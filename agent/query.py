@@ -5,11 +5,11 @@ Asking about another principal needs Get on the node; a board-sized heap loads t
 for the request and drops it after (a small module finds room where a big one may not).
 """
 
-from agent import acl as A
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
-from agent.tree import WRITABLE, check_prop
+from . import acl as A
+from . import proto as P
+from . import uri as U
+from .errors import DMError
+from .tree import WRITABLE, check_prop
 
 
 def check(tree, asker, server, cmd, uri):

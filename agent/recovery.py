@@ -14,7 +14,7 @@ import binascii
 import os
 import struct
 
-from agent.store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
+from .store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
                          SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
                          _remove_quietly, _size, _sync, _write_all, is_full)
 
@@ -81,7 +81,7 @@ def _recover_files(store, keep, restore):
     damaged = False
     store.damage = store.damage_at = None
     if size is None and gen >= 1:  # compaction never leaves that
-        from agent import repair
+        from . import repair
 
         damaged = repair.missing_journal(store, gen)
     if size is not None:
@@ -105,7 +105,7 @@ def _recover_files(store, keep, restore):
                     records.append(payload)
                 payload = None
             if jgen == gen and good < size:
-                from agent import repair  # rare: a bad record that is not at the very end
+                from . import repair  # rare: a bad record that is not at the very end
 
                 damaged = repair.bad_record(store, f, good, count, size, head)
     if damaged:

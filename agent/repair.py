@@ -8,8 +8,8 @@ import binascii
 import os
 import struct
 
-from agent.recovery import _read_record
-from agent.store import HEADER_SIZE, JOURNAL, RECORD_HEAD, _exists, _size
+from .recovery import _read_record
+from .store import HEADER_SIZE, JOURNAL, RECORD_HEAD, _exists, _size
 
 
 def next_good_record(f, start, size, head):

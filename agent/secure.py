@@ -16,10 +16,10 @@ except ImportError:  # CPython
         return x
 
 
-from agent import cbor, crypto, hal
-from agent import proto as P
-from agent import uri as U
-from agent.errors import DMError
+from . import cbor, crypto, hal
+from . import proto as P
+from . import uri as U
+from .errors import DMError
 
 _PENDING_PER_SOURCE = const(2)  # of the device's HS_PENDING_MAX, one source holds at most this
 _GRACE_MS = const(1000)  # a pending handshake this old may be pushed out by a new one
@@ -359,7 +359,7 @@ class Channel:
         body = start + P.SEQ_LEN
         mv = memoryview(buf)
         if kind == P.KIND_SEALED:
-            from agent import ccm
+            from . import ccm
 
             nonce = crypto.nonce(self._iv, P.AGENT_SENDER_ID, _piv(seq))
             return ccm.encrypt_in_place(self._send, nonce, aad, buf, body, n, P.TAG_LEN)

@@ -10,12 +10,12 @@ import asyncio
 import gc
 import sys
 
-from agent import proto as P
+from . import proto as P
 
 try:
     from time import ticks_diff, ticks_ms  # MicroPython: without loading agent.hal (no keys, no hal)
 except ImportError:  # CPython: the same wrapping arithmetic
-    from agent.hal import ticks_diff, ticks_ms
+    from .hal import ticks_diff, ticks_ms
 
 try:
     from micropython import const
@@ -163,7 +163,7 @@ def _peer_text(peer):
 
 async def refuse(writer, msg):
     """Tell a peer it is refused (a plain frame, status 420), then close."""
-    from agent import cbor, frame
+    from . import cbor, frame
 
     try:
         writer.write(frame.encode_frame(P.KIND_PLAIN, cbor.dumps({P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: msg})))

@@ -14,10 +14,10 @@ over a plain frame, nobody, except the principal named in hello in --insecure mo
 
 import gc
 
-from agent import cbor
-from agent import frame
-from agent import proto as P
-from agent.errors import DMError
+from . import cbor
+from . import frame
+from . import proto as P
+from .errors import DMError
 
 try:
     from micropython import const
@@ -189,7 +189,7 @@ class Session:
         if rid is not None:
             chunk = request.get(P.K_CHUNK)
             if chunk is not None:  # replies in pieces (docs/protocol.md 3)
-                from agent import pieces
+                from . import pieces
 
                 chunk = pieces.asked(request)
                 if chunk is None:
@@ -289,7 +289,7 @@ class Session:
             self.replies.put(scope, None, rid, body)
 
     def _piece(self, kind, piv, rid, body, chunk):
-        from agent import pieces  # loaded only by a client that asks for pieces
+        from . import pieces  # loaded only by a client that asks for pieces
 
         return self._frame(kind, piv, rid, self._workspace(),
                            0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)

@@ -12,9 +12,9 @@ except ImportError:  # CPython
         return x
 
 
-from agent import cbor
-from agent import nodes as N
-from agent.nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, interior
+from . import cbor
+from . import nodes as N
+from .nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, interior
 
 VERSION = const(2)
 _BATCH = const(256)  # bytes handed to write() at a time

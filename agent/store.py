@@ -209,7 +209,7 @@ class Store:
 
     def _recover(self, keep, restore=None):
         # Boot-time code, in its own module: the agent unloads it once booted (heap).
-        from agent import recovery
+        from . import recovery
 
         result = recovery.recover(self, keep, restore)
         self._keep_reserve()
@@ -409,7 +409,7 @@ class Store:
 
     def _truncate_journal(self, n):
         """Cut journal.bin to its first n bytes (agent.recovery does it: a rare path)."""
-        from agent import recovery
+        from . import recovery
 
         recovery.truncate_journal(self, n)
 

@@ -17,16 +17,18 @@ except ImportError:  # CPython
 
 import gc
 
-import agent
-from agent import acl as A
-from agent import formats as F
-from agent import nodes as N
-from agent import proto as P
-from agent import snapshot
-from agent import uri as U
-from agent.errors import DMError
-from agent.nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, VALUE
-from agent.nodes import fields, flags_of, fmt_of, interior, pack
+from . import unload
+
+_PKG = __name__[: __name__.rindex(".") + 1]  # "agent." on a board, "dmagent.agent." on a host
+from . import acl as A
+from . import formats as F
+from . import nodes as N
+from . import proto as P
+from . import snapshot
+from . import uri as U
+from .errors import DMError
+from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, VALUE
+from .nodes import fields, flags_of, fmt_of, interior, pack
 
 ROOT_ACL = "Add=*&Get=*"
 DEFAULT_LIMITS = {"max_depth": 16, "max_tot_len": 255, "max_seg_len": 64, "max_nodes": 1200,
@@ -82,11 +84,11 @@ def _rare(module, fn, *args):
     check (agent.query), properties (agent.props), the device's own work (agent.device). On
     a heap in pieces a load can fail where resident code would have run: that request gets
     a 420 (docs/memory.md says how often, and what keeping them resident cost)."""
-    name = "agent." + module
+    name = _PKG + module
     try:
         return getattr(__import__(name, None, None, ("x",)), fn)(*args)
     finally:
-        agent.unload(name)
+        unload(name)
 
 
 class Tree:
@@ -402,31 +404,31 @@ class Tree:
     def put(self, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):
         """Create or overwrite a node as the device itself: no ACL check, no node limit. An
         existing interior node keeps its children. Journaled like any change."""
-        from agent import device
+        from . import device
 
         device.put(self, uri, value, fmt, acl, flags, title, mime)
 
     def _put(self, segs, entry):
-        from agent import device
+        from . import device
 
         device.put_entry(self, segs, entry)
 
     def set_acl(self, uri, acl):
         """Set a node's own ACL as the device itself (board policy, provisioning)."""
-        from agent import device
+        from . import device
 
         device.set_acl(self, uri, acl)
 
     def bind(self, uri, read=None, write=None):
         """Expose live data as a leaf: read() answers Get, write(value) runs on Replace before
         the value is stored. Code is not data: not journaled, not in snapshots, not undone."""
-        from agent import device
+        from . import device
 
         device.hook(self, uri, 0, read, 1, write, False)
 
     def on_exec(self, uri, handler):
         """handler(tree, principal, data) -> (200 or 202, result). ACLs are checked before."""
-        from agent import device
+        from . import device
 
         device.hook(self, uri, 2, handler, 2, handler, True)
 
@@ -434,13 +436,13 @@ class Tree:
     # agent unloads it after boot. Compaction loads it for its two passes.
     def apply(self, record):
         """Re-apply one journal record (from commit()) as the device itself."""
-        from agent import journal
+        from . import journal
 
         journal.apply(self, record)
 
     def restore(self, read):
         """Take the snapshot read(n) gives as the whole tree (agent.journal.restore)."""
-        from agent import journal
+        from . import journal
 
         journal.restore(self, read)
 

@@ -7,8 +7,8 @@ A decoded `%2F` belongs to the segment name (it is not a separator); format() es
 `/` and `?` again.
 """
 
-from agent import proto as P
-from agent.errors import DMError
+from . import proto as P
+from .errors import DMError
 
 LISTINGS = ("Struct", "StructData")
 _HEX = "0123456789abcdefABCDEF"

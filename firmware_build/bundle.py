@@ -12,10 +12,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from firmware_build import mpy
-from firmware_build.mpy import ROOT, BuildError
+from dmagent.firmware_build import mpy
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.host_tools.paths import BOARDS_DIR, IN_CLONE, ROOT, build_dir
 
-BOARDS_DIR = ROOT / "boards"
 MANIFEST = "manifest.json"
 FREEZE_MANIFEST = "manifest.py"
 FILES = "files"
@@ -63,13 +63,15 @@ def load_board(name):
 
 # --- versions -------------------------------------------------------------------------------
 def agent_version():
-    import agent
+    from dmagent import agent
 
     return agent.__version__
 
 
 def git_describe():
     """`git describe --tags --always --dirty` of the repository, or None outside git."""
+    if not IN_CLONE:  # installed: a git repository around site-packages is not ours
+        return None
     try:
         proc = subprocess.run(["git", "describe", "--tags", "--always", "--dirty"], cwd=str(ROOT),
                               capture_output=True, text=True, timeout=10)
@@ -172,7 +174,7 @@ def build(board, out=None):
         raise BuildError("board %s runs %s: there is nothing to compile for it; install it as "
                          "%s/README.md says" % (name, board["runtime"], _rel(board["dir"])))
     abi = mpy.check_target(board["micropython"], "board %s" % name)
-    out = Path(out) if out else ROOT / "build" / name
+    out = Path(out) if out else build_dir() / name
     work = out.with_name(out.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     files = work / FILES
@@ -242,7 +244,7 @@ def _romfs(board, work, lib, entries):
     """A ROMFS board: /lib's files leave the file system for an image mounted at /rom (so
     lib/ in the image is /rom/lib, on sys.path); rom/ keeps them unpacked. BuildError when
     the image is larger than the board's partition."""
-    from firmware_build import romfs
+    from dmagent.firmware_build import romfs
 
     in_lib = [e for e in entries if e["path"].startswith(lib + "/")]
     (work / "rom").mkdir()

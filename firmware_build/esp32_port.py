@@ -12,8 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from firmware_build.mpy import BuildError
-from firmware_build.source import checkout_problem
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.firmware_build.source import checkout_problem
 
 IDF_VERSION = "v5.2.2"  # the ESP-IDF MicroPython 1.25's esp32 port is built and tested with
 FIRMWARE = "firmware.bin"

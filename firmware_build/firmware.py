@@ -9,9 +9,9 @@ import json
 import shutil
 from pathlib import Path
 
-from firmware_build import esp32_port, rp2_port, unix_port
-from firmware_build.bundle import Bundle, build, load_board, sha256
-from firmware_build.mpy import ROOT, BuildError
+from dmagent.firmware_build import esp32_port, rp2_port, unix_port
+from dmagent.firmware_build.bundle import Bundle, build, load_board, sha256
+from dmagent.firmware_build.mpy import ROOT, BuildError
 
 PORTS = {"unix": unix_port, "esp32": esp32_port, "rp2": rp2_port}
 FIRMWARE_DIR = "firmware"

@@ -10,8 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "mpy"
+from dmagent.host_tools.paths import ROOT, cache_dir
 
 
 class BuildError(Exception):
@@ -144,7 +143,7 @@ def compile_packages(package_dirs, out_dir=None, extra_args=()):
         digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     for arg in extra_args:
         digest.update(arg.encode())
-    out = Path(out_dir) if out_dir else CACHE / digest.hexdigest()[:16]
+    out = Path(out_dir) if out_dir else cache_dir() / "mpy" / digest.hexdigest()[:16]
     stamp = out / ".complete"
     if out_dir is None and stamp.exists():
         return out

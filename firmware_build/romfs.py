@@ -8,7 +8,7 @@ so a test can check what went in without trusting the writer.
 
 from pathlib import Path
 
-from firmware_build.mpy import BuildError
+from dmagent.firmware_build.mpy import BuildError
 
 HEADER = b"\xd2\xcd\x31"
 KIND_PADDING, KIND_VERBATIM, KIND_POINTER, KIND_DIR, KIND_FILE = 1, 2, 3, 4, 5

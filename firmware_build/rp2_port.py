@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from firmware_build.mpy import BuildError
-from firmware_build.source import checkout_problem
+from dmagent.firmware_build.mpy import BuildError
+from dmagent.firmware_build.source import checkout_problem
 
 FIRMWARE = "firmware.uf2"
 

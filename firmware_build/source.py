@@ -10,8 +10,8 @@ checked but not applied: they only re-link the submodules to system libraries.
 import shutil
 import tarfile
 
-from firmware_build.apt import AptError, PrivateApt, check_sha256, debian_mirror, download
-from firmware_build.mpy import ROOT
+from dmagent.firmware_build.apt import AptError, PrivateApt, check_sha256, debian_mirror, download
+from dmagent.firmware_build.mpy import ROOT
 
 SUITE = "trixie main"
 # package, version, {file: sha256} as each .dsc lists them (the .dsc's own hash too), the

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_build import source
-from firmware_build.apt import AptError
-from firmware_build.mpy import BuildError
+from dmagent.firmware_build import source
+from dmagent.firmware_build.apt import AptError
+from dmagent.firmware_build.mpy import BuildError
 
 # 32-bit like an ESP32, without the parts the "+ds" source lacks (libffi, berkeley-db), as
 # in shared/design/runtimes.md section 3, but with mbedtls (firmware_build.source) and so
@@ -34,7 +34,7 @@ def cache_root():
 
 def firmware_key(board):
     """Hash of what goes into the binary: frozen files, manifest lines, flags, source pin."""
-    from firmware_build.bundle import freeze_files, freeze_manifest_body
+    from dmagent.firmware_build.bundle import freeze_files, freeze_manifest_body
 
     digest = hashlib.sha256(source.source_key().encode())
     digest.update("\n".join(FLAGS).encode())

@@ -1,6 +1,6 @@
 """AES-CCM throughput of the agent's own code on the device runtime (or a board).
 
-Run: python -m host_tools.cli.main mpy run tools/ccm_bench_mpy.py [seconds]
+Run: dmagent mpy run tools/ccm_bench_mpy.py [seconds]
 Prints one line a backend and message size: encrypt and decrypt bytes/second (alg 10:
 13-byte nonce, 8-byte tag, 20 bytes of AAD as in a protected frame). A measurement, never
 a test; the CPython figures come from host_tools/bench/crypto.py.

@@ -54,15 +54,24 @@ TARGETS = {
 
 
 def _imports(path, root=ROOT):
-    """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths."""
+    """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths: absolute
+    (`agent.x`, `dmagent.agent.x`) and relative (`from . import x` inside agent/)."""
     out = set()
+    package = path.resolve().parent.relative_to(root.resolve()).parts if path.is_absolute() else path.parent.parts
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative to the file's package
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join(list(base) + ([module] if module else []))
+            if module:
+                names = [module] + ["%s.%s" % (module, a.name) for a in node.names]
         for name in names:
+            if name.startswith("dmagent."):
+                name = name[len("dmagent."):]
             rel = Path(*name.split(".")).with_suffix(".py")
             if name.split(".")[0] in ("agent", "tests") and (root / rel).is_file():
                 out.add(rel.as_posix())

@@ -60,7 +60,7 @@ def _cryptography(key):
 
 
 def _pure(key):
-    from agent import aes
+    from .. import aes
 
     return aes.AES(key).encrypt
 

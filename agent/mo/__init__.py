@@ -6,12 +6,12 @@ behind live values and Exec nodes, on every boot, because code is never stored i
 tree. Config schema: docs/config.md.
 """
 
-from agent.mo import ext
+from ..mo import ext
 
 
 def seed(tree, config):
     """Install DevInfo, DevDetail, DMAcc and config's extra nodes and ACLs, as the device."""
-    from agent.mo import first_boot
+    from ..mo import first_boot
 
     first_boot.seed(tree, config)
 

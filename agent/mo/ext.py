@@ -9,8 +9,8 @@ of its ACL or its handler. Boards register their own handlers the same way (tree
 
 import time
 
-from agent import proto as P
-from agent.nodes import PERMANENT, READONLY
+from .. import proto as P
+from ..nodes import PERMANENT, READONLY
 
 try:
     _ticks = time.ticks_ms

@@ -1,8 +1,8 @@
 """First-boot seeding of the standard objects from config (see agent/mo/__init__.py)."""
 
-from agent import acl as A
-from agent import proto as P
-from agent.nodes import PERMANENT, READONLY, SECRET
+from .. import acl as A
+from .. import proto as P
+from ..nodes import PERMANENT, READONLY, SECRET
 
 DMV = "1.2"
 RO = PERMANENT | READONLY

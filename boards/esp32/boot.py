@@ -2,7 +2,12 @@
 # The flash tool writes every file under a temporary name, checks it, then lists the
 # switch in /.dmflash ("temporary<TAB>final" to rename, "<TAB>path" to remove) before doing
 # it; finishing the list here makes the switch all-or-nothing across a power cut.
-import os
+# Ctrl-C is off first: on an ESP32 an exception in boot.py skips main.py (the REPL stays),
+# and a byte on the console at boot is a client's, not an operator's.
+import micropython
+
+micropython.kbd_intr(-1)
+import os  # noqa: E402
 
 
 def _finish_flash(journal="/.dmflash"):
@@ -27,4 +32,4 @@ def _finish_flash(journal="/.dmflash"):
 
 
 _finish_flash()
-del _finish_flash
+del _finish_flash, micropython

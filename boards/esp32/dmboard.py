@@ -1,101 +1,76 @@
 """The agent on a MicroPython board's console, which it shares with the REPL.
 
-Frames on the console may hold 0x03, so Ctrl-C is off while it is served; the ways back to
-the REPL are main.py's escape window at boot and the Exec node ./DevDetail/Ext/Repl. Nothing
-may print on the console once it carries frames: the log then goes to a ring in RAM.
-Paths are relative to the working folder (the file system's root on a board). The UART and
-TCP links are in dmlinks, imported only when the config asks for them (heap is scarce).
+From main.py's first line a console byte is data, never Ctrl-C (frames hold 0x03). The ways
+back to the REPL: ESCAPE in the escape window (agent.escape), the Exec node
+./DevDetail/Ext/Repl, a firmware erase. Nothing may print on the console once it carries
+frames: the log then goes to a ring in RAM. Paths are relative to the working folder (the
+file system's root on a board). The UART and TCP links are in dmlinks, imported only when
+the config asks for them (heap is scarce).
 """
 
 import asyncio
 import gc
 import select
 import sys
-import time
 
 import micropython
 
 from agent import proto as P
+import agent
 from agent import server
-from agent.app import App
 
-CONFIG = "dmagent.json"
-KEYS = "keys"
-STATE = "state"
-ESCAPE_MS = 2000
 READY = "dmagent: serving"  # the last line on the console before it carries frames
 LOG_LINES = 16
 
 
-def load_config(path=CONFIG):
-    """The device config `dmagent flash` writes, checked (agent.config); {} if there is none.
-    ConfigError (one line: file and key) if it is bad."""
-    import agent
-    from agent import config
-
-    try:
-        return config.load(path, missing_ok=True)
-    finally:
-        agent.unload("agent.config")  # before boot: its code leaves the heap
-
-
-def load_keys(path=KEYS):
-    """{principal: key} from the keys folder `dmagent flash` fills; {} without one."""
-    try:
-        from agent import keys
-    except ImportError:
-        return {}
-    try:
-        return keys.load([path])
-    except ValueError as exc:
-        if "not found" in str(exc):
-            return {}
-        raise
-
-
-def make_app(config, keys, log):
-    """App with the keys if this agent's App takes them (the security layer), else without."""
-    insecure = bool(config.get("insecure"))
-    if keys:
-        try:
-            return App(config, STATE, insecure, log, keys=keys)
-        except TypeError as exc:
-            if "keyword" not in str(exc) and "argument" not in str(exc):
-                raise
-            log("keys found, but this agent takes none: ignored")
-    return App(config, STATE, insecure, log)
-
-
 class Console:
-    """The console as one stream for serve_stream: reads what has arrived, writes through,
-    and is never closed (the REPL needs it afterwards).
+    """The console as one stream for serve_stream: readinto() what has arrived, straight
+    into the link's buffer; writes go through; never closed (the REPL needs it after).
 
-    A console's read(n) blocks until all n bytes came, so read() waits for the first byte
-    through asyncio's poller, then takes only what select says is there."""
+    On the Unix port the console is a tty made raw with reads that return what waits, so
+    one readinto takes it all. A bare-metal port's stdin blocks until it has filled what it
+    was given and cannot say how much waits: there each byte select reports is read alone."""
 
-    def __init__(self, inp, out, chunk=256):
+    def __init__(self, inp, out):
         self.s = inp
         self.out = out
         self.poller = select.poll()
         self.poller.register(inp, select.POLLIN)
-        self.buf = bytearray(chunk)
         self.one = bytearray(1)
+        self.heard = None  # what the escape window kept: the agent reads it first
+        self.bulk = False
+        if server.termios is not None:
+            try:
+                server.make_raw(0)
+                self.bulk = True
+            except Exception:
+                pass  # not a tty: byte by byte
 
-    def _take(self, n):
-        buf, one, got = self.buf, self.one, 0
-        n = min(n, len(buf))
+    def take(self, buf):
+        """Bytes that have arrived, into buf, without waiting: how many."""
+        if self.bulk:
+            if not self.poller.poll(0):
+                return 0
+            return self.s.readinto(buf) or 0
+        one, got, n = self.one, 0, len(buf)
         while got < n and self.poller.poll(0):
             if not self.s.readinto(one):
                 break
             buf[got] = one[0]
             got += 1
-        return bytes(buf[:got])
+        return got
 
-    async def read(self, n=256):
+    async def readinto(self, buf):
+        heard = self.heard
+        if heard:
+            self.heard = None
+            n = min(len(heard), len(buf))
+            buf[:n] = heard[:n]
+            return n
         while True:
-            data = self._take(n)
-            if data:
-                return data
+            n = self.take(buf)
+            if n:
+                return n
             yield asyncio.core._io_queue.queue_read(self.s)  # wake when readable
 
     def write(self, data):
@@ -150,25 +125,32 @@ class Board:
         await asyncio.sleep_ms(100)
         self.stopped.set()
 
-    async def run(self):
+    def ready(self, links):
+        """The last lines the console shows before it carries frames; the 0x00 after them
+        ends that text for a frame decoder, so the first frame that follows is whole."""
+        gc.collect()
+        self.log("heap %d bytes in use, %d free after boot" % (gc.mem_alloc(), gc.mem_free()))
+        print(READY + " " + " ".join(links))
+        sys.stdout.buffer.write(b"\x00")
+
+    async def run(self, app, console):
+        """Serve the console (if given) and the links the config asks for, until Exec on
+        the Repl node stops it."""
         cfg = self.config
-        self.app = make_app(cfg, load_keys(), self.log)
+        self.app = app
         self.add_repl_node()
         links = []
         if cfg.get("uart") or cfg.get("tcp"):
             import dmlinks
 
             links = dmlinks.start(self, cfg)
-        console = cfg.get("console", True)
-        if console:
+        if console is not None:
             links.insert(0, "console")
-        gc.collect()
-        print(READY + " " + " ".join(links))
-        if console:
+        self.config = cfg = None  # read: its heap is worth more to the links now (App drops its own)
+        self.ready(links)
+        if console is not None:
             self.echo = False  # from here on the console carries frames
-            micropython.kbd_intr(-1)
-            con = Console(sys.stdin.buffer, sys.stdout.buffer)
-            self.tasks.append(asyncio.create_task(server.serve_stream(self.app, con, con, "console")))
+            self.tasks.append(asyncio.create_task(server.serve_stream(self.app, console, console, "console")))
         try:
             await self.stopped.wait()
         finally:
@@ -182,36 +164,43 @@ class Board:
         print("\r\ndmagent: stopped; the console is the REPL again")
 
 
-def escape_window(ms, poll=None):
-    """True to serve; False if Ctrl-C came during the window (the REPL then stays).
-    poll: called every 20 ms, on a board that delivers Ctrl-C only when Python calls out."""
-    if not ms:
-        return True
-    print("dmagent: starting in %d ms; Ctrl-C for the REPL" % ms)
-    try:
-        if poll is None:
-            time.sleep_ms(ms)
-        else:
-            for _ in range(ms // 20):
-                time.sleep_ms(20)
-                poll()
-    except KeyboardInterrupt:
-        print("dmagent: not started; this is the REPL")
-        return False
-    return True
+def _boot(startup, keyed):
+    """Config, the escape window (if this board has one), keys, agent: (board, app,
+    console), or None if the escape came."""
+    config = startup.load_config()
+    serves_console = startup.console_wanted(config)
+    extra = (1 if config.get("uart") else 0) + (1 if config.get("tcp") else 0)
+    if extra:  # main.py reserved the console's; now, before keys and agent, the others'
+        startup.reserve(serves_console + extra)
+    console = None
+    if serves_console:
+        from agent import escape
+
+        console = Console(sys.stdin.buffer, sys.stdout.buffer)
+        escaped, console.heard = escape.escape_window(config, keyed, console.take, bytearray(64))
+        escape = None
+        agent.unload("agent.escape")
+        if escaped:
+            return None
+    board = Board(config)
+    return board, startup.board_app(config, board.log, startup.secrets()), console
 
 
-def main(config=None):
-    if config is None:
-        try:
-            config = load_config()
-        except ValueError as exc:  # refuse to start on a bad config: say why, keep the REPL
-            print("dmagent: %s; not started, this is the REPL" % exc)
-            return
-    if not escape_window(config.get("escape_ms", ESCAPE_MS)):
+def main():
+    """After main.py has turned Ctrl-C off and reserved the buffers: boot, then serve. A
+    board with keys that cannot boot halts, saying why, rather than leave the REPL open."""
+    from agent import startup
+
+    keyed = startup.has_keys()
+    booted = startup.boot_or_halt(lambda: _boot(startup, keyed), keyed)
+    startup = None
+    agent.unload("agent.startup")  # boot is over: its code leaves the heap
+    if booted is None:
+        micropython.kbd_intr(3)
         return
+    board, app, console = booted
     try:
-        asyncio.run(Board(config).run())
+        asyncio.run(board.run(app, console))
     finally:
         micropython.kbd_intr(3)
         asyncio.new_event_loop()  # a clean loop for whatever runs next in the REPL

@@ -8,7 +8,7 @@ import asyncio
 import gc
 import sys
 
-from agent import frame
+from agent import frame, startup
 
 USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
          " [--config FILE [--config-checked]] [--keys PATH]... [--insecure]")
@@ -49,61 +49,55 @@ except ValueError as exc:
 # First, before imports and boot cut the heap into small pieces: the buffers of the links
 # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
 # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
-frame.reserve(links_wanted(OPTS))
+startup.reserve(links_wanted(OPTS))
 # A piece kept whole through boot for the first session's key schedules (2 x 304 bytes):
 # boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
 # one piece with 5 KB free. Given back once booted, before any link is served.
 _HELD = [bytearray(1024)]
 
 
-def load_keys(paths):
-    """{principal: key} through the one key-file reader (agent.keys), which leaves the heap
-    once they are read; a bad key file is one line naming the file, never the key."""
-    if not paths:
-        return None
-    import agent
-    from agent import keys as keyfiles
-
-    try:
-        return keyfiles.load(paths)
-    except ValueError as exc:  # one line naming the file, never the key
-        print("dmagent: %s" % exc, file=sys.stderr)
-        sys.exit(2)
-    finally:
-        agent.unload("agent.keys")
-
-
 from agent import server  # noqa: E402
-
-server.reserve_reads(links_wanted(OPTS))
-from agent.app import App  # noqa: E402
+from agent import app  # noqa: E402,F401  the agent's code next, before config and keys
 
 
-def load_config(path, checked=False):
-    """Through the one loader (agent.config): unknown keys and wrong types refused in one line.
-    checked: `dmagent serve` has run that loader on this very file already, on the host,
-    where the heap is plentiful; here it would cost a board-sized heap what boot can ill
-    spare (its code and names, loaded and dropped among the agent's own)."""
-    if checked:
-        import json
+def secrets(state):
+    """The device key's store, for key files wrapped on a board: a file in the state folder.
+    Key files given by --keys are the operator's: read as they are, never rewritten."""
+    if not state:
+        return None
+    from agent.keywrap import FileSecrets
 
-        with open(path) as f:
-            return json.load(f)
-    import agent
-    from agent import config as checker
+    return FileSecrets(state + "/secrets")
 
+
+def boot(opts):
+    """The agent from the command line's config, state and keys; then the start-up module
+    leaves the heap. Nothing here keeps the config: the App drops it after boot. A bad
+    config or key file is one line naming the file (never the key), and exit 2."""
+    global startup
     try:
-        return checker.load(path)
-    except checker.ConfigError as exc:
+        config = startup.load_config(opts["config"], opts["config_checked"]) if opts["config"] else {}
+        keys = None
+        if opts["keys"]:  # before the agent boots: plain files need no crypto code, and the
+            # key reader's code then leaves a hole that boot fills (after boot: a hole among
+            # the tree's objects, and a 110k heap too cut up for a handshake)
+            from agent import keys as keyfiles
+
+            keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
+    except ValueError as exc:  # ConfigError is one too
         print("dmagent: %s" % exc, file=sys.stderr)
         sys.exit(2)
-    finally:
-        agent.unload("agent.config")
+    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
+    startup = None
+    import agent
+
+    agent.unload("agent.keys")
+    agent.unload("agent.startup")
+    return app
 
 
 async def run(opts):
-    keys = load_keys(opts["keys"])
-    app = App(load_config(opts["config"], opts["config_checked"]), opts["state"], opts["insecure"], keys=keys)
+    app = boot(opts)
     _HELD.pop()
     tasks = []
     if opts["tcp"]:

@@ -1,7 +1,7 @@
 """AES-CCM throughput of the agent's own code (agent.ccm) under CPython: a measurement to
 print, never a timed test.
 
-    python -m host_tools.bench.crypto [--seconds S] [--device]
+    python -m dmagent.host_tools.bench.crypto [--seconds S] [--device]
 
 One line a block backend (cryptography's AES-ECB, the pure-Python agent.aes) and message
 size: encrypt and decrypt bytes/second for COSE alg 10 (13-byte nonce, 8-byte tag, 20 bytes
@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent import ccm, hal
-from host_tools.paths import ROOT
+from dmagent.agent import ccm, hal
+from dmagent.host_tools.paths import ROOT
 
 SIZES = (64, 256, 1024, 2000)  # 2000: about the largest frame (proto.MAX_FRAME is 2048)
 KEY = bytes(range(16))
@@ -68,7 +68,7 @@ def main(argv=None):
     for label, size, enc, dec in measure(args.seconds):
         print("ccm %-26s %5d B  encrypt %11.0f B/s  decrypt %11.0f B/s" % (label, size, enc, dec))
     if args.device:
-        from host_tools.runtime import micropython as mpy_runtime
+        from dmagent.host_tools.runtime import micropython as mpy_runtime
 
         proc = mpy_runtime.run_file(ROOT / "tools" / "ccm_bench_mpy.py", args=[str(args.seconds)], cwd=str(ROOT))
         return proc.returncode

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools.runtime import micropython as mpy_runtime
-from host_tools.client.device import Device
-from host_tools.paths import DEMO_CONFIG, ROOT
+from dmagent.host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.paths import DEMO_CONFIG, ROOT
 
 CONFIG = DEMO_CONFIG
 
@@ -41,7 +41,7 @@ def _key_dir():
 def start_agent(runtime, heap="110k"):
     port = _free_port()
     # --insecure and --keys at once: plain and sealed sessions measured against one agent
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime,
+    argv = [sys.executable, "-m", "dmagent.host_tools.cli", "serve", "--runtime", runtime,
             "--tcp", "127.0.0.1:%d" % port, "--config", str(CONFIG), "--insecure",
             "--keys", str(_key_dir())]
     if runtime.startswith("micropython"):
@@ -135,7 +135,7 @@ def run(count, leaves, heap_size="110k"):
 def firmware_size():
     """The frozen firmware's size (the Unix binary built here; an ESP32's is not built here),
     and the rp2 board's ROMFS image of the agent against its partition."""
-    from firmware_build.bundle import build
+    from dmagent.firmware_build.bundle import build
 
     binary = Path(mpy_runtime.frozen_command()[0])
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,8 @@
 """Deploy figures on the virtual board: bundle size, first flash and reflash at a line rate;
 or, with --noisy N, N flashes of fresh boards on a line with faults injected.
 
-    python -m host_tools.bench.flash [--baud 115200] [--board virtual]
-    python -m host_tools.bench.flash --noisy 10 [--faults SPEC]
+    python -m dmagent.host_tools.bench.flash [--baud 115200] [--board virtual]
+    python -m dmagent.host_tools.bench.flash --noisy 10 [--faults SPEC]
 
 The line-rate floor is what the bundle's bytes alone take on the wire (8N1: ten bits a
 byte); the flash sends the files deflated where that pays, in base64 (4/3), with the raw
@@ -19,11 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from firmware_build.bundle import build
-from host_tools.flash.deploy import FlashError, flash
-from host_tools.client.keys import new_key_file
-from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
-from host_tools.paths import DEMO_CONFIG
+from dmagent.firmware_build.bundle import build
+from dmagent.host_tools.flash import FlashError, flash
+from dmagent.host_tools.client.keys import new_key_file
+from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+from dmagent.host_tools.paths import DEMO_CONFIG
 
 NOISY = "drop=0.0002,corrupt=0.0002,insert=0.0001"  # about one fault per 2 KB each way
 
@@ -68,7 +68,7 @@ def noisy(board="virtual", boards=10, faults=NOISY, work=None):
     ensure_node_runtime(log=lambda line: None)
     bundle = build(board, work / "bundle")
     config = json.loads(DEMO_CONFIG.read_text())
-    config["escape_ms"] = 300
+    config["escape_window_ms"] = 300  # keyed: a window only if asked
     runs = []
     for seed in range(1, boards + 1):
         with VirtualBoard(work / ("board-%d" % seed), faults="%s,seed=%d" % (faults, seed)) as vb:

@@ -5,8 +5,8 @@ and reads it back; at the end every leaf must hold exactly its client's last val
 every connect the agent refuses must have been told so (a 420 status frame, not a reset).
 `make load` runs the long version; tests/host/test_load.py a short one in `make test`.
 
-    python -m host_tools.bench.load --runtime cpython --clients 64 --ops 1000
-    python -m host_tools.bench.load --runtime micropython --clients 8 --ops 100
+    python -m dmagent.host_tools.bench.load --runtime cpython --clients 64 --ops 1000
+    python -m dmagent.host_tools.bench.load --runtime micropython --clients 8 --ops 100
 """
 
 import argparse
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import cbor2
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.keys import new_key_file
-from host_tools.client.transport import LinkError
-from host_tools.paths import DEMO_CONFIG
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.keys import new_key_file
+from dmagent.host_tools.client.transport import LinkError
+from dmagent.host_tools.paths import DEMO_CONFIG
 
 
 def _free_port():
@@ -45,7 +45,7 @@ def start(work, runtime, heap="110k", links=None):
         config["links"] = links
     (work / "config.json").write_text(json.dumps(config))
     port = _free_port()
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime, "--tcp",
+    argv = [sys.executable, "-m", "dmagent.host_tools.cli", "serve", "--runtime", runtime, "--tcp",
             "127.0.0.1:%d" % port, "--state", str(work / "state"), "--config", str(work / "config.json"),
             "--keys", str(keys)]
     if runtime == "micropython":

@@ -1,9 +1,9 @@
 """Soak: many requests of every kind against one agent, each answer checked against a model.
 
-    python -m host_tools.bench.soak --url URL [--key FILE] [--requests 10000]
-    python -m host_tools.bench.soak --runtime micropython [--heap 110k] [--bundle DIR]
-    python -m host_tools.bench.soak --runtime micropython-frozen [--heap 110k]
-    python -m host_tools.bench.soak --vboard [--bundle DIR]
+    python -m dmagent.host_tools.bench.soak --url URL [--key FILE] [--requests 10000]
+    python -m dmagent.host_tools.bench.soak --runtime micropython [--heap 110k] [--bundle DIR]
+    python -m dmagent.host_tools.bench.soak --runtime micropython-frozen [--heap 110k]
+    python -m dmagent.host_tools.bench.soak --vboard [--bundle DIR]
 
 With --runtime the device runtime is started on a pseudo-terminal, running a built bundle's
 .mpy files (the virtual board's bundle, built if not given) under a hard heap cap, and its
@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError
-from host_tools.paths import DEMO_CONFIG, ROOT
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.paths import DEMO_CONFIG, ROOT
 
 BASE = "./Soak"
 MAX_LEAVES = 24
@@ -158,7 +158,7 @@ def soak(dev, principal, requests=10000, seed=1, progress=None, key=None, sessio
 # --- targets ----------------------------------------------------------------------------------
 def _key(work):
     """A new key file for ServerA: (its path, the key)."""
-    from host_tools.client.keys import load_key_file, new_key_file
+    from dmagent.host_tools.client.keys import load_key_file, new_key_file
 
     keys = work / "keys"
     keys.mkdir()
@@ -167,7 +167,7 @@ def _key(work):
 
 
 def _bundle(work, bundle):
-    from firmware_build.bundle import Bundle, build
+    from dmagent.firmware_build.bundle import Bundle, build
 
     return Bundle.load(bundle) if bundle else build("virtual", work / "bundle")
 
@@ -178,7 +178,7 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
     key, secret = _key(work)
     frozen = runtime == "micropython-frozen"
     built = None if frozen else _bundle(work, bundle)
-    argv = [sys.executable, "-m", "host_tools.cli", "serve", "--runtime", runtime, "--heap", heap,
+    argv = [sys.executable, "-m", "dmagent.host_tools.cli", "serve", "--runtime", runtime, "--heap", heap,
             "--pty", "--state", str(work / "state"), "--config", str(DEMO_CONFIG), "--keys", str(key.parent)]
     if built:
         argv += ["--bundle", str(built.dir)]
@@ -205,8 +205,8 @@ def on_device_runtime(requests, heap, bundle, work, progress=None, session_every
 
 def on_vboard(requests, bundle, work, progress=None, session_every=0):
     """The bundle flashed onto a virtual board, driven on its console."""
-    from host_tools.flash.deploy import flash
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash import flash
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     key, secret = _key(work)
@@ -239,7 +239,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="dmagent-soak-"))
     try:
         if args.url:
-            from host_tools.client.keys import load_key_file
+            from dmagent.host_tools.client.keys import load_key_file
 
             principal = load_key_file(args.key)[0] if args.key else None
             key = load_key_file(args.key)[1] if args.key else None

@@ -1,3 +1,3 @@
 """The `dmagent` command: thin click commands over the library; the protocol lives elsewhere."""
 
-from host_tools.cli.main import main  # noqa: F401
+from dmagent.host_tools.cli.main import main  # noqa: F401

@@ -1,3 +1,3 @@
-from host_tools.cli.main import main
+from dmagent.host_tools.cli.main import main
 
 main()

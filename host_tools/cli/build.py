@@ -1,17 +1,15 @@
-"""`dmagent build`: the command over firmware_build (the library does the work).
+"""`dmagent build`: the command over firmware_build.bundle (the library does the work).
 
-Prints the size table and where the bundle went (with --firmware: the firmware built with the
-agent frozen in, and its size); a mismatched firmware version, a missing board or tool, a
-failed download is one readable error line and exit status 2, and the last build stays.
+Prints the size table and where the bundle went; a mismatched firmware version, a missing
+board or a firmware build without its tools is one readable error line and exit status 2.
 """
-
-import sys
 
 import click
 from rich.console import Console
 
-from firmware_build.bundle import board_names, build, size_table
-from firmware_build.mpy import BuildError
+from dmagent.host_tools.cli.common import emit_json, fail, json_option, options
+from dmagent.firmware_build.bundle import board_names, build, size_table
+from dmagent.firmware_build.mpy import BuildError
 
 
 @click.command("build")
@@ -19,24 +17,21 @@ from firmware_build.mpy import BuildError
 @click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: build/NAME)")
 @click.option("--firmware", is_flag=True,
               help="also build MicroPython firmware with the agent frozen in (unix here; esp32 with ESP-IDF)")
-@click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON instead")
-def build_command(board, out, firmware, as_json):
+@json_option
+def build_command(board, out, firmware):
     """Build the agent and a board's files into a bundle (.mpy files, manifest, sizes)."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line, however long
     try:
         if firmware:
-            from firmware_build.firmware import build_firmware
+            from dmagent.firmware_build.firmware import build_firmware
 
             bundle = build_firmware(board, out, log=lambda line: err.print(line))
         else:
             bundle = build(board, out)
     except BuildError as exc:
-        err.print("[red]error:[/] %s" % exc)
-        sys.exit(2)
-    if as_json:
-        import json
-
-        click.echo(json.dumps(dict(bundle.manifest, dir=str(bundle.dir))))
+        fail(str(exc))
+    if options().json:
+        emit_json(200, None, **dict(bundle.manifest, dir=str(bundle.dir)))
         return
     console = Console(highlight=False)
     console.print(size_table(bundle.manifest))

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from host_tools.client.keys import KeyFileError, load_key_file
+from dmagent.host_tools.client.keys import KeyFileError, load_key_file
 
 
 @click.command("test")
@@ -31,8 +31,8 @@ from host_tools.client.keys import KeyFileError, load_key_file
 @click.pass_obj
 def test_command(ctx, urls, key_files, names, junit, only, confidential, ddf_file, list_only, verbose):
     """Check devices rule by rule against the protocol, OMA DM's rules and the standard objects."""
-    from host_tools.conformance import report as rep
-    from host_tools.conformance import run_many, select
+    from dmagent.host_tools.conformance import report as rep
+    from dmagent.host_tools.conformance import run_many, select
 
     as_json = bool(ctx and ctx.json)
     err = Console(stderr=True, highlight=False)
@@ -56,9 +56,9 @@ def test_command(ctx, urls, key_files, names, junit, only, confidential, ddf_fil
             err.print("[red]error:[/] %s" % exc)
             sys.exit(2)
     options = dict(keys=keys, names=list(names) or ["ServerA", "ServerB"], only=only,
-                   timeout=ctx.timeout if ctx else 2.0, confidential=list(confidential), ddf=ddf_file)
+                   timeout=(ctx.timeout if ctx else None) or 2.0, confidential=list(confidential), ddf=ddf_file)
     if ddf_file:
-        from host_tools.ddf import DDFError, read_file
+        from dmagent.host_tools.ddf import DDFError, read_file
 
         try:
             read_file(ddf_file)

@@ -24,7 +24,7 @@ def ddf_group():
 @click.option("--out", type=click.Path(dir_okay=False), help="write the config here (default: stdout)")
 def ddf_import(ddf_file, into, out):
     """Turn a DDF into the initial-tree `nodes` of a device config (docs/config.md)."""
-    from host_tools.ddf import DDFError, read_file, to_config
+    from dmagent.host_tools.ddf import DDFError, read_file, to_config
 
     try:
         nodes = to_config(read_file(ddf_file))["nodes"]
@@ -53,14 +53,14 @@ def ddf_import(ddf_file, into, out):
 @click.pass_obj
 def ddf_export(ctx, config_file, root, out):
     """Write a DDF of the live tree (-d URL), or of a config's nodes (--config)."""
-    from host_tools.ddf import DDFError, from_config, from_device, to_ddf
+    from dmagent.host_tools.ddf import DDFError, from_config, from_device, to_ddf
 
     try:
         if config_file:
             with open(config_file) as f:
                 text = to_ddf(from_config(json.load(f)))
         else:
-            from host_tools.client.device import DeviceError, LinkError
+            from dmagent.host_tools.client.device import DeviceError, LinkError
 
             try:
                 with ctx.open() as dev:

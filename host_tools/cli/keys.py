@@ -8,9 +8,7 @@ its SHA-256). A mistake gets one line on stderr and exit status 2, never a trace
 Registered in host_tools/cli/main.py as `main.add_command(keys_group)`.
 """
 
-import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -18,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from host_tools.client import keys as keyfiles
+from dmagent.host_tools.cli.common import emit_json, fail, json_option, options
+from dmagent.host_tools.client import keys as keyfiles
 
 EXIT_USAGE = 2
 
@@ -27,8 +26,7 @@ _err = Console(stderr=True, highlight=False)
 
 
 def _fail(message):
-    _err.print("[red]error:[/] %s" % escape(message), soft_wrap=True)
-    sys.exit(EXIT_USAGE)
+    fail(message)
 
 
 @click.group(name="keys")
@@ -75,8 +73,8 @@ def _exists(path):
 
 @keys_group.command(name="list")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object")
-def keys_list(paths, as_json):
+@json_option
+def keys_list(paths):
     """Key files in PATHs (files or folders; default: your key store) by principal and
     fingerprint. Never the key."""
     where = list(paths) or [keyfiles.store_dir()]
@@ -84,10 +82,10 @@ def keys_list(paths, as_json):
     if missing:
         _fail("no such file or folder: %s" % ", ".join(missing))
     found = keyfiles.list_keys(where)
-    if as_json:
-        click.echo(json.dumps({"keys": [
+    if options().json:
+        emit_json(200, None, **{"keys": [
             {"principal": principal, "file": str(path), "fingerprint": fp, "bytes": n}
-            for principal, path, fp, n in found]}))
+            for principal, path, fp, n in found]})
         return
     if not found:
         _out.print("no key files in %s" % ", ".join(map(str, where)), markup=False, soft_wrap=True)

@@ -1,38 +1,25 @@
 """The `dmagent` command: a thin layer over host_tools' library.
 
 Each verb parses its arguments, calls one library function and prints the result, for
-people by default and as one JSON object with --json. A mistake gets one readable line
-and a non-zero exit, never a traceback.
+people by default and as one JSON object with --json (cli/common.py: the shape, the device
+options before or after the verb, one line and a hint for every mistake).
 """
 
-import base64
-import functools
-import json
 import sys
 
 import click
-from rich.console import Console
 from rich.tree import Tree as RichTree
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError, LinkError, status_text
+from dmagent.agent import proto as P
+from dmagent.host_tools.cli.common import (EXIT_USAGE, DmagentGroup, console, device_options, emit_json,
+                                           err_console, fail, options)
+from dmagent.host_tools.cli.connect import device_command
+from dmagent.host_tools.client.device import UsageError, status_text
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
-
-EXIT_STATUS = 1  # the device answered with a non-2xx status
-EXIT_LINK = 2  # no answer, or the link could not be opened
-EXIT_USAGE = 2
-
-
-def _to_json(value):
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    raise TypeError("not JSON serialisable: %r" % type(value))
-
-
-def _emit_json(obj):
-    click.echo(json.dumps(obj, default=_to_json, ensure_ascii=False))
+# What an interior node's creator gets unless told otherwise: the spec recommends Delete, Get
+# and Replace for the adding server; Add, which the agent gives the creator, stays, or the
+# creator could not add the node's children.
+CREATOR_RIGHTS = ("Add", "Delete", "Get", "Replace")
 
 
 def parse_value(text, fmt):
@@ -50,12 +37,29 @@ def parse_value(text, fmt):
         if fmt == "bin":
             return bytes.fromhex(text[2:] if text.startswith("0x") else text)
         if fmt == "b64":
+            import base64
+
             return base64.b64decode(text, validate=True)
         if fmt in ("null", "node"):
             return None
     except ValueError as exc:
         raise click.BadParameter("%r is not a valid %s value (%s)" % (text, fmt, exc)) from None
     return text
+
+
+def text_readings(text):
+    """The values a text may mean when no format is given, most specific first: a Replace tries
+    them in turn, the leaf's own format refusing the others (415), so no Get is needed."""
+    readings = []
+    for fmt in ("int", "float"):
+        try:
+            readings.append(int(text, 10) if fmt == "int" else float(text))
+        except ValueError:
+            pass
+    if text in ("true", "false"):
+        readings.append(text == "true")
+    readings.append(text)
+    return readings
 
 
 def show_value(value):
@@ -68,77 +72,15 @@ def show_value(value):
     return str(value)
 
 
-class Context:
-    def __init__(self, device, principal, as_json, timeout, key=None, for_server=None):
-        self.url = device
-        self.principal = principal
-        self.json = as_json
-        self.timeout = timeout
-        self.key = key
-        self.for_server = for_server
-
-    def open(self):
-        if not self.url:
-            raise click.UsageError("no device: give -d/--device URL or set DMAGENT_DEVICE")
-        key_file = self.key
-        if not key_file and self.principal:  # --as with a key in the user's store: use it
-            from host_tools.client.keys import find_key
-
-            key_file = find_key(self.principal)
-        if key_file:
-            from host_tools.client.secure import read_key_file
-
-            try:
-                principal, key = read_key_file(key_file)
-            except ValueError as exc:
-                raise click.UsageError(str(exc)) from None
-            return Device.open(self.url, timeout=self.timeout, principal=principal, key=key,
-                               for_server=self.for_server)
-        if self.for_server:
-            raise click.UsageError("--for needs --key: only an authenticated gateway acts for a server")
-        return Device.open(self.url, timeout=self.timeout, principal=self.principal)
-
-
-def device_command(fn):
-    """Open the device, run the verb, turn every failure into one line and an exit code."""
-
-    @click.pass_obj
-    @functools.wraps(fn)
-    def wrapper(ctx, *args, **kwargs):
-        try:
-            with ctx.open() as dev:
-                result = fn(ctx, dev, *args, **kwargs)
-        except DeviceError as exc:
-            if ctx.json:
-                _emit_json({"status": exc.status, "meaning": status_text(exc.status), "message": exc.message})
-            else:
-                err_console.print("[red]error:[/] %s" % exc)
-            sys.exit(EXIT_STATUS)
-        except LinkError as exc:
-            if ctx.json:
-                _emit_json({"status": None, "error": str(exc)})
-            else:
-                err_console.print("[red]error:[/] %s" % exc)
-            sys.exit(EXIT_LINK)
-        return result
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-d", "--device", envvar="DMAGENT_DEVICE", metavar="URL",
-              help="tcp://HOST:PORT, serial:///dev/ttyX?baud=N or /dev/ttyX (env DMAGENT_DEVICE)")
-@click.option("--as", "principal", metavar="SERVERID", help="the ServerID to name in hello (--insecure agents only)")
-@click.option("--key", metavar="FILE", envvar="DMAGENT_KEY",
-              help="a key file (dmagent key format): handshake as its principal, seal every request")
-@click.option("--for", "for_server", metavar="SERVERID", help="as a gateway with --key: act for this ServerID")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@click.option("--timeout", default=2.0, show_default=True, help="seconds to wait for each answer")
+@click.group(cls=DmagentGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@device_options
 @click.version_option(package_name="dmagent")
-@click.pass_context
-def main(click_ctx, device, principal, key, for_server, as_json, timeout):
-    """Drive a dmagent device: read and change its OMA DM tree and ACLs."""
-    click_ctx.obj = Context(device, principal, as_json, timeout, key, for_server)
+def main():
+    """Drive a dmagent device: read and change its OMA DM tree and ACLs.
+
+    Device options (-d, --as, --key, --for, --json, --timeout, -v) go before or after the verb;
+    defaults for -d, --as, --key and --timeout may sit in the user's config.json (dmagent config).
+    """
 
 
 # --- client verbs ------------------------------------------------------------------
@@ -148,7 +90,7 @@ def info(ctx, dev):
     """Versions, limits and features of the agent."""
     data = dev.info()
     if ctx.json:
-        _emit_json({"status": 200, "value": data})
+        emit_json(200, None, **{"value": data})
         return
     for key in sorted(data):
         console.print("[bold]%-10s[/] %s" % (key, data[key]))
@@ -162,7 +104,7 @@ def get(ctx, dev, uri, prop):
     """The value of a leaf, the children of a node, or a property."""
     value, fmt = dev.get_with_format(uri, prop)
     if ctx.json:
-        _emit_json({"status": 200, "value": value, "format": fmt})
+        emit_json(200, None, **{"value": value, "format": fmt})
     elif isinstance(value, list):
         for name in value:
             console.print(name)
@@ -175,28 +117,67 @@ def get(ctx, dev, uri, prop):
 @click.option("--value", metavar="V", help="the leaf's value")
 @click.option("--format", "fmt", type=click.Choice(P.FORMATS), help="the leaf's format (default: chr, or node)")
 @click.option("--interior", is_flag=True, help="add an interior node")
+@click.option("--acl", "new_acl", metavar="ACL",
+              help="the new interior node's ACL [default: %s for the adding server]" % "/".join(CREATOR_RIGHTS))
+@click.option("--no-acl", is_flag=True, help="leave the new interior node's ACL empty (it inherits)")
 @device_command
-def add(ctx, dev, uri, value, fmt, interior):
-    """Add a leaf or an interior node."""
+def add(ctx, dev, uri, value, fmt, interior, new_acl, no_acl):
+    """Add a leaf or an interior node (an interior node gets an ACL for its creator)."""
     if interior and value is not None:
-        raise click.UsageError("an interior node has no value")
+        raise UsageError("an interior node has no value", "leave --value out, or --interior")
+    if new_acl is not None and no_acl:
+        raise UsageError("--acl and --no-acl contradict each other")
     fmt = "node" if interior else (fmt or ("chr" if value is not None else "node"))
+    if fmt != "node" and (new_acl is not None or no_acl):
+        raise UsageError("--acl and --no-acl are for interior nodes", "set a leaf's ACL with `dmagent acl URI --set`")
     dev.add(uri, None if value is None else parse_value(value, fmt), fmt)
-    _ok(ctx, "added %s" % uri)
+    acl_set = None
+    if fmt == "node" and not no_acl:
+        acl_set = new_acl if new_acl is not None else creator_acl(dev, ctx)
+        if acl_set:
+            dev.set_acl(uri, acl_set)
+    if ctx.json:
+        emit_json(200, None, acl=acl_set)
+    else:
+        console.print("added %s%s" % (uri, " (ACL %s)" % acl_set if acl_set else ""))
+
+
+def creator_acl(dev, ctx):
+    """Add, Delete, Get and Replace for the server that added the node (the one the session is
+    for: --for, else the principal; none for an anonymous --insecure session)."""
+    who = ctx.for_server or (dev.channel.principal if dev.channel is not None else ctx.principal)
+    if not who:
+        return None
+    return "&".join("%s=%s" % (cmd, who) for cmd in CREATOR_RIGHTS)
 
 
 @main.command()
 @click.argument("uri")
 @click.option("--value", metavar="V", required=True, help="the new value")
-@click.option("--format", "fmt", type=click.Choice(P.FORMATS), help="default: the leaf's current format")
+@click.option("--format", "fmt", type=click.Choice(P.FORMATS), help="default: the leaf keeps its own")
 @click.option("--prop", metavar="NAME", help="replace a property instead: ACL Name Title")
 @device_command
 def replace(ctx, dev, uri, value, fmt, prop):
-    """Replace a leaf's value (or a property: ACL, Name, Title)."""
-    if prop is None and fmt is None:
-        fmt = dev.get(uri, prop="Format")
-    dev.replace(uri, value if prop else parse_value(value, fmt), None if prop else fmt, prop=prop)
+    """Replace a leaf's value (or a property: ACL, Name, Title). Needs Replace, never Get."""
+    if prop is not None or fmt is not None:
+        dev.replace(uri, value if prop else parse_value(value, fmt), None if prop else fmt, prop=prop)
+    else:
+        replace_keeping_format(dev, uri, value)
     _ok(ctx, "replaced %s" % (uri if prop is None else "%s?prop=%s" % (uri, prop)))
+
+
+def replace_keeping_format(dev, uri, text):
+    """Replace without a format: the agent keeps the leaf's and refuses (415) a value of
+    another type, so each reading of the text is offered in turn until one fits."""
+    from dmagent.host_tools.client.device import DeviceError
+
+    readings = text_readings(text)
+    for i, value in enumerate(readings):
+        try:
+            return dev.replace(uri, value)
+        except DeviceError as exc:
+            if exc.status != P.S_BAD_FORMAT or i == len(readings) - 1:
+                raise
 
 
 @main.command()
@@ -216,7 +197,7 @@ def exec_(ctx, dev, uri, data):
     """Execute a node (run its handler)."""
     status, result = dev.exec(uri, data)
     if ctx.json:
-        _emit_json({"status": status, "value": result})
+        emit_json(status, None, value=result)
     else:
         console.print("%d %s%s" % (status, status_text(status), "" if result is None else ": %s" % show_value(result)))
 
@@ -227,11 +208,16 @@ def exec_(ctx, dev, uri, data):
 @device_command
 def acl(ctx, dev, uri, new_acl):
     """A node's own ACL, its effective ACL, and where that comes from."""
-    if new_acl is not None:
+    if new_acl is not None:  # set only: reading it back would need Get, which setting does not
         dev.set_acl(uri, new_acl)
+        if ctx.json:
+            emit_json(200, None, acl=new_acl)
+        else:
+            console.print("%s: ACL set to %s" % (uri, new_acl or "(empty: inherits)"))
+        return
     own, effective, source = dev.acl(uri)
     if ctx.json:
-        _emit_json({"status": 200, "acl": own, "effective": effective, "from": source})
+        emit_json(200, None, **{"acl": own, "effective": effective, "from": source})
         return
     console.print("[bold]own      [/] %s" % (own or "(empty: inherits)"))
     console.print("[bold]effective[/] %s" % effective)
@@ -247,7 +233,7 @@ def check(ctx, dev, uri, server, cmd):
     """May SERVER do CMD on URI? And which node's ACL decides."""
     allowed, source = dev.check(uri, server, cmd)
     if ctx.json:
-        _emit_json({"status": 200, "allowed": allowed, "from": source})
+        emit_json(200, None, **{"allowed": allowed, "from": source})
         return
     verdict = "[green]allowed[/]" if allowed else "[red]denied[/]"
     console.print("%s: %s %s on %s (decided by the ACL of %s)" % (verdict, server, cmd, uri, source))
@@ -260,7 +246,7 @@ def tree(ctx, dev, uri):
     """Draw the tree below URI (only what you may Get)."""
     entries = list(dev.list(uri, data=True))
     if ctx.json:
-        _emit_json({"status": 200, "value": [[u, v] for u, v in entries]})
+        emit_json(200, None, **{"value": [[u, v] for u, v in entries]})
         return
     console.print(draw_tree(entries))
 
@@ -281,7 +267,7 @@ def draw_tree(entries):
 
 def _ok(ctx, text):
     if ctx.json:
-        _emit_json({"status": 200})
+        emit_json(200)
     else:
         console.print(text)
 
@@ -304,11 +290,19 @@ def _ok(ctx, text):
 @click.option("--recover", is_flag=True,
               help="the state is damaged: say what recovery drops, ask, drop it, then serve")
 @click.option("--yes", is_flag=True, help="with --recover: do not ask")
-def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
-          recover, yes):
+@click.option("-v", "--verbose", is_flag=True, help="log each request, with a timestamp (--runtime cpython)")
+@click.pass_context
+def serve(click_ctx, tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, heap, bundle,
+          recover, yes, verbose):
     """Run the agent on this machine."""
-    from host_tools.runtime import serve as serving
+    from dmagent.host_tools.cli.common import check_device_config
+    from dmagent.host_tools.runtime import serve as serving
 
+    if config:
+        check_device_config(config)
+    stopped = ("the agent stopped; every change it acknowledged is kept in %s" % state if state
+               else "the agent stopped; nothing persists without --state")
+    options(click_ctx).state = stopped
     try:
         if recover:
             serving.recover_state(state, config, None if yes else lambda: click.confirm(
@@ -318,12 +312,28 @@ def serve(tcp, serial_ports, pty, state, config, key_paths, insecure, runtime, h
         if bundle and runtime != "micropython":
             raise serving.ServeError("--bundle needs --runtime micropython (a bundle is .mpy files)")
         if runtime != "cpython":
-            sys.exit(serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
-                                               key_paths, bundle, runtime))
-        serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths)
+            if verbose:
+                err_console.print("serve -v: the request log is --runtime cpython's; the MicroPython agent "
+                                  "logs its links and sessions", markup=False)
+            code = serving.serve_micropython(tcp, serial_ports, pty, state, config, insecure, heap,
+                                             key_paths, bundle, runtime)
+        else:
+            code = serving.serve_cpython(tcp, serial_ports, pty, state, config, insecure, key_paths,
+                                         verbose=verbose) or 0
     except serving.ServeError as exc:
-        err_console.print("[red]error:[/] %s" % exc)
-        sys.exit(EXIT_USAGE)
+        fail(str(exc))
+    if code == 0:
+        err_console.print("stopped: %s" % stopped, markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell):
+    """Print the shell's completion script: eval "$(dmagent completion bash)" in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    click.echo(get_completion_class(shell)(main, {}, "dmagent", "_DMAGENT_COMPLETE").source())
 
 
 # --- MicroPython --------------------------------------------------------------------
@@ -341,7 +351,7 @@ def mpy():
 @click.argument("args", nargs=-1)
 def mpy_run(file, heap, source, runtime, args):
     """Run FILE under the device runtime with agent/ importable (as .mpy, like a board)."""
-    from host_tools.runtime import micropython as mpy_runtime
+    from dmagent.host_tools.runtime import micropython as mpy_runtime
 
     if source and runtime != "micropython":
         err_console.print("[red]error:[/] --source needs --runtime micropython (the frozen agent is in the firmware)")
@@ -354,24 +364,23 @@ def mpy_run(file, heap, source, runtime, args):
     sys.exit(proc.returncode)
 
 
-# --- keys and boards: build, flash, ports, vboard (each command lives with its library) --
+# --- keys and boards: build, flash, ports, vboard (each command in its own module) --
 def _register_board_commands():
-    from host_tools.cli.build import build_command
-    from host_tools.flash.deploy import flash_command
-    from host_tools.client.ports import ports_command
-    from host_tools.vboard.board import vboard_command
+    from dmagent.host_tools.cli.build import build_command
+    from dmagent.host_tools.cli.flash import flash_command
+    from dmagent.host_tools.cli.keys import keys_group
+    from dmagent.host_tools.cli.ports import ports_command
+    from dmagent.host_tools.cli.shell import shell_command
+    from dmagent.host_tools.cli.vboard import vboard_command
 
-    from host_tools.cli.keys import keys_group
-
-    for command in (build_command, flash_command, ports_command, vboard_command, keys_group):
-        if command is not None:
-            main.add_command(command)
+    for command in (build_command, flash_command, ports_command, vboard_command, keys_group, shell_command):
+        main.add_command(command)
 
 
 _register_board_commands()
-from host_tools.cli.conformance import test_command  # noqa: E402
-from host_tools.cli.sniff import proxy_command, sniff_command  # noqa: E402
-from host_tools.cli.ddf import ddf_group  # noqa: E402
+from dmagent.host_tools.cli.conformance import test_command  # noqa: E402
+from dmagent.host_tools.cli.sniff import proxy_command, sniff_command  # noqa: E402
+from dmagent.host_tools.cli.ddf import ddf_group  # noqa: E402
 main.add_command(ddf_group)
 main.add_command(test_command)
 main.add_command(sniff_command)

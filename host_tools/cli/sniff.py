@@ -9,7 +9,7 @@ import time
 import click
 from rich.console import Console
 
-from host_tools.client.keys import KeyFileError, load_key_file
+from dmagent.host_tools.client.keys import KeyFileError, load_key_file
 
 ARROW = {"out": "gw -> dev", "in": "dev -> gw", None: "   ?    "}
 
@@ -48,14 +48,14 @@ def _printer(as_json):
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a frame")
 def sniff_command(source, key_files, as_json):
     """Decode frames: from a pcapng capture, a file of raw bytes, or live from a serial port."""
-    from host_tools.sniff import Sniffer
-    from host_tools.sniff.capture import is_capture, read_capture
+    from dmagent.host_tools.sniff import Sniffer
+    from dmagent.host_tools.sniff.capture import is_capture, read_capture
 
     sniffer = Sniffer(_keys(key_files))
     show = _printer(as_json)
     try:
         if source.startswith(("/dev/", "serial://", "tcp://")) or source.upper().startswith("COM"):
-            from host_tools.client.transport import open_url
+            from dmagent.host_tools.client.transport import open_url
 
             with open_url(source) as link:
                 while True:
@@ -84,8 +84,8 @@ def sniff_command(source, key_files, as_json):
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a frame")
 def proxy_command(listen, to, save, key_files, as_json):
     """Relay between a gateway and a device, printing both directions decoded."""
-    from host_tools.sniff.capture import CaptureWriter
-    from host_tools.sniff.proxy import Proxy
+    from dmagent.host_tools.sniff.capture import CaptureWriter
+    from dmagent.host_tools.sniff.proxy import Proxy
 
     keys = _keys(key_files)
     try:

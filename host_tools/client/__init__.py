@@ -4,5 +4,6 @@ security channel, key files, and `Device`, the object a program or the CLI talks
 It knows nothing of the CLI; everything here raises exceptions, never exits.
 """
 
-from host_tools.client.device import Device, DeviceError, DeviceTimeout, status_text  # noqa: F401
-from host_tools.client.transport import LinkError  # noqa: F401
+from dmagent.host_tools.client.device import Device, DeviceError, DeviceTimeout, status_text  # noqa: F401
+from dmagent.host_tools.client.errors import DmagentError, UsageError  # noqa: F401
+from dmagent.host_tools.client.transport import LinkError  # noqa: F401

@@ -8,19 +8,21 @@ The token is random per Device; pass token= to go on where another Device left o
 
 import random
 import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.transport import LinkError, open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.errors import DmagentError, UsageError
+from dmagent.host_tools.client.transport import LinkError, open_url
 
-__all__ = ["Device", "DeviceError", "DeviceTimeout", "LinkError", "status_text"]
+__all__ = ["Device", "DeviceError", "DeviceTimeout", "DmagentError", "LinkError", "UsageError", "status_text"]
 
 
 def status_text(status):
     return P.STATUS_TEXT.get(status, "unknown status")
 
 
-class DeviceError(Exception):
+class DeviceError(DmagentError):
     """The device answered with a non-2xx status."""
 
     def __init__(self, status, message="", response=None):
@@ -37,8 +39,15 @@ class DeviceTimeout(LinkError):
     """No answer after every retry."""
 
 
+KeyArg = Union[bytes, str, None]  # key bytes, or a key file's path
+
+
 class Device:
-    def __init__(self, transport, timeout=2.0, retries=2, token=None):
+    """One device, over one transport; every op of the protocol as a method. A with-block
+    closes it. Raises DmagentError kinds only: DeviceError, LinkError, UsageError."""
+
+    def __init__(self, transport, timeout: float = 2.0, retries: int = 2, token: Optional[bytes] = None) -> None:
+        self.url: Optional[str] = None  # set by open()
         self.transport = transport
         self.token = random.getrandbits(30) if token is None else token  # scopes our request ids
         self.reconnects = 0  # connections made again after one was lost
@@ -53,6 +62,7 @@ class Device:
         self.last_request_bytes = 0
         self.last_response_bytes = 0
         self.server_info = None
+        self.max_frame = P.MAX_FRAME  # the device's, once hello or info said it
         self.handshake_bytes = self._hs_bytes = 0
         self.rejected = 0  # protected frames refused by the channel (forged, replayed, stale)
         self.requests_sent = 0  # requests made (a retry of one is not another)
@@ -62,24 +72,35 @@ class Device:
         self.reply_chunk = None
 
     @classmethod
-    def open(cls, url, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,), token=None):
-        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). A connection
-        lost mid-request is made again to url, and the request retried there. A device that
-        refuses the connection as busy (420, its links are all taken) is tried again, up to
-        `retries` more times, a little later each time."""
+    def open(cls, url: str, timeout: float = 2.0, retries: int = 2, principal: Optional[str] = None,
+             key: KeyArg = None, for_server: Optional[str] = None, suites=(P.SUITE_CCM,),
+             token: Optional[bytes] = None, key_store: bool = True) -> "Device":
+        """Connect to url (tcp://, serial://, /dev/tty..., fd://); see over(). With principal and
+        no key, the principal's key is taken from the user's key store, as `--as` does
+        (key_store=False: name the principal in hello instead, for --insecure agents).
+        A connection lost mid-request is made again to url, and the request retried there.
+        A device that refuses the connection as busy (420, its links are all taken) is tried
+        again, up to `retries` more times, a little later each time."""
+        if key is None and principal is not None and key_store:
+            from dmagent.host_tools.client.keys import find_key
+
+            key = find_key(principal)
+            key = str(key) if key is not None else None
         for attempt in range(retries + 1):
             try:
-                return cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
-                                token, reopen=lambda: open_url(url))
+                dev = cls.over(open_url(url), timeout, retries, principal, key, for_server, suites,
+                               token, reopen=lambda: open_url(url))
+                dev.url = url
+                return dev
             except DeviceError as exc:
                 if exc.status != P.S_DEVICE_FULL or "busy" not in exc.message or attempt == retries:
                     raise
             time.sleep(0.5 * (attempt + 1) + random.random() * 0.5)
 
     @classmethod
-    def over(cls, transport, timeout=2.0, retries=2, principal=None, key=None, for_server=None,
-             suites=(P.SUITE_CCM,), token=None, reopen=None):
+    def over(cls, transport, timeout: float = 2.0, retries: int = 2, principal: Optional[str] = None,
+             key: KeyArg = None, for_server: Optional[str] = None, suites=(P.SUITE_CCM,),
+             token: Optional[bytes] = None, reopen=None) -> "Device":
         """A Device on an open transport (closed again if this fails).
 
         key: the long-term key (bytes, with principal) or a key file's path (its principal
@@ -93,20 +114,21 @@ class Device:
         dev._reopen = reopen
         try:
             if key is not None and not isinstance(key, (bytes, bytearray)):
-                from host_tools.client.keys import load_key_file
+                from dmagent.host_tools.client.keys import load_key_file
 
                 file_principal, key = load_key_file(key)
                 if principal is not None and principal != file_principal:
-                    raise ValueError("the key file is for %s, not %s" % (file_principal, principal))
+                    raise UsageError("the key file is for %s, not %s" % (file_principal, principal),
+                                     "give --as %s, or the key file of %s" % (file_principal, principal))
                 principal = file_principal
             if key is not None:
                 if principal is None:
-                    raise ValueError("a key needs its principal")
+                    raise UsageError("a key needs its principal")
                 dev.for_server = for_server
                 dev._credentials = (principal, key, suites)
                 dev.handshake(principal, key, suites)
             elif for_server is not None:
-                raise ValueError("for_server needs a key: only an authenticated gateway acts for a server")
+                raise UsageError("for_server needs a key: only an authenticated gateway acts for a server")
             elif principal is not None:
                 dev.hello(principal)
         except BaseException:
@@ -114,21 +136,36 @@ class Device:
             raise
         return dev
 
-    def close(self):
+    def close(self) -> None:
         self.transport.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Device":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def principal(self) -> Optional[str]:
+        """Who this session acts as: the handshaken principal, or the one named in hello."""
+        if self.channel is not None:
+            return self.channel.principal
+        return (self.server_info or {}).get("principal")
+
+    def __repr__(self) -> str:
+        where = self.url or getattr(self.transport, "where", type(self.transport).__name__)
+        who = self.principal
+        mode = "sealed" if self.channel is not None else ("hello" if who else "anonymous")
+        via = " for %s" % self.for_server if self.for_server else ""
+        return "<Device %s as %s%s, %s>" % (where, who or "nobody", via, mode)
+
     # --- request/response -------------------------------------------------
-    def peek_request_id(self):
+    def peek_request_id(self) -> int:
         """The id the next request will carry."""
         return self._next_id
 
-    def request(self, op, fields=None, check=True, request_id=None):
+    def request(self, op: int, fields: Optional[Dict[int, Any]] = None, check: bool = True,
+                request_id: Optional[int] = None) -> Dict[int, Any]:
         """Send one request, return the response map; raise DeviceError on non-2xx if check.
         request_id: send again a request made before (its answer was never seen)."""
         rid = request_id
@@ -186,7 +223,8 @@ class Device:
         for attempt in range(self.retries + 1):
             self.retries_sent += attempt > 0
             try:
-                self._send(message, rid, pivs)  # each try: the same message (sealed: a new seq)
+                # each try: the same message (sealed: a new seq); its size checked once
+                self._send(message, rid, pivs, check_size=attempt == 0)
                 response = self._await(rid, pivs, offset)
             except LinkError:
                 if self._reopen is None or attempt == self.retries:
@@ -230,15 +268,25 @@ class Device:
             self.channel.forget(rid)
         return response
 
-    def _send(self, message, rid, pivs):
-        """Write message once: sealed under a new seq (its Partial IV added to pivs) or plain."""
+    def _send(self, message, rid, pivs, check_size=False):
+        """Write message once: sealed under a new seq (its Partial IV added to pivs) or plain.
+        check_size: refuse first a frame the device would drop unread (request() does)."""
         if self.channel is not None:
             kind, body, piv = self.channel.seal(wire.cbor2.dumps(message), rid)
             pivs.append(piv)
             data = wire.encode_frame(kind, body)
         else:
             data = wire.encode_message(message)
+        if check_size:
+            self._check_size(data)
         self.last_request_bytes = self._write_frame(data)
+
+    def _check_size(self, data):
+        """Refuse, before sending, a frame the device would drop unread (it waits for no answer)."""
+        content = len(wire.cobs.decode(data[:-1]))
+        if content > self.max_frame:
+            raise UsageError("the request is %d bytes in its frame, the device takes at most %d (max_frame)"
+                             % (content, self.max_frame), "send a smaller value")
 
     def _write_frame(self, frame):
         """Write one frame after a 0x00 (docs/protocol.md 2): whatever garbage the line put
@@ -251,7 +299,7 @@ class Device:
         """Prove both sides' keys and open a protected session (docs/protocol.md 7.2).
         DeviceError (a HandshakeError) with the status: 401 wrong key or unknown principal,
         403 policy or backoff, 400 malformed; DeviceTimeout if the device never answers."""
-        from host_tools.client.secure import ClientChannel, HandshakeError
+        from dmagent.host_tools.client.secure import ClientChannel, HandshakeError
 
         self.channel = None
         self.handshake_bytes = self._hs_bytes = 0
@@ -302,7 +350,7 @@ class Device:
 
     def _await(self, rid, pivs=(), offset=None):
         if self.channel is not None:
-            from host_tools.client.secure import SecurityError
+            from dmagent.host_tools.client.secure import SecurityError
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
@@ -336,23 +384,27 @@ class Device:
                     return response
 
     # --- ops ----------------------------------------------------------------
-    def hello(self, principal=None):
+    def hello(self, principal: Optional[str] = None) -> Dict[str, Any]:
         fields = {P.K_SERVER: principal} if principal is not None else None
         self.server_info = self.request(P.OP_HELLO, fields)[P.K_VALUE]
+        self.max_frame = self.server_info.get("max_frame") or self.max_frame
         return self.server_info
 
-    def info(self):
-        return self.request(P.OP_INFO)[P.K_VALUE]
+    def info(self) -> Dict[str, Any]:
+        value = self.request(P.OP_INFO)[P.K_VALUE]
+        self.max_frame = value.get("max_frame") or self.max_frame
+        return value
 
-    def get(self, uri, prop=None):
+    def get(self, uri: str, prop: Optional[str] = None) -> Any:
         """The value of a leaf, the child names of an interior node, or a property."""
         return self.get_with_format(uri, prop)[0]
 
-    def get_with_format(self, uri, prop=None):
+    def get_with_format(self, uri: str, prop: Optional[str] = None) -> Tuple[Any, Optional[str]]:
         resp = self.request(P.OP_GET, {P.K_URI: _with_prop(uri, prop)})
         return resp.get(P.K_VALUE), resp.get(P.K_FORMAT)
 
-    def add(self, uri, value=None, fmt=None, mime=None, interior=False):
+    def add(self, uri: str, value: Any = None, fmt: Optional[str] = None, mime: Optional[str] = None,
+            interior: bool = False) -> None:
         fields = {P.K_URI: uri}
         if interior:
             fmt = "node"
@@ -364,16 +416,16 @@ class Device:
             fields[P.K_TYPE] = mime
         self.request(P.OP_ADD, fields)
 
-    def replace(self, uri, value, fmt=None, prop=None):
+    def replace(self, uri: str, value: Any, fmt: Optional[str] = None, prop: Optional[str] = None) -> None:
         fields = {P.K_URI: _with_prop(uri, prop), P.K_VALUE: value}
         if fmt is not None:
             fields[P.K_FORMAT] = fmt
         self.request(P.OP_REPLACE, fields)
 
-    def delete(self, uri):
+    def delete(self, uri: str) -> None:
         self.request(P.OP_DELETE, {P.K_URI: uri})
 
-    def exec(self, uri, data=None):
+    def exec(self, uri: str, data: Any = None) -> Tuple[int, Any]:
         """Returns (status, result): 200 done or 202 started."""
         fields = {P.K_URI: uri}
         if data is not None:
@@ -381,20 +433,20 @@ class Device:
         resp = self.request(P.OP_EXEC, fields)
         return resp[P.K_STATUS], resp.get(P.K_VALUE)
 
-    def acl(self, uri):
+    def acl(self, uri: str) -> Tuple[str, str, str]:
         """(own ACL, effective ACL, URI of the node the effective ACL comes from)."""
         resp = self.request(P.OP_ACL, {P.K_URI: uri})
         return resp[P.K_ACL], resp[P.K_EFFECTIVE], resp[P.K_FROM]
 
-    def set_acl(self, uri, acl):
+    def set_acl(self, uri: str, acl: str) -> None:
         self.replace(uri, acl, prop="ACL")
 
-    def check(self, uri, server, cmd):
+    def check(self, uri: str, server: str, cmd: str) -> Tuple[bool, str]:
         """(allowed, URI of the node whose ACL decided)."""
         resp = self.request(P.OP_CHECK, {P.K_URI: uri, P.K_SERVER: server, P.K_CMD: cmd})
         return resp[P.K_ALLOWED], resp[P.K_FROM]
 
-    def list(self, uri, data=False, page=50):
+    def list(self, uri: str, data: bool = False, page: int = 50) -> Iterator[Any]:
         """Every node at and below uri the requester may Get, page by page (a generator).
 
         Yields URIs, or (uri, value) pairs with data=True.
@@ -412,7 +464,7 @@ class Device:
             if cursor is None:
                 return
 
-    def atomic(self, items):
+    def atomic(self, items: List[Tuple[int, Dict[int, Any]]]) -> List[Dict[int, Any]]:
         """items: [(op, fields), ...] -> list of per-item response maps; raises DeviceError (507) on failure."""
         payload = []
         for op, fields in items:

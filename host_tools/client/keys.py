@@ -17,11 +17,13 @@ from pathlib import Path
 
 import click
 
+from dmagent.host_tools.client.errors import UsageError
+
 KEY_LENGTHS = (16, 32)
 SUFFIX = ".key"
 
 
-class KeyFileError(ValueError):
+class KeyFileError(UsageError):
     """A key file cannot be made or read; the message says which and why (never the key)."""
 
 
@@ -60,7 +62,7 @@ def store_path(principal):
 
 
 def _check_principal(principal):
-    from agent.acl import is_identifier
+    from dmagent.agent.acl import is_identifier
 
     if not is_identifier(principal) or "/" in principal or "\\" in principal or len(principal) > 64:
         raise KeyFileError("%r is not a valid principal (a ServerID: printable ASCII, no spaces,"
@@ -108,7 +110,7 @@ def load_key_file(path, warn=True):
     """(principal, key) from a key file, read by the agent's own reader (agent.keys: one
     format, one set of checks); KeyFileError naming the file (not the key) if bad. Warns on
     stderr, once per file, when others than its owner may read it (warn=False: quiet)."""
-    from agent import keys as reader
+    from dmagent.agent import keys as reader
 
     try:
         principal, key = reader.read(str(path))
@@ -122,7 +124,7 @@ def load_key_file(path, warn=True):
 def load_keys(paths):
     """{principal: key} from key files and folders (what `serve --keys` takes), through the
     same reader, with the same warning; KeyFileError naming the file if one is bad."""
-    from agent import keys as reader
+    from dmagent.agent import keys as reader
 
     try:
         found = reader.load([str(p) for p in paths], warn_if_exposed)

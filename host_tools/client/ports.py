@@ -5,9 +5,6 @@ port without USB ids (a built-in UART, a pseudo-terminal) is listed but never pi
 `--port auto`, which takes the one likely board or names the candidates.
 """
 
-import json
-import sys
-
 # (VID, PID or None for any) -> (what it is, the board it most likely is)
 KNOWN = {
     (0x303A, None): ("Espressif native USB", "esp32 (S2/S3/C3/C6)"),
@@ -100,42 +97,3 @@ def resolve(port, infos=None):
     if port != "auto":
         return port
     return pick(list_ports(infos))
-
-
-def _click_command():
-    import click
-    from rich.console import Console
-    from rich.table import Table
-
-    @click.command("ports")
-    @click.option("--all", "include_all", is_flag=True, help="also ports without USB ids (built-in UARTs)")
-    @click.option("--json", "as_json", is_flag=True, help="one JSON list")
-    def ports_command(include_all, as_json):
-        """List serial ports, with a guess at the board on each."""
-        ports = list_ports(include_all=include_all)
-        if as_json:
-            click.echo(json.dumps([p.as_dict() for p in ports]))
-            return
-        console = Console(highlight=False)
-        if not ports:
-            console.print("no serial ports with USB ids%s" % ("" if include_all else " (--all lists every port)"))
-            sys.exit(1)
-        table = Table()
-        for col in ("port", "VID:PID", "description", "board (a guess)"):
-            table.add_column(col)
-        for p in ports:
-            table.add_row(p.device, p.usb_id, p.description or p.bridge or "",
-                          p.board or "", style=None if p.likely else "dim")
-        console.print(table)
-        try:
-            console.print("--port auto picks %s" % pick(ports))
-        except PortError as exc:
-            console.print("--port auto: %s" % exc)
-
-    return ports_command
-
-
-try:
-    ports_command = _click_command()
-except ImportError:
-    ports_command = None

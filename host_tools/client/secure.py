@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from agent import proto as P
-from host_tools.client.device import DeviceError
-from host_tools.client.keys import KEY_LENGTHS, KeyFileError, Secret, load_key_file
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import DeviceError
+from dmagent.host_tools.client.keys import KEY_LENGTHS, KeyFileError, Secret, load_key_file
 
 SUITES = {P.SUITE_CCM: "AES-CCM-16-64-128", P.SUITE_HMAC: "HMAC 256/64"}
 SESSION_KEY_LEN = {P.SUITE_CCM: 16, P.SUITE_HMAC: 32}  # docs/protocol.md 7.1

@@ -9,10 +9,13 @@ import select
 import socket
 from urllib.parse import parse_qs, urlparse
 
+from dmagent.host_tools.client.errors import DmagentError, UsageError
+
 DEFAULT_BAUD = 115200
+URL_FORMS = "tcp://HOST:PORT, serial:///dev/ttyX?baud=N, /dev/ttyX or auto"
 
 
-class LinkError(OSError):
+class LinkError(DmagentError, OSError):
     """The link could not be opened or broke; the message says which and why."""
 
 
@@ -129,17 +132,25 @@ def open_url(url, connect_timeout=5.0):
     """tcp://host:port, serial:///dev/ttyX?baud=N, a bare /dev/ttyX or COM3, or fd://N."""
     if url.startswith("tcp://"):
         parts = urlparse(url)
-        if not parts.hostname or not parts.port:
-            raise LinkError("a tcp URL needs a host and a port: tcp://HOST:PORT")
-        return TcpTransport(parts.hostname, parts.port, connect_timeout)
+        try:
+            port = parts.port
+        except ValueError:  # not a number, or past 65535
+            port = None
+        if not parts.hostname or not port:
+            raise UsageError("bad device URL %r: a tcp URL needs a host and a port from 1 to 65535" % url,
+                             "tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000")
+        return TcpTransport(parts.hostname, port, connect_timeout)
     if url.startswith("serial://"):
         parts = urlparse(url)
         baud = parse_qs(parts.query).get("baud", [str(DEFAULT_BAUD)])[0]
-        if not baud.isdigit():
-            raise LinkError("baud must be a number: %r" % baud)
+        if not baud.isdigit() or not int(baud):
+            raise UsageError("bad device URL %r: baud must be a positive number, not %r" % (url, baud),
+                             "serial:///dev/ttyUSB0?baud=115200")
         return SerialTransport(parts.path, int(baud))
     if url.startswith("fd://"):
+        if not url[5:].isdigit():
+            raise UsageError("bad device URL %r: fd://N takes a file descriptor number" % url)
         return FdTransport(int(url[5:]))
     if url.startswith("/dev/") or url.upper().startswith("COM"):
         return SerialTransport(url)
-    raise LinkError("unknown device URL %r: use tcp://HOST:PORT, serial:///dev/ttyX?baud=N or /dev/ttyX" % url)
+    raise UsageError("unknown device URL %r" % url, "use " + URL_FORMS)

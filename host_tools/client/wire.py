@@ -10,7 +10,7 @@ import zlib
 import cbor2
 from cobs import cobs
 
-from agent import proto as P
+from dmagent.agent import proto as P
 
 
 class FrameError(ValueError):

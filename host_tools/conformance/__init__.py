@@ -4,8 +4,8 @@ omadm-rules.md and the standard objects. A library first (`run`, `run_many`, `CH
 a check that cannot run on a device (no keys, one principal) is skipped and says why.
 """
 
-from host_tools.conformance.registry import CHECKS, Failed, Skipped, check, select
-from host_tools.conformance.runner import HYGIENE, Report, Result, run, run_many
+from dmagent.host_tools.conformance.registry import CHECKS, Failed, Skipped, check, select
+from dmagent.host_tools.conformance.runner import HYGIENE, Report, Result, run, run_many
 
 __all__ = ["CHECKS", "Failed", "Skipped", "check", "select", "run", "run_many", "Report",
            "Result", "HYGIENE"]

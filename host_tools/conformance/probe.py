@@ -10,11 +10,11 @@ import itertools
 import os
 import time
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError, DeviceTimeout
-from host_tools.client.transport import open_url
-from host_tools.conformance.registry import Failed, Skipped
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError, DeviceTimeout
+from dmagent.host_tools.client.transport import open_url
+from dmagent.host_tools.conformance.registry import Failed, Skipped
 
 ANON = None
 _FIELD_KEYS = {name[2:].lower(): getattr(P, name) for name in dir(P) if name.startswith("K_")}

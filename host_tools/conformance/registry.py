@@ -53,4 +53,4 @@ def select(only=None):
 
 
 def _load():
-    from host_tools.conformance import checks  # noqa: F401  (registers every check)
+    from dmagent.host_tools.conformance import checks  # noqa: F401  (registers every check)

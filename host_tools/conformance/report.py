@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from rich.table import Table
 
-from agent import proto as P
+from dmagent.agent import proto as P
 
 OP_NAMES = getattr(P, "OP_NAMES", {})
 

@@ -10,10 +10,10 @@ import hashlib
 import threading
 import time
 
-from agent import proto as P
-from host_tools.client.device import DeviceError, DeviceTimeout, LinkError
-from host_tools.conformance.probe import Probe, SetupError, Target
-from host_tools.conformance.registry import Failed, Skipped, select
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import DeviceError, DeviceTimeout, LinkError
+from dmagent.host_tools.conformance.probe import Probe, SetupError, Target
+from dmagent.host_tools.conformance.registry import Failed, Skipped, select
 
 HYGIENE = "Conformance suite: the device's tree is as the suite found it (digest of every node before and after)"
 
@@ -63,7 +63,7 @@ def run(url, keys=(), names=("ServerA", "ServerB"), only=None, timeout=2.0, conf
     start = time.monotonic()
     described = None
     if ddf is not None:
-        from host_tools import ddf as ddf_lib
+        from dmagent.host_tools import ddf as ddf_lib
 
         doc = ddf_lib.read_file(ddf)  # DDFError (a ValueError) for a bad file: the caller's mistake
         described = (ddf_lib.to_config(doc)["nodes"], ddf_lib.child_limits(doc))

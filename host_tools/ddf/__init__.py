@@ -3,8 +3,8 @@ config, export the live tree (or a config) as one. Parsing refuses entity declar
 (XXE, billion laughs) and checks the DDF DTD; each error has a line and a column.
 """
 
-from host_tools.ddf.convert import STANDARD, child_limits, from_config, from_device, read_file, to_config, to_ddf
-from host_tools.ddf.model import DDFError, parse
+from dmagent.host_tools.ddf.convert import STANDARD, child_limits, from_config, from_device, read_file, to_config, to_ddf
+from dmagent.host_tools.ddf.model import DDFError, parse
 
 __all__ = ["DDFError", "parse", "read_file", "to_config", "to_ddf", "from_config", "from_device", "child_limits",
            "STANDARD"]

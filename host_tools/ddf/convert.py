@@ -11,7 +11,7 @@ import base64
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from host_tools.ddf.model import DDFError, parse
+from dmagent.host_tools.ddf.model import DDFError, parse
 
 DATA = Path(__file__).with_name("data")
 STANDARD = {"DevInfo": DATA / "DevInfo.ddf.xml", "DevDetail": DATA / "DevDetail.ddf.xml",

@@ -9,7 +9,7 @@ image is one line, and the board keeps what it had.
 import contextlib
 import io
 
-from host_tools.flash.deploy import FlashError
+from dmagent.host_tools.flash.deploy import FlashError
 
 _QUERY = ("import vfs\n"
           "d=vfs.rom_ioctl(2,0) if hasattr(vfs,'rom_ioctl') and vfs.rom_ioctl(1)>0 else None\n"

@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from host_tools.paths import ROOT
+
+from dmagent.host_tools.paths import ROOT, cache_dir
 
 # Pinned: the Debian "trixie" package of the MicroPython Unix port.
 MICROPYTHON_DEB_VERSION = "1.25.0+ds-1"
@@ -53,15 +54,6 @@ class RuntimeMissing(RuntimeError):
     """The device runtime is not here and could not be fetched; the message says why."""
 
 
-def cache_dir():
-    env = os.environ.get("DMAGENT_CACHE")
-    if env:
-        return Path(env)
-    if (REPO_ROOT / "Makefile").exists():
-        return REPO_ROOT / ".cache"
-    return Path.home() / ".cache" / "dmagent"
-
-
 def _local_root():
     return cache_dir() / ("micropython-" + MICROPYTHON_DEB_VERSION)
 
@@ -92,8 +84,8 @@ def frozen_command(log=None):
     env = os.environ.get("DMAGENT_MICROPYTHON_FROZEN")
     if env:
         return env.split()
-    from firmware_build.firmware import frozen_unix_binary
-    from firmware_build.mpy import BuildError
+    from dmagent.firmware_build.firmware import frozen_unix_binary
+    from dmagent.firmware_build.mpy import BuildError
 
     try:
         binary = frozen_unix_binary(log or (lambda line: print(line, file=sys.stderr)))
@@ -104,7 +96,7 @@ def frozen_command(log=None):
 
 def ensure_frozen(log=print):
     """make setup's step: gcc-multilib (installed when root may), then the frozen build."""
-    from firmware_build.unix_port import install_multilib
+    from dmagent.firmware_build.unix_port import install_multilib
 
     if not install_multilib(log):
         return None
@@ -128,7 +120,7 @@ def command(runtime=MPY):
     host = shutil.which("micropython")
     if host:
         return [host]
-    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m host_tools.runtime.micropython ensure`)")
+    raise RuntimeMissing("MicroPython device runtime not set up: run `make setup` (or `python -m dmagent.host_tools.runtime.micropython ensure`)")
 
 
 def ensure(log=print):
@@ -148,7 +140,7 @@ def ensure(log=print):
 
 
 def _fetch(root, log):
-    from firmware_build.apt import AptError, PrivateApt, debian_mirror
+    from dmagent.firmware_build.apt import AptError, PrivateApt, debian_mirror
 
     if not shutil.which("dpkg"):
         raise RuntimeMissing("cannot fetch the MicroPython device runtime: dpkg is not on this machine")
@@ -189,7 +181,7 @@ def _fetch(root, log):
 
 def _fetch_pool(pool, debs, folder):
     """Download each (pool path, sha256) into folder; RuntimeMissing on a bad or missing file."""
-    from firmware_build.apt import AptError, download
+    from dmagent.firmware_build.apt import AptError, download
 
     for path, digest in debs:
         try:
@@ -209,7 +201,7 @@ def short_path(path, cwd=REPO_ROOT):
     """path as the runtime should see it: relative to cwd when it lies below it. MicroPython
     interns the path of every module it imports (its __file__) for good: from an absolute
     path, a clone at a 150-character path boots with 5 KB less heap than one at /src."""
-    path = Path(path).resolve()
+    path = (Path(cwd) / path).resolve()  # a relative path is cwd's, as the runtime will see it
     try:
         return path.relative_to(Path(cwd).resolve()).as_posix() or "."
     except ValueError:
@@ -224,7 +216,7 @@ def env_for(paths=(), compiled=True, cwd=None, runtime=MPY):
     cwd = cwd or os.getcwd()
     front = [str(p) for p in paths]
     if compiled and runtime == MPY:
-        from firmware_build.mpy import BuildError, agent_mpy
+        from dmagent.firmware_build.mpy import BuildError, agent_mpy
 
         try:
             front.append(agent_mpy())
@@ -275,7 +267,7 @@ def main(argv=None):
             print("error: %s" % exc, file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m host_tools.runtime.micropython ensure|ensure-frozen", file=sys.stderr)
+    print("usage: python -m dmagent.host_tools.runtime.micropython ensure|ensure-frozen", file=sys.stderr)
     return 2
 
 

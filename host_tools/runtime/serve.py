@@ -13,7 +13,7 @@ import sys
 import tty
 from pathlib import Path
 
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 BOARD_MAIN = mpy_runtime.REPO_ROOT / "boards" / "unix" / "main.py"
 
@@ -23,12 +23,13 @@ class ServeError(Exception):
 
 
 def load_config(path):
-    """The device config, read and checked by the agent's own loader (agent.config)."""
-    from agent import config
+    from dmagent.host_tools.config import ConfigError, read_device_config
 
+    if not path:
+        return {}
     try:
-        return config.load(str(path) if path else None)
-    except config.ConfigError as exc:
+        return read_device_config(path)
+    except ConfigError as exc:
         raise ServeError(str(exc)) from None
 
 
@@ -66,8 +67,8 @@ def recover_state(state, config=None, confirm=None, echo=print):
     the runtime that serves next: the files are the same on both. True if it recovered."""
     import cbor2
 
-    from agent import repair
-    from agent.app import App
+    from dmagent.agent import repair
+    from dmagent.agent.app import App
 
     if not state:
         raise ServeError("--recover needs --state DIR")
@@ -106,7 +107,7 @@ def recover_state(state, config=None, confirm=None, echo=print):
 # --- CPython runtime -----------------------------------------------------------
 def load_keys(paths):
     """{principal: key} through the one key-file reader, which warns of files others may read."""
-    from host_tools.client.keys import KeyFileError, load_keys as read_keys
+    from dmagent.host_tools.client.keys import KeyFileError, load_keys as read_keys
 
     try:
         return read_keys(paths)
@@ -115,8 +116,8 @@ def load_keys(paths):
 
 
 def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None, insecure=False,
-                  key_paths=()):
-    from agent.app import App
+                  key_paths=(), verbose=False):
+    from dmagent.agent.app import App
 
     _private_files()
     keys = load_keys(key_paths)
@@ -126,11 +127,15 @@ def serve_cpython(tcp=None, serial_ports=(), pty=False, state=None, config=None,
         raise
     except Exception as exc:  # a bad state folder or config must not give a traceback
         raise ServeError("cannot start the agent: %s" % exc) from None
+    if verbose:  # `serve -v`: a line per request
+        from dmagent.host_tools.runtime.trace import log_requests
+
+        log_requests(app)
     asyncio.run(_serve_cpython(app, tcp, serial_ports, pty))
 
 
 async def _serve_cpython(app, tcp, serial_ports, pty):
-    from agent import server
+    from dmagent.agent import server
 
     loop = asyncio.get_running_loop()
     keep = []
@@ -268,8 +273,8 @@ def _serve_serial(loop, app, dev, baud):
 # --- MicroPython device runtime --------------------------------------------------
 def bundle_lib(bundle):
     """The folder of a built bundle's .mpy files (its /lib), checked against its manifest."""
-    from firmware_build.bundle import Bundle
-    from firmware_build.mpy import BuildError
+    from dmagent.firmware_build.bundle import Bundle
+    from dmagent.firmware_build.mpy import BuildError
 
     try:
         built = Bundle.load(bundle)
@@ -336,7 +341,10 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     if path:
         _announce("serving %s" % path)
 
+    stopped = []
+
     def stop(*_):
+        stopped.append(True)
         proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
@@ -344,4 +352,5 @@ def serve_micropython(tcp=None, serial_ports=(), pty=False, state=None, config=N
     for line in proc.stderr:
         sys.stderr.write(line)
         sys.stderr.flush()
-    return proc.wait()
+    code = proc.wait()
+    return 0 if stopped else code  # stopped as asked: not a failure

@@ -3,7 +3,7 @@ bodies opened with the principal's key by following the handshake), pcapng captu
 relaying proxy. Direction is always the gateway's view: "out" to the device, "in" from it.
 """
 
-from host_tools.sniff.decoder import Event, Sniffer
-from host_tools.sniff.diag import diag
+from dmagent.host_tools.sniff.decoder import Event, Sniffer
+from dmagent.host_tools.sniff.diag import diag
 
 __all__ = ["Sniffer", "Event", "diag"]

@@ -8,9 +8,9 @@ import time
 
 import cbor2
 
-from agent import proto as P
-from host_tools.client import secure, wire
-from host_tools.sniff.diag import diag
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import secure, wire
+from dmagent.host_tools.sniff.diag import diag
 
 KIND_NAMES = {P.KIND_PLAIN: "plain", P.KIND_HANDSHAKE: "handshake", P.KIND_SEALED: "sealed",
               P.KIND_SIGNED: "signed"}

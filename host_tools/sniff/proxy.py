@@ -7,8 +7,8 @@ import socket
 import threading
 import time
 
-from host_tools.client.transport import open_url
-from host_tools.sniff.decoder import IN, OUT, Sniffer
+from dmagent.host_tools.client.transport import open_url
+from dmagent.host_tools.sniff.decoder import IN, OUT, Sniffer
 
 
 class Proxy:

@@ -1,5 +1,5 @@
 import sys
 
-from host_tools.vboard.board import main
+from dmagent.host_tools.cli.vboard import main
 
 sys.exit(main())

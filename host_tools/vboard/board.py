@@ -12,8 +12,8 @@ Library: ``with VirtualBoard(folder, baud=None, faults=None) as board: ... board
 ``board.restart()`` is a power cycle (the Node process is killed and started again; the
 folder is the flash and keeps everything written before the cut); ``press_reset(port)``
 does the same from any process, as an ESP32 dev board's RTS line resets it.
-CLI: ``dmagent vboard [--dir DIR] [--baud N] [--faults SPEC]`` prints the port's path on
-its first line and runs until killed.
+CLI (host_tools/cli/vboard.py): ``dmagent vboard [--dir DIR] [--baud N] [--faults SPEC]`` prints
+the port's path on its first line and runs until killed.
 
 Setup: ``ensure_node_runtime()`` runs ``npm ci`` in host_tools/vboard/js when its
 node_modules is missing or older than its package-lock.json.
@@ -27,19 +27,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import tty
 from pathlib import Path
 
-import click
+from dmagent.host_tools.flash.repl import register_reset
+from dmagent.host_tools.paths import IN_CLONE, VBOARD_JS, cache_dir
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-BOARD_JS = JS_DIR / "board.mjs"
+JS_SOURCE = VBOARD_JS  # board.mjs and the rest, package.json, package-lock.json (never node_modules)
 RUNTIME_PACKAGE = "@micropython/micropython-webassembly-pyscript"
-STAMP = JS_DIR / "node_modules" / ".dmagent-npm-ci"
+STAMP_NAME = ".dmagent-npm-ci"
 MIN_NODE = 18
 DEFAULT_HEAP = 110 * 1024  # the first heap chunk; the build grows it on demand (no cap)
 
@@ -52,8 +51,30 @@ class VboardError(RuntimeError):
 def _lock_digest():
     h = hashlib.sha256()
     for name in ("package.json", "package-lock.json"):
-        h.update((JS_DIR / name).read_bytes())
+        h.update((JS_SOURCE / name).read_bytes())
     return h.hexdigest()
+
+
+def _sources():
+    return sorted(p for p in JS_SOURCE.iterdir() if p.is_file())
+
+
+def js_dir():
+    """Where the board's JavaScript runs (and npm ci puts node_modules): its own folder in a
+    clone; installed, a copy in the user's cache folder, since site-packages may not be
+    writable. The copy is named after its sources' hash, so an upgrade makes a new one."""
+    if IN_CLONE:
+        return JS_SOURCE
+    h = hashlib.sha256()
+    for path in _sources():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    target = cache_dir() / ("vboard-js-" + h.hexdigest()[:16])
+    if not (target / ".copied").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for path in _sources():
+            shutil.copyfile(path, target / path.name)
+        (target / ".copied").write_text("from %s\n" % JS_SOURCE)
+    return target
 
 
 def node_path():
@@ -77,15 +98,17 @@ def node_path():
 def ensure_node_runtime(log=print):
     """Install the board's pinned npm packages unless they are there already (idempotent).
 
-    Runs ``npm ci`` in host_tools/vboard/js when node_modules is missing or was installed
+    Runs ``npm ci`` in js_dir() when node_modules is missing or was installed
     from another package-lock.json (a stamp file in node_modules records which).
     Raises VboardError with a readable message when node or npm are missing or npm fails.
     """
     node_path()
     digest = _lock_digest()
-    installed = JS_DIR / "node_modules" / RUNTIME_PACKAGE / "micropython.mjs"
+    where = js_dir()
+    stamp = where / "node_modules" / STAMP_NAME
+    installed = where / "node_modules" / RUNTIME_PACKAGE / "micropython.mjs"
     try:
-        if installed.exists() and STAMP.read_text().strip() == digest:
+        if installed.exists() and stamp.read_text().strip() == digest:
             return False
     except OSError:
         pass
@@ -93,20 +116,18 @@ def ensure_node_runtime(log=print):
     if not npm:
         raise VboardError("npm not found: the virtual board needs it once, to install its pinned "
                           "packages (Debian/Ubuntu: apt-get install npm)")
-    log("setup: installing the virtual board's pinned Node.js packages (npm ci in %s)" % JS_DIR)
+    log("setup: installing the virtual board's pinned Node.js packages (npm ci in %s)" % where)
     proc = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=str(JS_DIR), capture_output=True, text=True,
+        cwd=str(where), capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        raise VboardError("npm ci failed in %s:\n%s" % (JS_DIR, (proc.stderr or proc.stdout).strip()))
-    STAMP.write_text(digest + "\n")
+        raise VboardError("npm ci failed in %s:\n%s" % (where, (proc.stderr or proc.stdout).strip()))
+    stamp.write_text(digest + "\n")
     return True
 
 
 def default_dir():
-    from host_tools.runtime.micropython import cache_dir
-
     return cache_dir() / "vboard"
 
 
@@ -289,6 +310,14 @@ def press_reset(port):
     return True
 
 
+def _reset_strategy(port, ser):
+    """The flasher's reset strategy for a virtual board: its button; it boots as from power-on."""
+    return 2.0 if press_reset(port) else None
+
+
+register_reset(_reset_strategy)  # `dmagent flash` finds it when RTS cannot reach a pty
+
+
 class _ResetButton(threading.Thread):
     def __init__(self, board):
         super().__init__(name="vboard-reset", daemon=True)
@@ -371,15 +400,15 @@ class VirtualBoard:
 
     def _power_on(self, wait_ready, timeout):
         node = self.node or node_path()
-        if not (JS_DIR / "node_modules" / RUNTIME_PACKAGE).exists():
-            raise VboardError("the virtual board's npm packages are not installed: run `make setup` "
-                              "(or python -m host_tools.vboard ensure)")
+        where = js_dir()
+        if not (where / "node_modules" / RUNTIME_PACKAGE).exists():
+            ensure_node_runtime(log=self.log or (lambda line: None))  # first start of an installed copy
         with self._cond:
             self._events = []
         self._proc = subprocess.Popen(
-            [node, str(BOARD_JS), "--dir", str(self.dir), "--heap", str(int(self.heap))],
+            [node, str(where / "board.mjs"), "--dir", str(self.dir), "--heap", str(int(self.heap))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(JS_DIR), start_new_session=True,
+            cwd=str(where), start_new_session=True,
         )
         proc = self._proc
         os.set_blocking(proc.stdin.fileno(), False)
@@ -491,74 +520,3 @@ class VirtualBoard:
     def __exit__(self, *exc):
         self.stop()
         return False
-
-
-# --- CLI -----------------------------------------------------------------------------------------
-@click.command("vboard")
-@click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
-              help="the board's file system (a host folder, kept across resets and restarts) "
-                   "[default: .cache/vboard]")
-@click.option("--baud", type=click.IntRange(min=1), default=None,
-              help="carry at most this many bits/s each way (8N1) [default: no limit]")
-@click.option("--faults", metavar="SPEC", default=None,
-              help="line faults, e.g. drop=0.001,corrupt=0.001,insert=0.0005,seed=1 (dir=in|out|both)")
-@click.option("--reset", "reset_port", metavar="PORT", default=None,
-              help="press the reset button of the virtual board on PORT (a power cycle), then exit")
-def vboard_command(folder, baud, faults, reset_port):
-    """Run a virtual MicroPython board; print its serial port's path, then serve until killed."""
-    if reset_port:
-        if not press_reset(reset_port):
-            raise click.ClickException("no virtual board on %s (is `dmagent vboard` still running?)"
-                                       % reset_port)
-        click.echo("reset %s" % reset_port)
-        return
-    try:
-        spec = Faults.parse(faults)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--faults") from None
-    folder = Path(folder) if folder else default_dir()
-
-    def log(line):
-        click.echo(line, err=True)
-
-    try:
-        ensure_node_runtime(log=log)
-        board = VirtualBoard(folder, baud=baud, faults=spec, log=log)
-        board.start(wait_ready=False)
-    except VboardError as exc:
-        click.echo("vboard: %s" % exc, err=True)
-        sys.exit(1)
-    click.echo(board.port)
-    sys.stdout.flush()
-    stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        stopping.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        while not stopping.wait(0.2):
-            if not board.running:
-                click.echo("vboard: the board's process ended", err=True)
-                sys.exit(1)
-    finally:
-        board.stop()
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["ensure"]:
-        try:
-            if not ensure_node_runtime():
-                print("virtual board: Node.js packages up to date (%s)" % JS_DIR)
-        except VboardError as exc:
-            print("setup: %s" % exc, file=sys.stderr)
-            return 1
-        return 0
-    return vboard_command.main(args=argv, prog_name="python -m host_tools.vboard")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ GOOD = {
     "security": {"gateways": {"GW1": ["ServerA"]}, "integrity_only": ["GW1"],
                  "confidential": ["./DMAcc"], "owners": ["ServerA"]},
     "insecure": False,
-    "escape_ms": 0, "console": True, "uart": None, "wifi": None, "tcp": {"port": 7000},
+    "escape_window_ms": 0, "console": True, "uart": None, "wifi": None, "tcp": {"port": 7000},
 }
 
 

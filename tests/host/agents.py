@@ -25,7 +25,7 @@ def free_port():
 
 
 def dmagent_argv(*args):
-    return [sys.executable, "-m", "host_tools.cli"] + list(args)
+    return [sys.executable, "-m", "dmagent.host_tools.cli"] + list(args)
 
 
 class RunningAgent:
@@ -108,7 +108,7 @@ def console_board(fs, paths, heap="110k", runtime="micropython"):
     runtime with a raw pseudo-terminal as its console; yields the pty's master fd."""
     import tty
 
-    from host_tools.runtime import micropython as mpy_runtime
+    from dmagent.host_tools.runtime import micropython as mpy_runtime
 
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -121,3 +121,11 @@ def console_board(fs, paths, heap="110k", runtime="micropython"):
         proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def write_key_file(folder, principal, hex_key):
+    """A key file as `dmagent keys new` writes it (mode 0600), for agents and clients in tests."""
+    path = Path(folder) / ("%s.key" % principal)
+    path.write_text(json.dumps({"principal": principal, "key": hex_key}))
+    path.chmod(0o600)
+    return path

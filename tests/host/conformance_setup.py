@@ -104,7 +104,7 @@ def config():
         account["addr"] = "https://dm.example/" + account["server_id"]
     cfg["acls"] = {"./DMAcc/Spare": "Add=SpareServer&Delete=SpareServer&Get=ServerA+SpareServer"
                                     "&Replace=ServerA+SpareServer"}
-    from host_tools import ddf
+    from dmagent.host_tools import ddf
 
     cfg["nodes"] = ddf.to_config(ddf.parse(BOARD_DDF, "board.ddf.xml"))["nodes"]
     cfg["security"] = {"gateways": {"GW1": ["ServerA"]}, "integrity_only": ["GW1"],

@@ -2,8 +2,8 @@
 virtual board's seeded fault injection (host_tools.vboard.board), applied to the bytes each
 way. Used by the tests of the framing that must survive a noisy serial line."""
 
-from host_tools.client.transport import Transport
-from host_tools.vboard.board import Faults, _FaultyLine
+from dmagent.host_tools.client.transport import Transport
+from dmagent.host_tools.vboard.board import Faults, _FaultyLine
 
 
 class FaultyTransport(Transport):

@@ -6,7 +6,10 @@ device runtime:   micropython tests/host/repeating_rng.py BOARD_MAIN ARGS... (bo
 """
 import sys
 
-from agent import hal
+try:
+    from dmagent.agent import hal  # CPython: the one package
+except ImportError:
+    from agent import hal  # on a board: MicroPython has agent/ as a board does
 
 _count = [0]
 
@@ -21,7 +24,7 @@ hal.random_bytes = _repeating
 
 if sys.argv[1] == "cpython":
     sys.argv = ["dmagent"] + sys.argv[2:]
-    from host_tools.cli.main import main
+    from dmagent.host_tools.cli.main import main
 
     main()
 else:

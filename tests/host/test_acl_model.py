@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from tests.fuzz import examples
 
-from agent import proto as P
-from agent.dispatch import Dispatcher
-from agent.tree import Tree
+from dmagent.agent import proto as P
+from dmagent.agent.dispatch import Dispatcher
+from dmagent.agent.tree import Tree
 
 CMDS = ("Add", "Delete", "Exec", "Get", "Replace")
 IDS = ("A", "B", "AB", "C")

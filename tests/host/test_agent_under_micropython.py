@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz import examples
 
-from agent import cbor
+from dmagent.agent import cbor
 
 EXAMPLES = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEEP = 1000  # random values may nest past the protocol's 16; depth has its own tests

@@ -11,7 +11,7 @@ import pytest
 
 from tests.host.agents import ROOT, dmagent_argv, free_port
 from tests.host.test_build import esp32, needs_runtime  # noqa: F401 (fixture)
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 BAD = [
     ({"security": {"gateways": {"GW1": "ServerAB"}}}, "security.gateways.GW1: must be a list"),
@@ -55,7 +55,7 @@ def test_a_board_refuses_to_start_on_a_bad_config_and_keeps_the_repl(esp32, tmp_
     needs_runtime()
     fs = tmp_path / "fs"
     shutil.copytree(esp32.dir / "files", fs)
-    (fs / "dmagent.json").write_text(json.dumps({"escape_ms": 0, "securty": {}}))
+    (fs / "dmagent.json").write_text(json.dumps({"escape_window_ms": 0, "securty": {}}))
     proc = mpy_runtime.run_file(fs / "main.py", heap="256k", paths=[fs / "lib"], compiled=False, cwd=str(fs),
                                 capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr

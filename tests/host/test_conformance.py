@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import conformance
-from host_tools.conformance import report as rep
+from dmagent.host_tools import conformance
+from dmagent.host_tools.conformance import report as rep
 from tests.host import conformance_setup as S
 from tests.host.agents import ROOT, RunningAgent, start_agent
 
@@ -111,7 +111,7 @@ def test_cli_runs_the_suite_writes_junit_and_says_failures_in_its_exit_status(tm
     agent, keys = _keyed(tmp_path, "cpython")
     junit = tmp_path / "report.xml"
     try:
-        args = [sys.executable, "-m", "host_tools.cli", "--json", "test", "-d", agent.url, "--only", "ACL syntax",
+        args = [sys.executable, "-m", "dmagent.host_tools.cli", "--json", "test", "-d", agent.url, "--only", "ACL syntax",
                 "--junit", str(junit)] + sum((["--key", str(k)] for k in keys), [])
         ok = subprocess.run(args, cwd=str(ROOT), capture_output=True, text=True, timeout=120)
         gaps = subprocess.run(args[:8] + ["audit"] + args[9:], cwd=str(ROOT), capture_output=True, text=True,
@@ -124,7 +124,7 @@ def test_cli_runs_the_suite_writes_junit_and_says_failures_in_its_exit_status(tm
     assert ok.returncode == 0 and answer["status"] == "pass" and answer["error"] is None, ok.stdout + ok.stderr
     assert "<testsuite" in junit.read_text()
     assert gaps.returncode == 1 and json.loads(gaps.stdout)["status"] == "fail"
-    bad = subprocess.run([sys.executable, "-m", "host_tools.cli", "test", "-d", "tcp://127.0.0.1:1"],
+    bad = subprocess.run([sys.executable, "-m", "dmagent.host_tools.cli", "test", "-d", "tcp://127.0.0.1:1"],
                          cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr + bad.stdout
 
@@ -181,9 +181,10 @@ def _broken_copy(tmp_path, name):
 
 
 def _serve_copy(tmp_path, copy):
-    code = ("import sys; sys.path.insert(0, %r); import runpy; "
-            "runpy.run_module('host_tools.cli', run_name='__main__', alter_sys=True)" % str(copy))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(copy), str(ROOT)]))
+    # dmagent.agent found in the copy first: the package's path takes it in ahead of the clone
+    code = ("import dmagent; dmagent.__path__.insert(0, %r); import runpy; "
+            "runpy.run_module('dmagent.host_tools.cli', run_name='__main__', alter_sys=True)" % str(copy))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     config = tmp_path / "config.json"
     import json
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from host_tools import conformance
+from dmagent.host_tools import conformance
 from tests.host import conformance_setup as S
 
 pytestmark = pytest.mark.skipif(not os.environ.get("DMAGENT_CONFORMANCE_VBOARD"),
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.skipif(not os.environ.get("DMAGENT_CONFORMANCE_VBOARD")
 
 
 def test_suite_passes_on_the_virtual_board_with_keys(tmp_path):
-    from firmware_build.bundle import build
-    from host_tools.flash.deploy import flash
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.firmware_build.bundle import build
+    from dmagent.host_tools.flash.deploy import flash
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     bundle = build("virtual", tmp_path / "bundle")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz import examples
 
-from agent import aes, ccm, crypto, hal
+from dmagent.agent import aes, ccm, crypto, hal
 
 EXAMPLES = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEWER = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from agent import proto as P
-from host_tools import ddf
-from host_tools.client.device import Device, DeviceError
+from dmagent.agent import proto as P
+from dmagent.host_tools import ddf
+from dmagent.host_tools.client.device import Device, DeviceError
 from tests.host.agents import DEMO_CONFIG, ROOT, start_agent
 
 SENSORS = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -159,7 +159,7 @@ def test_cli_ddf_import_and_a_refused_file_in_one_line(tmp_path):
     good.write_bytes(SENSORS)
     bomb = tmp_path / "bomb.xml"
     bomb.write_bytes(b'<?xml version="1.0"?>\n<!DOCTYPE MgmtTree [<!ENTITY a "a">]>\n<MgmtTree/>')
-    run = [sys.executable, "-m", "host_tools.cli", "ddf", "import"]
+    run = [sys.executable, "-m", "dmagent.host_tools.cli", "ddf", "import"]
     ok = subprocess.run(run + [str(good)], cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and json.loads(ok.stdout)["nodes"][0]["uri"] == "./Sensors"
     bad = subprocess.run(run + [str(bomb)], cwd=str(ROOT), capture_output=True, text=True, timeout=60)

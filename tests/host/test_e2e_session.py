@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.transport import open_url
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.transport import open_url
 from tests.host.agents import ROOT, dmagent_argv, start_agent
 
 
@@ -153,12 +153,12 @@ def test_cli_session(agent, link):
 
     assert ok("info")["value"]["principal"] == "ServerA"
     assert ok("get", "./DevInfo/DevId")["value"].startswith("urn:")
-    ok("add", "./Cli", "--interior")
-    # The creator's ACL (Add, Delete, Replace) has no Get: ServerA grants itself one.
+    # An interior node's creator gets Add, Delete, Get and Replace on it unless told otherwise.
+    assert ok("add", "./Cli", "--interior")["acl"] == "Add=ServerA&Delete=ServerA&Get=ServerA&Replace=ServerA"
     ok("acl", "./Cli", "--set", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA")
     ok("add", "./Cli/Level", "--value", "3", "--format", "int")
     ok("replace", "./Cli/Level", "--value", "4")
-    assert ok("get", "./Cli/Level") == {"status": 200, "value": 4, "format": "int"}
+    assert ok("get", "./Cli/Level") == {"status": 200, "error": None, "value": 4, "format": "int"}
     acl = ok("acl", "./Cli/Level")
     assert acl["acl"] == "" and acl["from"] == "./Cli"
     ok("acl", "./Cli/Level", "--set", "Delete=ServerA&Get=*&Replace=ServerB")

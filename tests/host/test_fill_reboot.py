@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from agent import proto as P
-from host_tools.client import Device, DeviceError
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import Device, DeviceError
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 RUNTIMES = ["micropython", "micropython-frozen"]

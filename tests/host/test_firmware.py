@@ -10,10 +10,10 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from firmware_build import apt, source, unix_port
-from firmware_build.bundle import sha256
-from host_tools.cli.build import build_command
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.firmware_build import apt, source, unix_port
+from dmagent.firmware_build.bundle import sha256
+from dmagent.host_tools.cli.build import build_command
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_rp2_firmware_without_the_arm_toolchain_says_what_is_missing(tmp_path, m
 
 
 def test_the_rp2_firmware_takes_its_romfs_partition_from_the_file_system(tmp_path):
-    from firmware_build.rp2_port import board_definition
+    from dmagent.firmware_build.rp2_port import board_definition
 
     stock = tmp_path / "RPI_PICO_W"
     stock.mkdir()
@@ -198,16 +198,16 @@ def test_the_esp32_board_on_frozen_firmware_serves_its_console_at_110k(tmp_path)
     at a board's 110k the console serves, with room for a tree."""
     import shutil
 
-    from firmware_build.bundle import build
-    from host_tools.client.device import Device
-    from host_tools.client.transport import FdTransport
+    from dmagent.firmware_build.bundle import build
+    from dmagent.host_tools.client.device import Device
+    from dmagent.host_tools.client.transport import FdTransport
     from tests.host.agents import DEMO_CONFIG, console_board
     from tests.host.test_build import _read_until
 
     fs = tmp_path / "fs"
     shutil.copytree(build("esp32", tmp_path / "esp32").dir / "files", fs)
     shutil.rmtree(fs / "lib" / "agent")
-    config = dict(json.loads(DEMO_CONFIG.read_text()), insecure=True, escape_ms=200)
+    config = dict(json.loads(DEMO_CONFIG.read_text()), insecure=True, escape_window_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
     with console_board(fs, [fs / "lib"], runtime=mpy_runtime.FROZEN) as master:
         _read_until(master, b"dmagent: serving console\n", 20)

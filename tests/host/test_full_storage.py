@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from host_tools.client import Device, DeviceError
+from dmagent.host_tools.client import Device, DeviceError
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 CONFIG = dict(json.loads(DEMO_CONFIG.read_text()), acls={".": "Add=*&Delete=ServerA&Get=*&Replace=ServerA"})

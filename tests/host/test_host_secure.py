@@ -13,19 +13,19 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from agent import frame
-from agent import proto as P
+from dmagent.agent import frame
+from dmagent.agent import proto as P
 
 frame.reserve(3)  # as a board does; the links opened below take these buffers
 
-from agent import crypto as agent_crypto  # noqa: E402
-from agent import secure as agent_secure  # noqa: E402
-from agent.app import App  # noqa: E402
-from agent.secure import Channel, Guard  # noqa: E402
-from host_tools.client import secure as S  # noqa: E402
-from host_tools.client import wire  # noqa: E402
-from host_tools.client.device import Device, DeviceError, DeviceTimeout  # noqa: E402
-from host_tools.client.secure import ClientChannel, FrameRejected, HandshakeError, SecurityError  # noqa: E402
+from dmagent.agent import crypto as agent_crypto  # noqa: E402
+from dmagent.agent import secure as agent_secure  # noqa: E402
+from dmagent.agent.app import App  # noqa: E402
+from dmagent.agent.secure import Channel, Guard  # noqa: E402
+from dmagent.host_tools.client import secure as S  # noqa: E402
+from dmagent.host_tools.client import wire  # noqa: E402
+from dmagent.host_tools.client.device import Device, DeviceError, DeviceTimeout  # noqa: E402
+from dmagent.host_tools.client.secure import ClientChannel, FrameRejected, HandshakeError, SecurityError  # noqa: E402
 
 KEY_A = bytes(range(0x10, 0x20))
 KEY_GW = bytes(range(0x40, 0x60))  # 32 bytes
@@ -484,7 +484,7 @@ def test_rfc8613_appendix_c_protected_messages(name):
         assert a == _h("8368456e63727970743040488501810a40411440")
     assert AESCCM(key, 8).encrypt(n, _h(plain), a) == _h(want)
     # and the agent's AES-CCM, given the same inputs, agrees
-    from agent import hal
+    from dmagent.agent import hal
 
     assert bytes(agent_crypto.ccm_encrypt(hal.aes_block(key), n, a, _h(plain), 8)) == _h(want)
 
@@ -637,7 +637,7 @@ def test_device_open_checks_its_arguments(app, tmp_path):
         Device.over(LoopTransport(a), key=KEY_A)  # bytes without a principal
     with pytest.raises(ValueError):
         Device.over(LoopTransport(a), for_server="ServerB")  # proxy mode needs a session
-    from host_tools.client import keys
+    from dmagent.host_tools.client import keys
 
     path = tmp_path / "a.key"
     keys.write_key_file("ServerA", KEY_A, path)

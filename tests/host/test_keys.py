@@ -5,7 +5,7 @@ import os
 import stat
 import subprocess
 
-from host_tools.client import keys
+from dmagent.host_tools.client import keys
 from tests.host.agents import ROOT, dmagent_argv
 
 
@@ -22,7 +22,7 @@ def test_keys_new_writes_a_0600_file_the_agent_can_load(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     doc = json.loads(out.read_text())
     assert doc["principal"] == "ServerA" and len(bytes.fromhex(doc["key"])) == 16
-    from agent import keys as agent_keys
+    from dmagent.agent import keys as agent_keys
 
     assert agent_keys.load([str(out)]) == {"ServerA": bytes.fromhex(doc["key"])}
     assert doc["key"] not in res.stdout + res.stderr  # the key is never printed
@@ -51,7 +51,7 @@ def test_keys_list_shows_fingerprints_never_keys(tmp_path):
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from host_tools.cli.keys import keys_group  # noqa: E402
+from dmagent.host_tools.cli.keys import keys_group  # noqa: E402
 
 
 def _run(tmp_path, *args):

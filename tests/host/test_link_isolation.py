@@ -8,9 +8,9 @@ written to and never read, a real TCP client.
 import os
 import time
 
-from host_tools.client import wire
-from host_tools.client import Device
-from agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client import Device
+from dmagent.agent import proto as P
 from tests.host.agents import start_agent
 
 # A big reply each (the demo tree with values, about 800 bytes), so the pty's own buffers

@@ -4,10 +4,11 @@ A short run here; `make load` runs 64 clients x 1,000 ops (host_tools/bench/load
 
 import pytest
 
-from host_tools.bench import load
+from dmagent.host_tools.bench import load
+from tests.host.agents import TEST_HEAP
 
 
-@pytest.mark.parametrize("runtime,clients,ops,heap", [("cpython", 8, 60, None), ("micropython", 3, 20, "116k")])
+@pytest.mark.parametrize("runtime,clients,ops,heap", [("cpython", 8, 60, None), ("micropython", 3, 20, TEST_HEAP["micropython"])])
 def test_many_clients_all_answered_and_every_refusal_told(runtime, clients, ops, heap, tmp_path):
     result = load.run(runtime, clients, ops, heap or "110k", tmp_path)
     assert result["answered"] == clients * ops, result

@@ -7,7 +7,7 @@ board's seeded fault injection between (tests/host/noisy.py):
 
 import pytest
 
-from host_tools.client import Device, DeviceError
+from dmagent.host_tools.client import Device, DeviceError
 from tests.host.agents import start_agent
 from tests.host.noisy import FaultyTransport, GarbageFirst
 

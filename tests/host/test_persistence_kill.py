@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError, LinkError
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError, LinkError
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 # ServerA may do anything below the root here: the test is about durability, not ACLs.

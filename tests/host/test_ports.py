@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from host_tools.client import ports as P
+from dmagent.host_tools.cli.ports import ports_command
+from dmagent.host_tools.client import ports as P
 
 
 def info(device, vid=None, pid=None, description="n/a", serial_number=None):
@@ -69,11 +70,13 @@ def test_cli_lists_ports_as_table_and_json(monkeypatch):
     monkeypatch.setattr(lp, "comports", lambda: [info("/dev/ttyUSB0", 0x10C4, 0xEA60, "CP2102"),
                                                  info("/dev/ttyS0")])
     runner = CliRunner()
-    res = runner.invoke(P.ports_command, [])
+    res = runner.invoke(ports_command, [])
     assert res.exit_code == 0, res.output
     assert "/dev/ttyUSB0" in res.output and "10c4:ea60" in res.output and "esp32" in res.output
     assert "--port auto picks /dev/ttyUSB0" in res.output and "/dev/ttyS0" not in res.output
-    res = runner.invoke(P.ports_command, ["--json", "--all"])
-    rows = json.loads(res.output)
+    res = runner.invoke(ports_command, ["--json", "--all"])
+    doc = json.loads(res.output)
+    assert doc["status"] == 200 and doc["error"] is None  # the one JSON shape of every command
+    rows = doc["ports"]
     assert [r["port"] for r in rows] == ["/dev/ttyUSB0", "/dev/ttyS0"]
     assert rows[0]["vid_pid"] == "10c4:ea60" and rows[1]["board"] is None

@@ -10,9 +10,9 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from agent import cbor, frame
-from agent import proto as P
-from host_tools.client import wire
+from dmagent.agent import cbor, frame
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 EXAMPLES = re.findall(r"```python message=(\S+)\n(.*?)\n```\n```hex frame=\1\n(.*?)\n```", DOC, re.S)
@@ -71,7 +71,7 @@ ANSWERS = [("get-request", "get-response"), ("add-request", "add-response-exists
 def test_every_response_example_is_what_the_agent_answers_byte_for_byte():
     import json
 
-    from agent.app import App
+    from dmagent.agent.app import App
     from tests.host.agents import DEMO_CONFIG
 
     frames = {name: bytes.fromhex(hex_text) for name, _, hex_text in EXAMPLES}

@@ -11,10 +11,10 @@ import tty
 
 import pytest
 
-from agent import proto as P
-from host_tools.runtime import micropython as mpy_runtime
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.transport import FdTransport
+from dmagent.agent import proto as P
+from dmagent.host_tools.runtime import micropython as mpy_runtime
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.transport import FdTransport
 from tests.host.agents import DEMO_CONFIG
 from tests.host.test_build import _read_until, esp32, needs_runtime  # noqa: F401 (fixture)
 
@@ -31,7 +31,7 @@ def board(esp32, tmp_path):  # noqa: F811
     for principal, key in KEYS.items():
         (fs / "keys" / (principal + ".key")).write_text(json.dumps({"principal": principal, "key": key}))
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(escape_ms=0, security={"owners": ["Owner"], "gateways": {"GW1": ["Owner"]}})
+    config.update(escape_window_ms=0, security={"owners": ["Owner"], "gateways": {"GW1": ["Owner"]}})
     (fs / "dmagent.json").write_text(json.dumps(config))
     master, slave = os.openpty()
     tty.setraw(slave)

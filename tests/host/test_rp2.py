@@ -12,12 +12,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from firmware_build import mpy, romfs
-from firmware_build.bundle import build, sha256
-from host_tools.cli.build import build_command
-from host_tools.client.device import Device
-from host_tools.client.transport import FdTransport
-from host_tools.runtime import micropython as mpy_runtime
+from dmagent.firmware_build import mpy, romfs
+from dmagent.firmware_build.bundle import build, sha256
+from dmagent.host_tools.cli.build import build_command
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.client.transport import FdTransport
+from dmagent.host_tools.runtime import micropython as mpy_runtime
 from tests.host.agents import DEMO_CONFIG, ROOT, console_board
 from tests.host.test_build import _read_until
 
@@ -82,7 +82,7 @@ def test_rp2_main_boots_from_the_unpacked_image_and_serves_its_console(rp2, tmp_
     rom = tmp_path / "rom"
     romfs.unpack(rp2.romfs_image.read_bytes(), rom)
     config = json.loads(DEMO_CONFIG.read_text())
-    config.update(insecure=True, escape_ms=200)
+    config.update(insecure=True, escape_window_ms=200)
     (fs / "dmagent.json").write_text(json.dumps(config))
     # 256k as the esp32 board's console test: at 110k its dmboard start-up runs out (issue 11)
     with console_board(fs, [rom / "lib"], heap="256k") as master:
@@ -120,20 +120,20 @@ def test_cli_build_names_the_image_and_its_room(tmp_path):
 
 
 def test_flashing_rp2_onto_a_board_without_romfs_changes_nothing(rp2, tmp_path):
-    from host_tools.flash.deploy import FlashError, flash
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash.deploy import FlashError, flash
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     with VirtualBoard(tmp_path / "board") as board:
         before = sorted(p.relative_to(board.dir).as_posix() for p in board.dir.rglob("*"))
         with pytest.raises(FlashError, match="has no ROMFS partition") as exc:
-            flash(board.port, rp2, config={"escape_ms": 300})
+            flash(board.port, rp2, config={"escape_window_ms": 300})
         assert len(str(exc.value).splitlines()) <= 2  # the line and its hint
         assert sorted(p.relative_to(board.dir).as_posix() for p in board.dir.rglob("*")) == before
 
 
 def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
-    from host_tools.flash.deploy import FlashError, flash
+    from dmagent.host_tools.flash.deploy import FlashError, flash
 
     uf2 = tmp_path / "firmware.uf2"
     uf2.write_bytes(b"UF2\n")
@@ -144,9 +144,9 @@ def test_rp2_firmware_is_not_sent_over_the_serial_line(rp2, tmp_path):
 def test_mpremote_romfs_deploy_runs_over_the_flash_raw_repl(rp2, tmp_path):
     """mpremote's own deploy, driven through the flash's entered raw REPL, as far as a board
     without ROMFS lets it go: its first question is asked and answered over our transport."""
-    from host_tools.flash import romfs as flash_romfs
-    from host_tools.flash.deploy import FlashError, Repl
-    from host_tools.vboard.board import VirtualBoard, ensure_node_runtime
+    from dmagent.host_tools.flash import romfs as flash_romfs
+    from dmagent.host_tools.flash.deploy import FlashError, Repl
+    from dmagent.host_tools.vboard.board import VirtualBoard, ensure_node_runtime
 
     ensure_node_runtime(log=lambda line: None)
     with VirtualBoard(tmp_path / "board") as board:

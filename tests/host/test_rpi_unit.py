@@ -9,8 +9,8 @@ import shlex
 import subprocess
 import time
 
-from agent import proto as P
-from host_tools.client.device import Device
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device
 from tests.host.agents import ROOT, dmagent_argv, free_port
 
 BOARD = ROOT / "boards" / "rpi"

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from agent import proto as P
-from host_tools.client.device import Device, DeviceError
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device, DeviceError
 from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, start_agent
 
 KEY_A = "11" * 16
@@ -119,7 +119,7 @@ def test_cli_finds_the_key_for_as_in_the_user_key_store(agent, tmp_path):
 def test_a_flood_of_bad_frames_does_not_block_a_good_link_and_keys_stay_out_of_logs(agent):
     import os as _os
 
-    from host_tools.client import wire
+    from dmagent.host_tools.client import wire
 
     with Device.open(agent.urls[0], key=agent.key_a) as good, Device.open(agent.urls[1]) as bad:
         for i in range(300):  # forged sealed frames, garbage, and handshakes with a wrong key

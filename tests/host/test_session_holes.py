@@ -13,12 +13,12 @@ import time
 import cbor2
 import pytest
 
-from agent import proto as P
-from agent.store import Store
-from host_tools.client import wire
-from host_tools.client.device import Device, DeviceError
-from host_tools.client.secure import ClientChannel, HandshakeError
-from host_tools.client.transport import LinkError, TcpTransport
+from dmagent.agent import proto as P
+from dmagent.agent.store import Store
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import Device, DeviceError
+from dmagent.host_tools.client.secure import ClientChannel, HandshakeError
+from dmagent.host_tools.client.transport import LinkError, TcpTransport
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 KEY_A = "11" * 16
@@ -397,8 +397,8 @@ def _start_repeating(tmp, runtime):
     import subprocess
     import sys
 
-    from host_tools.runtime import micropython as mpy
-    from host_tools.runtime.serve import BOARD_MAIN
+    from dmagent.host_tools.runtime import micropython as mpy
+    from dmagent.host_tools.runtime.serve import BOARD_MAIN
     from tests.host.agents import ROOT, RunningAgent, free_port
 
     keys = tmp / "keys"

@@ -13,11 +13,11 @@ import time
 import cbor2
 import pytest
 
-from agent import proto as P
-from host_tools.client.device import Device
-from host_tools.sniff import Sniffer, diag
-from host_tools.sniff.capture import FLAG_INBOUND, FLAG_OUTBOUND, LINKTYPE, CaptureWriter, read_capture
-from host_tools.sniff.proxy import Proxy
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device
+from dmagent.host_tools.sniff import Sniffer, diag
+from dmagent.host_tools.sniff.capture import FLAG_INBOUND, FLAG_OUTBOUND, LINKTYPE, CaptureWriter, read_capture
+from dmagent.host_tools.sniff.proxy import Proxy
 from tests.host import conformance_setup as S
 from tests.host.agents import ROOT, start_agent
 
@@ -51,7 +51,7 @@ class _Tap:
 
 
 def _record(url, key=None):
-    from host_tools.client.transport import open_url
+    from dmagent.host_tools.client.transport import open_url
 
     tap = _Tap(open_url(url))
     dev = Device.over(tap, principal="ServerA", key=key)
@@ -123,7 +123,7 @@ def test_a_capture_holds_one_block_a_frame_with_direction_and_time_and_sniff_rea
     packets = list(read_capture(path))
     assert [d for _, d, _ in packets] == [e.direction for e in _events(chunks)]
     assert abs(packets[0][0] - now) < 1e-3
-    cli = subprocess.run([sys.executable, "-m", "host_tools.cli", "sniff", str(path), "--key", str(keyed_agent.key),
+    cli = subprocess.run([sys.executable, "-m", "dmagent.host_tools.cli", "sniff", str(path), "--key", str(keyed_agent.key),
                           "--json"], cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     decoded = [json.loads(line) for line in cli.stdout.splitlines()]
     assert cli.returncode == 0 and len(decoded) == len(packets)
@@ -147,7 +147,7 @@ def test_proxy_relays_a_full_cli_session_unchanged_and_saves_what_it_saw(tmp_pat
     proxy = Proxy("127.0.0.1:0", keyed_agent.url, seen.append, writer, dict(S.keys())).start()
     try:
         url = "tcp://127.0.0.1:%d" % proxy.port
-        cli = [sys.executable, "-m", "host_tools.cli", "-d", url, "--key", str(keyed_agent.key)]
+        cli = [sys.executable, "-m", "dmagent.host_tools.cli", "-d", url, "--key", str(keyed_agent.key)]
         steps = [["add", "./ViaProxy", "--interior"],
                  ["acl", "./ViaProxy", "--set", "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA"],
                  ["add", "./ViaProxy/T", "--value", "21", "--format", "int"],
@@ -171,7 +171,7 @@ def test_proxy_relays_a_full_cli_session_unchanged_and_saves_what_it_saw(tmp_pat
 
 
 def test_proxy_command_prints_both_directions_and_a_bad_listen_address_is_one_line(tmp_path, keyed_agent):
-    proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "proxy", "--listen", "127.0.0.1:0", "--to",
+    proc = subprocess.Popen([sys.executable, "-m", "dmagent.host_tools.cli", "proxy", "--listen", "127.0.0.1:0", "--to",
                              keyed_agent.url, "--key", str(keyed_agent.key)], cwd=str(ROOT), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -185,6 +185,6 @@ def test_proxy_command_prints_both_directions_and_a_bad_listen_address_is_one_li
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert "gw -> dev handshake HS1" in out and "dev -> gw sealed" in out and '"dmagent project"' in out
-    bad = subprocess.run([sys.executable, "-m", "host_tools.cli", "proxy", "--listen", "256.0.0.1:80", "--to",
+    bad = subprocess.run([sys.executable, "-m", "dmagent.host_tools.cli", "proxy", "--listen", "256.0.0.1:80", "--to",
                           keyed_agent.url], cwd=str(ROOT), capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -6,9 +6,9 @@ Each answer is checked against a model of the tree (host_tools/bench/soak.py).""
 
 import pytest
 
-from firmware_build.bundle import build
-from host_tools.bench import soak
-from host_tools.client.device import Device
+from dmagent.firmware_build.bundle import build
+from dmagent.host_tools.bench import soak
+from dmagent.host_tools.client.device import Device
 from tests.host.agents import start_agent
 
 REQUESTS = 10000

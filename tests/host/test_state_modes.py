@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from host_tools.client.device import Device
+from dmagent.host_tools.client.device import Device
 from tests.host.agents import start_agent
 
 

@@ -8,8 +8,8 @@ still goes to the real function on a real folder.
 
 import os
 
-from agent import store as store_mod
-from agent.store import Store
+from dmagent.agent import store as store_mod
+from dmagent.agent.store import Store
 
 
 def _recorder(mocker, root):

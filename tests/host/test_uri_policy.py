@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import proto as P
-from host_tools.client.device import Device
+from dmagent.agent import proto as P
+from dmagent.host_tools.client.device import Device
 from tests.host.agents import DEMO_CONFIG, start_agent
 
 KEYS = {"ServerA": "11" * 16, "ServerB": "44" * 16, "GW1": "22" * 32}

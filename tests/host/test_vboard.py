@@ -13,8 +13,9 @@ import pytest
 
 serial = pytest.importorskip("serial")
 
-from host_tools.vboard import board as vboard  # noqa: E402
-from host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
+from dmagent.host_tools.vboard import board as vboard  # noqa: E402
+from dmagent.host_tools.cli.vboard import vboard_command  # noqa: E402
+from dmagent.host_tools.vboard.board import Faults, VirtualBoard, _FaultyLine  # noqa: E402
 
 try:
     vboard.ensure_node_runtime(log=lambda msg: None)
@@ -263,7 +264,7 @@ def test_the_reset_button_power_cycles_the_board_from_the_command_line(board):
         friendly(ser)
         ser.write(b"import builtins; builtins.marker = 1\r")
         read_until(ser, b">>> ")
-        result = CliRunner().invoke(vboard.vboard_command, ["--reset", board.port])
+        result = CliRunner().invoke(vboard_command, ["--reset", board.port])
         assert result.exit_code == 0, result.output
         read_until(ser, b">>> ", timeout=10)  # the board came up again
         friendly(ser)
@@ -274,7 +275,7 @@ def test_the_reset_button_power_cycles_the_board_from_the_command_line(board):
 def test_reset_of_a_port_with_no_virtual_board_says_so_in_one_line(tmp_path):
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(vboard.vboard_command, ["--reset", str(tmp_path / "ttyNothing")])
+    result = CliRunner().invoke(vboard_command, ["--reset", str(tmp_path / "ttyNothing")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "Error: no virtual board on %s (is `dmagent vboard` still running?)" % (tmp_path / "ttyNothing")]

@@ -1,8 +1,8 @@
 """TND 7.7.1 ACLs: the grammar (omadm-rules "ACL syntax"), whole-identifier matching, and
 inheritance (all or nothing, from the nearest non-empty ancestor; the root's own rules)."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "acl"
 

@@ -1,8 +1,8 @@
 """Atomic and Sequence (OMA DM Protocol; protocol.md 4): all or nothing with 216/215/507,
 and in order with a stop at the first failure."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "atomic and sequence"
 

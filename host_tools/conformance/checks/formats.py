@@ -1,8 +1,8 @@
 """TND 7.7.2 Format: each format takes the values it names (protocol.md 3 says how each
 travels) and refuses others with 415, changing nothing."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "formats"
 

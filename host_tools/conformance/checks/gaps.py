@@ -2,8 +2,8 @@
 device that gets them wrong says so: node names, Title length, Type on Replace, DMTNDS,
 dates and times that exist, what ?list= tells, 407, ServerID changes and ACLs."""
 
-from agent import proto as P
-from host_tools.conformance.registry import Skipped, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "audit"
 DMTNDS = "application/vnd.syncml.dmtnds+xml"

@@ -1,8 +1,8 @@
 """?list=Struct and ?list=StructData (omadm-rules "Tree and URIs", protocol.md 4 get):
 what they list, for whom, in which order, and paging."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "listing"
 

@@ -1,8 +1,8 @@
 """The standard objects every agent carries (OMA DM 1.2.1 Standardized Objects; omadm-rules
 "Standard objects"): DevInfo, DevDetail, DMAcc, their leaves, formats and protections."""
 
-from agent import proto as P
-from host_tools.conformance.registry import Skipped, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "standard objects"
 

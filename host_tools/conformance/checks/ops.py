@@ -1,8 +1,8 @@
 """The commands (OMA DM Protocol 6.5: Add, Replace, Delete, Get, Exec, Copy) on a scratch
 folder: what each does, and the status of each way it can be refused."""
 
-from agent import proto as P
-from host_tools.conformance.registry import Skipped, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "ops"
 ECHO = "./DevDetail/Ext/Echo"

@@ -2,8 +2,8 @@
 (400, 414), existence (404), what the command may do at all (405, 406), the ACL (425), the
 value and its format (415, 400), capacity (420, 413). Each check makes two apply at once."""
 
-from agent import proto as P
-from host_tools.conformance.registry import Skipped, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "status order"
 

@@ -1,8 +1,8 @@
 """TND 7.7 node properties, addressed as URI?prop=NAME: what each reads, which take Replace
 (ACL, Name, Title), and 405/406 for the rest."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "properties"
 

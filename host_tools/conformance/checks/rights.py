@@ -2,8 +2,8 @@
 with p2 as the principal whose rights the checks change; the check op's verdicts; the
 creator exception."""
 
-from agent import proto as P
-from host_tools.conformance.registry import check
+from dmagent.agent import proto as P
+from dmagent.host_tools.conformance.registry import check
 
 G = "rights"
 

@@ -6,10 +6,10 @@ import os
 
 import cbor2
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.client.device import DeviceError
-from host_tools.conformance.registry import Skipped, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.client.device import DeviceError
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "security"
 

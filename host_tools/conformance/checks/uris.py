@@ -1,6 +1,6 @@
 """TND 6 URIs and the limits the device publishes in ./DevDetail/URI (omadm-rules: 414)."""
 
-from host_tools.conformance.registry import Skipped, check
+from dmagent.host_tools.conformance.registry import Skipped, check
 
 G = "uris"
 

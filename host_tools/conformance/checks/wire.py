@@ -3,9 +3,9 @@ good and bad, and that it keeps serving after each."""
 
 import cbor2
 
-from agent import proto as P
-from host_tools.client import wire
-from host_tools.conformance.registry import Failed, check
+from dmagent.agent import proto as P
+from dmagent.host_tools.client import wire
+from dmagent.host_tools.conformance.registry import Failed, check
 
 W = "wire"
 

@@ -24,6 +24,9 @@ const ctrl = new Int32Array(ctrlBuf);
 const ring = new Uint8Array(ringBuf);
 const FLASH = "/flash";
 const TMP_SUFFIX = ".vboard-tmp~"; // never loaded: left only by a power cut mid-rename
+// The board's NVS (esp32.NVS's blobs, for vboard_hal.NVS): a partition of its own, not part
+// of the file system, so no file call on the board reaches it. Kept in the board's folder.
+const NVS_NAME = ".vboard-nvs.json";
 
 // ---- UART output ------------------------------------------------------------------------
 const out = Buffer.alloc(4096);
@@ -98,9 +101,14 @@ function publishInterruptChar() {
 
 // Called from every JS entry the interpreter makes (console I/O, HAL calls): a Ctrl-C that
 // board.mjs caught while Python runs becomes a pending KeyboardInterrupt here.
+// A request board.mjs made while its copy of the interrupt character was stale (Python had
+// turned Ctrl-C off since it last called out) is moot: a board's UART decides by the
+// character at the moment the byte arrives. That byte is lost (the frame holding it fails
+// its check and is sent again), never an interrupt.
 function pollInterrupt() {
   publishInterruptChar();
   if (Atomics.load(ctrl, S.INTR_REQ) && Atomics.compareExchange(ctrl, S.INTR_REQ, 1, 0) === 1) {
+    if (mp._module._mp_hal_get_interrupt_char() !== 3) return false;
     mp._module._mp_sched_keyboard_interrupt();
     return true;
   }
@@ -155,7 +163,9 @@ function loadTree(hostDir, fsDir) {
   for (const ent of fs.readdirSync(hostDir, { withFileTypes: true })) {
     const h = path.join(hostDir, ent.name);
     const f = fsDir + "/" + ent.name;
-    if (ent.name.endsWith(TMP_SUFFIX)) {
+    if (hostDir === dir && ent.name === NVS_NAME) {
+      continue;
+    } else if (ent.name.endsWith(TMP_SUFFIX)) {
       fs.rmSync(h, { force: true });
     } else if (ent.isDirectory()) {
       mp.FS.mkdir(f);
@@ -264,6 +274,14 @@ function aesEcb(keyHex, dataHex, encrypt) {
   return c.update(Buffer.from(dataHex, "hex")).toString("hex");
 }
 
+function nvsLoad() {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, NVS_NAME), "utf8"));
+  } catch (e) {
+    return {};
+  }
+}
+
 const RUNTIME = "MicroPython 1.27.0, WebAssembly (pyscript variant), Node.js " + process.versions.node;
 
 const halJs = {
@@ -289,6 +307,20 @@ const halJs = {
       if (e && typeof e.errno === "number") return e.errno;
       throw e;
     }
+  },
+  nvs_get: (ns, key) => {
+    pollInterrupt();
+    const all = nvsLoad();
+    return (all[ns] && all[ns][key]) || "";
+  },
+  nvs_set: (ns, key, hex) => {
+    pollInterrupt();
+    const all = nvsLoad();
+    (all[ns] = all[ns] || {})[key] = hex;
+    const file = path.join(dir, NVS_NAME);
+    fs.writeFileSync(file + TMP_SUFFIX, JSON.stringify(all), { mode: 0o600 });
+    fs.renameSync(file + TMP_SUFFIX, file);
+    return null;
   },
   runtime: () => RUNTIME,
   fs_dir: () => dir,

@@ -16,6 +16,8 @@
 #                            blocking loop a board's main.py could sit in, so an agent on
 #                            the console is driven by arrivals (and Ctrl-C is its data)
 #   console_release()        gives the console back to the REPL
+#   NVS(namespace)           esp32.NVS look-alike (get_blob, set_blob, commit): a store
+#                            outside the file system, kept by the board across power cuts
 #   info()                   a dict describing the board
 # Bytes cross the bridge as hex text: the bridge passes str both ways, not bytes.
 import gc
@@ -113,6 +115,30 @@ def console_claim(handler=None):
 def console_release():
     """Give the console back to the REPL (which starts now if boot left it unstarted)."""
     _js.console_release()
+
+
+class NVS:
+    """esp32.NVS(namespace), blobs only: get_blob(key, buf) -> length (OSError ENOENT if
+    missing), set_blob(key, data), commit(). Writes are kept at once."""
+
+    def __init__(self, namespace):
+        self._ns = namespace
+
+    def get_blob(self, key, buf):
+        text = _js.nvs_get(self._ns, key)
+        if not text:
+            raise OSError(2)
+        data = unhexlify(text)
+        if len(data) > len(buf):
+            raise ValueError("buffer too small")
+        buf[: len(data)] = data
+        return len(data)
+
+    def set_blob(self, key, data):
+        _js.nvs_set(self._ns, key, _hex(data))
+
+    def commit(self):
+        pass
 
 
 def info():
