@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _CHILD = r"""
 import json, resource, signal, sys
-from agent.store import Store, StoreFull
+from dmagent.agent.store import Store, StoreFull
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
 resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
 s = Store(sys.argv[1], compact_bytes=2048, reserve=True)  # reserve.bin wants 6 KiB
@@ -41,7 +41,7 @@ def test_without_room_for_the_whole_reserve_only_deletes_are_written(tmp_path):
     assert json.loads(proc.stdout) == {"short": True, "grow": "room kept for Deletes", "delete": "written",
                                        "compact": True}
     assert os.path.getsize(root / "reserve.bin") == 3000  # what the limit let it write stays
-    from agent.store import Store
+    from dmagent.agent.store import Store
 
     s = Store(str(root))
     assert s.load() == (None, [b"a delete"])
@@ -50,7 +50,7 @@ def test_without_room_for_the_whole_reserve_only_deletes_are_written(tmp_path):
 
 _REPAIR = r"""
 import json, resource, signal, sys
-from agent.store import Store, StoreFull
+from dmagent.agent.store import Store, StoreFull
 
 class CopyTrunc(Store):
     _truncate_in_place = False  # cut by copying to journal.tmp, as MicroPython does
@@ -66,7 +66,7 @@ except StoreFull as exc:
 
 
 def test_a_repair_that_finds_no_room_leaves_the_journal_as_it_was_and_no_copy(tmp_path):
-    from agent.store import Store
+    from dmagent.agent.store import Store
 
     root = tmp_path / "state"
     s = Store(str(root))

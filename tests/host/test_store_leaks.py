@@ -8,7 +8,7 @@ import gc
 import os
 import warnings
 
-from agent.store import Store, StoreFull
+from dmagent.agent.store import Store, StoreFull
 
 
 class _NoRoomForSnapshots(Store):
