@@ -90,21 +90,6 @@ def grants(acl, cmd, principal):
     return False
 
 
-def remove_id(acl, ident, star_if_emptied=False):
-    """acl without ident; a command left with no id is dropped, or becomes '*' (the root's rule)."""
-    if ident not in acl:
-        return acl
-    out = []
-    for entry in acl.split("&"):
-        eq = entry.find("=")
-        kept = [i for i in entry[eq + 1 :].split("+") if i != ident]
-        if kept:
-            out.append(entry[: eq + 1] + "+".join(kept))
-        elif star_if_emptied:
-            out.append(entry[: eq + 1] + "*")
-    return "&".join(out)
-
-
 def creator(ident):
     """The ACL an interior node gets when its creator has no Replace on the parent."""
     return "Add=%s&Delete=%s&Replace=%s" % (ident, ident, ident)
@@ -147,14 +132,15 @@ def acl_replace_decision(principal, segs, entry, eff, src, peff, psrc):
 
 def delete_decision(tree, principal, segs, entry, eff, src):
     """Delete needs Delete on the node and on every node below it (their effective ACLs).
-    -> (allowed, deciding URI, first permanent node or None, node count, ServerIDs)."""
+    -> (allowed, deciding URI, first node that may not be deleted (Scope Permanent, DDF
+    AccessType) or None, node count, ServerIDs)."""
     denied = permanent = None
     count = 0
     ids = []
     top = U.format(segs)
     for node_uri, node, node_eff, node_src, _, name in tree._walk(entry, top, eff, U.format(segs[:src])):
         count += 1
-        if N.flags_of(node) & N.PERMANENT and permanent is None:
+        if N.flags_of(node) & (N.PERMANENT | N.NO_DELETE) and permanent is None:
             permanent = node_uri
         if denied is None and not grants(node_eff, P.CMD_DELETE, principal):
             denied = node_src

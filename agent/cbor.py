@@ -320,14 +320,18 @@ def _half_value(h):
 # ---------------------------------------------------------------- decoding
 
 
-def loads(data, max_depth=16):
+def loads(data, max_depth=16, max_len=0):
     """The one item that data (bytes, bytearray or memoryview) holds, with nothing after it.
+    A definite-length text or byte string longer than max_len (0: no bound) is not made: a
+    CBORDecodeError whose args[1] is the outermost map or array as far as it was read (a
+    request's id, if it came first), so that a board's heap need not hold it for a 413.
 
     Arrays, maps and tags each nest one level; more than max_depth levels is an error.
     Arrays decode to lists; a map key that is an array or map, or equals an earlier key
     as a Python value (1, 1.0 and True are one key), is an error.
     """
     dec = _Decoder(data, max_depth)
+    dec.max_len = max_len
     obj = dec.decode()
     if dec.pos != dec.end:
         raise CBORDecodeError("trailing bytes")
@@ -524,6 +528,8 @@ class _Decoder:
             return n
         if major == 1:
             return -1 - n
+        if major < 4 and n > self.max_len > 0 and n <= self.end - self.pos:  # (a longer claim: truncated)
+            raise CBORDecodeError("string too long", self.stack[0].content if self.stack else None)
         if major == 2:
             return bytes(self._take(n))
         if major == 3:

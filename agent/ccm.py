@@ -152,18 +152,28 @@ def encrypt_in_place(block, nonce, aad, buf, start, n, tag_len=TAG_LEN):
 def decrypt(block, nonce, aad, data, tag_len=TAG_LEN):
     """The plaintext of data = ciphertext || tag, or None if the tag does not verify
     (compared in constant time; the unauthenticated plaintext never leaves)."""
+    plain = decrypt_in_place(block, nonce, aad, memoryview(bytearray(data)), tag_len)
+    return None if plain is None else bytes(plain)
+
+
+def decrypt_in_place(block, nonce, aad, data, tag_len=TAG_LEN):
+    """decrypt() where the message is: data, a writable memoryview of ciphertext || tag, gets
+    the plaintext in its first bytes. -> a memoryview of them, or None (the bytes wiped).
+    No allocation for the message: a sealed request is opened in the link's receive buffer."""
     n = len(data) - tag_len
     if n < 0:
         _q(nonce, tag_len)  # bad parameters still raise
         return None
     block, x, a, s0 = _start(block, nonce, tag_len, aad, n)
-    out = bytearray(n)
-    _ctr_mac(block, x, a, memoryview(data)[:n], out, False)
+    plain = data[:n]
+    _ctr_mac(block, x, a, plain, plain, False)  # byte by byte: each read before it is written
     for k in range(tag_len):
         x[k] ^= s0[k]
-    if not equal(memoryview(x)[:tag_len], memoryview(data)[n:]):
+    if not equal(memoryview(x)[:tag_len], data[n:]):
+        for k in range(n):
+            plain[k] = 0
         return None
-    return bytes(out)
+    return plain
 
 
 def encrypt10(block, nonce, aad, plaintext):

@@ -25,7 +25,8 @@ class ConfigError(ValueError):
 _SPEC = ("{device{devid man mod dmv lang devtyp oem fwv swv hwv}"
          " accounts[{server_id:i name:n display addr addr_type auth{type name secret level data}}]"
          # nodes: what `dmagent ddf import` writes (access, occurrence, scope: from the DDF)
-         " nodes[{uri:u value:a format acl title type scope access[t] occurrence}]"
+         " nodes[{uri:u value:a format acl title type scope access[t] occurrence"
+         " placeholder{format access[t] occurrence scope}}]"
          " acls<u t> open_reads[u] limits{%s}"
          " security{gateways<i [i]> integrity_only[i] confidential[u] owners[i]} insecure:b"
          # the boards' own (boards/esp32/README.md); escape_ms: the old window, known so an
@@ -153,7 +154,7 @@ def _fits(value, kind):
     if kind == 3:
         return A.is_identifier(value)
     if kind == 5:
-        return value not in ("", ".", "..") and "/" not in value
+        return U.is_name(value)
     if kind == 4:
         try:
             U.parse(value)

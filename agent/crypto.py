@@ -148,7 +148,10 @@ def ccm_encrypt(block, nonce, aad, plaintext, tag_len=8):
 
 
 def ccm_decrypt(block, nonce, aad, data, tag_len=8):
-    """agent.ccm.decrypt: the plaintext, or None when the tag does not verify."""
+    """agent.ccm.decrypt: the plaintext, or None when the tag does not verify. A memoryview
+    (writable) is decrypted where it is (ccm.decrypt_in_place): no copy of the message."""
     from . import ccm
 
+    if type(data) is memoryview:
+        return ccm.decrypt_in_place(block, nonce, aad, data, tag_len)
     return ccm.decrypt(block, nonce, aad, data, tag_len)

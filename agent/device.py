@@ -1,5 +1,5 @@
 """The device's own changes to its tree: provisioning (put, set_acl), board code bound to
-nodes (bind, on_exec), and what deleting an account implies. No ACL is checked here.
+nodes (bind, on_exec). No ACL is checked here.
 
 Loaded for boot (seeding, journal replay, the board's bindings) and unloaded after it; a
 board that writes later loads it again. Tree.put and friends are the way in.
@@ -11,7 +11,7 @@ from . import nodes as N
 from . import proto as P
 from . import uri as U
 from .errors import DMError
-from .nodes import ACL, FLAGS, FMT, MISSING, TITLE, TYPE, VALUE, fields, interior, own_acl, pack
+from .nodes import ACL, FLAGS, FMT, MISSING, TITLE, TYPE, VALUE, fields, interior, pack
 from .tree import _record_form
 
 
@@ -76,12 +76,3 @@ def hook(tree, uri, i, fn_i, j, fn_j, interior_ok):
     if f is not entry:
         N.set_child(None, parent, segs[-1], f)
 
-
-def forget_server(tree, server_id):
-    """A deleted account's id leaves every ACL; a root command it empties becomes '*'."""
-    root = tree._root
-    for node_uri, node, _, _, parent, name in tree._walk(root, ".", "", None):
-        if server_id in own_acl(node):
-            acl = A.remove_id(node[ACL], server_id, node is root)
-            if acl != node[ACL]:
-                tree._set_acl(parent, name, node_uri, node, acl)

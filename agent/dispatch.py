@@ -238,7 +238,7 @@ class Dispatcher:
         if op == P.OP_REPLACE:
             if P.K_VALUE not in req:
                 raise DMError(P.S_BAD_REQUEST, "replace needs a value")
-            tree.replace(principal, uri, req[P.K_VALUE], _opt_text(req, P.K_FORMAT))
+            tree.replace(principal, uri, req[P.K_VALUE], _opt_text(req, P.K_FORMAT), _opt_text(req, P.K_TYPE))
             return P.S_OK
         if op == P.OP_DELETE:
             tree.delete(principal, uri)

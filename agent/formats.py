@@ -65,6 +65,8 @@ def stored_type(fmt, mime):
     """What a node keeps for Type: None when mime is the default (so a leaf can stay bare)."""
     if mime is not None and type(mime) is not str:
         raise DMError(P.S_BAD_REQUEST, "type must be text")
+    if mime and "syncml.dmtnds" in mime:  # application/vnd.syncml.dmtnds+xml, +wbxml: a tree
+        raise DMError(P.S_BAD_FORMAT, "DMTNDS is a tree")
     return None if not mime or mime == default_type(fmt) else mime
 
 

@@ -1,7 +1,7 @@
 """The tree as flash holds it: journal records and their replay, and reading the streamed
 snapshot back. Only boot needs it: the agent unloads it after boot.
 
-A record names one change by URI: ["put", uri, node], ["val", uri, value, fmt], ["acl", uri,
+A record names one change by URI: ["put", uri, node], ["val", uri, value, fmt, type], ["acl", uri,
 acl], ["title", uri, title], ["mv", uri, new name], ["del", uri]. A snapshot (version 2) is a
 run of items, each a u16 LE length and one CBOR array: first [2, acl, flags, title, type] of
 the root, then one [depth, name, entry] per node in pre-order, names in order, an interior
@@ -42,8 +42,11 @@ def apply(tree, record):
             return tree._put(segs, f)
         entry, parent = tree._locate(segs)[:2]
         name = segs[-1] if segs else None
-        if op == "val":
-            return tree._set_value(parent, segs, fields(entry), F.coerce(record[2], record[3]), record[3])
+        if op == "val":  # [4], the Type, since Replace takes one (older records: kept)
+            f = fields(entry)
+            if len(record) > 4:
+                f[TYPE] = record[4]
+            return tree._set_value(parent, segs, f, F.coerce(record[2], record[3]), record[3])
         if op == "acl":
             return tree._set_acl(parent, name, uri, entry, A.parse(record[2]))
         if op == "title":

@@ -2,13 +2,14 @@
 
 Every listed node needs Get on its own effective ACL; the walk goes everywhere below, since
 a node's own ACL may grant Get below one that does not. A page ends before it outgrows a frame.
+A StructData entry is [uri, value, format]: a null leaf and an empty interior node differ.
 """
 
 from . import acl as A
 from . import proto as P
 from . import uri as U
 from .errors import DMError
-from .nodes import SECRET, flags_of, interior
+from .nodes import SECRET, flags_of, fmt_of, interior
 
 # Room for a page's entries: a frame, less the response's other fields and sealing.
 _PAGE_BYTES = P.MAX_FRAME - 160
@@ -16,7 +17,8 @@ _PAGE_BYTES = P.MAX_FRAME - 160
 
 def listing(tree, principal, uri, cursor=None, limit=None):
     """?list=Struct: the URIs at and below uri that principal may Get; ?list=StructData:
-    [uri, value] pairs. -> (entries, cursor of the next page or None)."""
+    [uri, value, format] (value None for interior nodes and secrets). -> (entries, cursor of
+    the next page or None)."""
     segs, prop, kind = tree._parse(uri)
     if not kind:
         raise DMError(P.S_BAD_REQUEST, "list needs ?list=Struct or ?list=StructData")
@@ -51,12 +53,13 @@ def _page(tree, walk, principal, data, limit):
         value = None
         if data and not interior(node) and not flags_of(node) & SECRET:
             value = tree._read(node)
-        size = _encoded_size(node_uri) + (_encoded_size(value) + 1 if data else 0)
+        fmt = fmt_of(node) if data else None
+        size = _encoded_size(node_uri) + (_encoded_size(value) + _encoded_size(fmt) + 1 if data else 0)
         # A page ends at the limit asked for, or before it would outgrow one frame.
         if entries and (limit is not None and len(entries) >= limit or size > room):
             return entries, (entries[-1][0] if data else entries[-1])
         room -= size
-        entries.append([node_uri, value] if data else node_uri)
+        entries.append([node_uri, value, fmt] if data else node_uri)
     return entries, None
 
 

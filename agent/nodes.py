@@ -32,6 +32,12 @@ HOOK = const(6)  # key into the tree's hooks (code is never stored in the tree),
 PERMANENT = const(1)  # cannot be deleted or renamed
 READONLY = const(2)  # the value cannot be replaced
 SECRET = const(4)  # write-only: Get of the value (and of Size) is 405 whatever the ACL
+NO_ADD = const(8)  # DDF AccessType without Add: an Add below is 405 whatever the ACL
+NO_DELETE = const(16)  # DDF AccessType without Delete: 405, like PERMANENT (which also bars renames)
+# The DDF's <X> below an interior node, in its flags (no slot more per node): the flags a node
+# added there gets, flags >> EACH & 31, and the most children it may have, flags >> MOST (0: any).
+EACH = const(5)
+MOST = const(10)
 
 CHUNK = const(16)  # most names in one chunk (its entry list: 128 bytes at most)
 CHUNK_BYTES = const(192)  # a chunk of long names splits sooner

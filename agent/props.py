@@ -12,6 +12,8 @@ from .errors import DMError
 from .nodes import MISSING, PERMANENT, SECRET, TITLE, TYPE, child, flags_of, fmt_of, interior, own_acl
 from .tree import WRITABLE, _text, check_prop
 
+_TITLE_MAX = 255  # bytes (TND 7.7.5)
+
 
 def get(tree, principal, segs, entry, eff, prop):
     """-> (value, "chr" or "int") of property prop of the node at segs."""
@@ -50,15 +52,16 @@ def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff):
         return _rename(tree, segs, _text(value, fmt, prop), entry, parent)
     if prop == "Title":
         A.need(eff, P.CMD_REPLACE, principal, segs)
-        tree._check_size(_text(value, fmt, prop))
+        if len(_text(value, fmt, prop).encode()) > _TITLE_MAX:
+            raise DMError(P.S_TOO_LARGE, "a Title is at most %d bytes" % _TITLE_MAX)
         tree._set_meta(parent, name, entry, TITLE, value or None)
         return tree._log("title", uri, value)
     raise DMError(P.S_NOT_ALLOWED, "%s: ACL is replaced by Tree" % prop)  # not reached
 
 
 def _rename(tree, segs, name, entry, parent):
-    if not name or name == "." or name == "..":
-        raise DMError(P.S_BAD_REQUEST, "bad node name")
+    if not U.is_name(name):
+        raise DMError(P.S_BAD_REQUEST, "bad node name (empty, . or .., or with '/')")
     lim = tree.limits
     if lim["max_seg_len"] and len(name) > lim["max_seg_len"]:
         raise DMError(P.S_URI_TOO_LONG, "name longer than %d" % lim["max_seg_len"])

@@ -166,9 +166,14 @@ class Session:
         elif kind != P.KIND_PLAIN:
             return self._reply(P.KIND_PLAIN, None, None,
                                {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
-        try:
-            request = cbor.loads(body, P.MAX_DEPTH)
+        try:  # a string the tree would refuse anyway is not made: its 413 needs no heap for it
+            request = cbor.loads(body, P.MAX_DEPTH, self.dispatcher.tree.longest)
         except ValueError as exc:
+            if len(exc.args) > 1:  # that string (agent.cbor): 413, with the id if it was read
+                head = exc.args[1]
+                rid = head.get(P.K_ID) if type(head) is dict else None
+                rid = rid if _uint30(rid) else None
+                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_TOO_LARGE, P.K_MSG: exc.args[0]})
             return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
         rid = token = None
         if isinstance(request, dict):

@@ -27,7 +27,7 @@ from . import proto as P
 from . import snapshot
 from . import uri as U
 from .errors import DMError
-from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, VALUE
+from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, TYPE, VALUE
 from .nodes import fields, flags_of, fmt_of, interior, pack
 
 ROOT_ACL = "Add=*&Get=*"
@@ -98,6 +98,8 @@ class Tree:
         depth = lim["max_depth"]
         lim["max_depth"] = HARD_MAX_DEPTH if not depth or depth > HARD_MAX_DEPTH else depth
         self.limits = lim
+        # the longest string a request may carry (0: any): decoding makes none longer (session)
+        self.longest = lim["max_value"] and max(lim["max_value"], lim["max_tot_len"], 255)
         self.room = None  # a function: may the tree grow (a boot must hold it)? None: yes
         self._grown = 0  # bytes values grew by since room was last checked
         self._root = N.new_interior(ROOT_ACL, PERMANENT)
@@ -250,22 +252,29 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "%s is a leaf" % U.format(segs[:-1]))
         if N.child(parent, segs[-1]) is not MISSING:
             raise DMError(P.S_EXISTS, "%s exists" % U.format(segs))
+        shape = parent[FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
+        if shape & N.NO_ADD:
+            raise DMError(P.S_NOT_ALLOWED, "DDF AccessType: no Add here")
         A.need(peff, P.CMD_ADD, principal, segs[:-1])
         fmt = F.infer(value, fmt)
         value = F.coerce(value, fmt)
         mime = F.stored_type(fmt, mime)
+        flags = shape >> N.EACH & 31
         if fmt == "node":
-            entry = N.new_interior(A.creator_acl(peff, principal), 0, None, mime)
+            entry = N.new_interior(A.creator_acl(peff, principal), flags, None, mime)
         else:
             self._check_server_id(segs, value)
-            flags = 0
             if len(segs) == 5 and segs[0] == DMACC and segs[2] == "AppAuth" and segs[4] == "AAuthSecret":
-                flags = SECRET
+                flags |= SECRET
             entry = pack([value, fmt, "", flags, None, mime, None])
+        most = shape >> N.MOST
+        if most and N.child_count(parent) >= most:
+            raise DMError(P.S_DEVICE_FULL, "DDF Occurrence: at most %d here" % most)
         self._insert(parent, segs, entry, True)
 
-    def replace(self, principal, uri, value, fmt=None):
-        """Replace a leaf's value (no fmt: keep the leaf's format), or ?prop=ACL|Name|Title."""
+    def replace(self, principal, uri, value, fmt=None, mime=None):
+        """Replace a leaf's value (no fmt: keep the leaf's format; a mime: its new Type), or
+        ?prop=ACL|Name|Title."""
         segs, prop, listing = self._parse(uri)
         if listing:
             raise DMError(P.S_NOT_ALLOWED, "Replace takes no ?list=")
@@ -284,7 +293,9 @@ class Tree:
             raise DMError(P.S_BAD_FORMAT, "a leaf cannot become interior")
         fmt = fmt or f[FMT]
         value = F.coerce(value, fmt)
-        self._check_server_id(segs, value)
+        if mime is not None:
+            f[TYPE] = F.stored_type(fmt, mime)
+        server_id = self._check_server_id(segs, value) and f[VALUE] != value
         self._check_size(value)
         grown = F.size(value) - F.size(f[VALUE])
         if grown > 0:
@@ -295,6 +306,8 @@ class Tree:
         write = self._hook_fn(entry, 1)
         if write:
             self._call(write, value)
+        if server_id:  # the same server by a new name: its rights follow it
+            _rare("server_id", "rename", self, f[VALUE], value)
         self._set_value(parent, segs, f, value, fmt)
 
     def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
@@ -315,12 +328,12 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "the root cannot be deleted")
         allowed, denied, permanent, count, ids = A.delete_decision(self, principal, segs, entry, eff, src)
         if permanent:
-            raise DMError(P.S_NOT_ALLOWED, "%s is permanent" % permanent)
+            raise DMError(P.S_NOT_ALLOWED, "%s cannot be deleted" % permanent)
         if not allowed:
             raise DMError(P.S_PERMISSION_DENIED, "Delete not permitted by the ACL of %s" % denied)
         self._remove(parent, segs, count)
         for server_id in ids:
-            _rare("device", "forget_server", self, server_id)
+            _rare("accounts", "forget_server", self, server_id)
 
     def execute(self, principal, uri, data=None):
         """-> (status, result) from the node's Exec handler: 200 done, or 202 started."""
@@ -357,13 +370,15 @@ class Tree:
 
     def _check_size(self, value):
         limit = self.limits["max_value"]
-        if limit and F.size(value) > limit:
+        # a text of more characters than the bound has more bytes too: known before
+        # F.size() encodes it (a copy as large as the value, on a heap that may lack one)
+        if limit and (type(value) is str and len(value) > limit or F.size(value) > limit):
             raise DMError(P.S_TOO_LARGE, "value longer than %d bytes" % limit)
 
     def _check_server_id(self, segs, value):
         """./DMAcc/<X>/ServerID is what ACLs name: a valid identifier, unique among accounts."""
         if len(segs) != 3 or segs[0] != DMACC or segs[2] != "ServerID":
-            return
+            return False
         if not A.is_identifier(value):
             raise DMError(P.S_BAD_REQUEST, "a ServerID must be printable ASCII without =&*+")
         for name, account in N.items(N.child(self._root, DMACC)):
@@ -371,11 +386,12 @@ class Tree:
                 sid = N.child(account, "ServerID")
                 if sid is not MISSING and not interior(sid) and fields(sid)[VALUE] == value:
                     raise DMError(P.S_EXISTS, "ServerID %s is taken" % value)
+        return True
 
     def _set_value(self, parent, segs, f, value, fmt):
         f[VALUE], f[FMT] = value, fmt
         self._set_child(parent, segs[-1], pack(f))
-        self._log("val", U.format(segs), value, fmt)
+        self._log("val", U.format(segs), value, fmt, f[TYPE])
 
     def _set_acl(self, parent, name, uri, entry, acl):
         self._set_meta(parent, name, entry, ACL, acl)

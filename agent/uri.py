@@ -3,8 +3,8 @@
 parse() makes the canonical form, a tuple (decoded segments, prop, listing): `A/B`, `./A/B`
 and `%41/B` are one URI. The dispatcher makes it once per request and the policy, the ACL
 checks and the tree all take that tuple: never compare URI text (a `%44MAcc` is `DMAcc`).
-A decoded `%2F` belongs to the segment name (it is not a separator); format() escapes `%`,
-`/` and `?` again.
+A node name never holds `/` (TND 6): a `%2F` that would decode into one is 400, by is_name(),
+the one rule for names (URIs, renames, the config). format() escapes `%` and `?` again.
 """
 
 from . import proto as P
@@ -36,8 +36,10 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
             prop = query[5:]
             if not prop.isalpha():
                 raise _bad("bad ?prop= name")
-        elif query[:5] == "list=" and query[5:] in LISTINGS:
+        elif query[:5] == "list=" and query[5:]:
             listing = query[5:]
+            if listing not in LISTINGS:  # TNDS and the like: a serialisation not offered
+                raise DMError(P.S_NOT_SUPPORTED, "?list=Struct|StructData only")
         else:
             raise _bad("query must be ?prop=NAME or ?list=Struct|StructData")
     if text == ".":
@@ -50,8 +52,8 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
             seg = segs[i]
             if "%" in seg:
                 segs[i] = seg = _unescape(seg)
-            if not seg or seg == "." or seg == "..":
-                raise _bad("empty, '.' or '..' segment in URI")
+            if not is_name(seg):
+                raise _bad("empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
         raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
     if max_seg_len:
@@ -61,6 +63,11 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
     if max_tot_len and length(segs) > max_tot_len:
         raise DMError(P.S_URI_TOO_LONG, "URI longer than %d" % max_tot_len)
     return segs, prop, listing
+
+
+def is_name(name):
+    """The rule for a node name (TND 6): not empty, not . or .., no '/' (a decoded %2F)."""
+    return name and name != "." and name != ".." and "/" not in name
 
 
 def _unescape(seg):
@@ -85,8 +92,8 @@ def _unescape(seg):
 
 
 def escape(name):
-    if "%" in name or "/" in name or "?" in name:
-        return name.replace("%", "%25").replace("/", "%2F").replace("?", "%3F")
+    if "%" in name or "?" in name:  # a name holds no '/' (is_name)
+        return name.replace("%", "%25").replace("?", "%3F")
     return name
 
 
@@ -94,7 +101,7 @@ def length(segs):
     """Length of the canonical URI of segs, without building it."""
     n = 1  # "."
     for seg in segs:
-        n += 1 + len(seg) + 2 * (seg.count("%") + seg.count("/") + seg.count("?"))
+        n += 1 + len(seg) + 2 * (seg.count("%") + seg.count("?"))
     return n
 
 

@@ -2,7 +2,7 @@
 
 from .. import acl as A
 from .. import proto as P
-from ..nodes import PERMANENT, READONLY, SECRET
+from ..nodes import EACH, MOST, NO_ADD, NO_DELETE, PERMANENT, READONLY, SECRET
 
 DMV = "1.2"
 RO = PERMANENT | READONLY
@@ -50,8 +50,7 @@ def seed(tree, config):
         _add_account(tree, account, sid)
 
     for node in config.get("nodes", []):  # `dmagent ddf import` writes these, Scope and all
-        flags = PERMANENT if node.get("scope") == "permanent" else 0
-        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""), flags,
+        tree.put(node["uri"], node.get("value"), node.get("format"), node.get("acl", ""), ddf_flags(node),
                  node.get("title"), node.get("type"))
     for uri, acl in config.get("acls", {}).items():
         _set_acl(tree, uri, acl)
@@ -103,3 +102,27 @@ def _seed_ext(tree, server_ids):
     tree.put("./DevDetail/Ext/Uptime", 0, "int", flags=PERMANENT | READONLY)
     exec_acl = "Exec=" + "+".join(server_ids) + "&Get=*" if server_ids else ""
     tree.put("./DevDetail/Ext/Echo", "", "chr", acl=exec_acl, flags=PERMANENT | READONLY)
+
+
+def ddf_flags(node):
+    """A config node's DDF properties as its flags (agent.nodes): Scope Permanent; AccessType
+    without Replace (a leaf's value), Get (a leaf's), Add (an interior node), Delete; and its
+    placeholder's flags and Occurrence. A leaf keeps no flag it has no use for: it stays bare."""
+    leaf = node.get("format") != "node"
+    flags = PERMANENT if node.get("scope") == "permanent" else 0
+    access = node.get("access")
+    if access is not None:
+        for cmd, bit in (("Replace", READONLY if leaf else 0), ("Get", SECRET if leaf else 0),
+                         ("Add", 0 if leaf else NO_ADD), ("Delete", NO_DELETE)):
+            if cmd not in access:
+                flags |= bit
+    shape = node.get("placeholder")
+    if shape and not leaf:
+        most = 0
+        occurrence = shape.get("occurrence") or ""
+        if occurrence in ("One", "ZeroOrOne"):
+            most = 1
+        elif occurrence.split(":")[-1].isdigit():  # ZeroOrN:n, OneOrN:n
+            most = min(int(occurrence.split(":")[-1]), 0xFFFFF)
+        flags |= (ddf_flags(shape) & 31) << EACH | most << MOST
+    return flags

@@ -449,7 +449,8 @@ class Device:
     def list(self, uri: str, data: bool = False, page: int = 50) -> Iterator[Any]:
         """Every node at and below uri the requester may Get, page by page (a generator).
 
-        Yields URIs, or (uri, value) pairs with data=True.
+        Yields URIs, or (uri, value) pairs with data=True (the wire's [uri, value, format]
+        entries, docs/protocol.md 4, less the format).
         """
         query = uri + ("?list=StructData" if data else "?list=Struct")
         cursor = None
@@ -459,7 +460,7 @@ class Device:
                 fields[P.K_CURSOR] = cursor
             resp = self.request(P.OP_GET, fields)
             for entry in resp.get(P.K_VALUE) or []:
-                yield tuple(entry) if data else entry
+                yield tuple(entry[:2]) if data else entry
             cursor = resp.get(P.K_NEXT)
             if cursor is None:
                 return

@@ -3,8 +3,9 @@
 Import keeps what the agent can hold: every named node with its format, value (DefaultValue
 or Value), ACL, Title, Type (MIME, or the MO identifier of an interior node's DDFName) and
 Scope; AccessType and Occurrence travel along in the config (`access`, `occurrence`) for
-the agent to enforce (not yet: issue 13 part C). An unnamed node (<X>, a placeholder for
-nodes made at run time) describes a shape, not a node: it is left out of the initial tree.
+the agent to enforce. An unnamed node (<X>, a placeholder for nodes made at run time)
+describes a shape, not a node: not a node of the initial tree, but its parent's
+`placeholder` (format, access, occurrence: what a node added there may do, and how many).
 """
 
 import base64
@@ -50,22 +51,14 @@ def to_config(doc):
 
 def _walk(doc, elem, parent, out):
     name = _text(elem, "NodeName", "")
-    if not name:
-        return  # a placeholder: its instances are made at run time
+    props = elem.find("DFProperties")
+    if not name:  # a placeholder: its instances are made at run time; its parent keeps its shape
+        return _shape(props, {})
     if "/" in name:
         raise doc.error(elem.find("NodeName"), "a node name must not contain '/': %r" % name)
     uri = "%s/%s" % (parent, name)
-    props = elem.find("DFProperties")
-    fmt = _only_child(props, "DFFormat").tag
-    entry = {"uri": uri, "format": fmt}
-    access = [c.tag for c in props.find("AccessType")]
-    entry["access"] = access
-    occurrence = _only_child(props, "Occurrence")
-    if occurrence is not None:
-        entry["occurrence"] = occurrence.tag + ((":" + (occurrence.text or "").strip()) if occurrence.tag.endswith("N") else "")
-    scope = _only_child(props, "Scope")
-    if scope is not None:
-        entry["scope"] = scope.tag.lower()
+    entry = _shape(props, {"uri": uri})
+    fmt = entry["format"]
     title = _text(props, "DFTitle") or _text(elem, "RTProperties/Title")
     if title:
         entry["title"] = title
@@ -86,9 +79,24 @@ def _walk(doc, elem, parent, out):
     out.append(entry)
     if fmt == "node":
         for child in elem.findall("Node"):
-            _walk(doc, child, uri, out)
+            shape = _walk(doc, child, uri, out)
+            if shape is not None:
+                entry["placeholder"] = shape
     elif elem.findall("Node"):
         raise doc.error(elem.find("Node"), "the leaf %s has child nodes" % uri)
+
+
+def _shape(props, entry):
+    """entry with the format, AccessType, Occurrence and Scope of DFProperties props."""
+    entry["format"] = _only_child(props, "DFFormat").tag
+    entry["access"] = [c.tag for c in props.find("AccessType")]
+    occurrence = _only_child(props, "Occurrence")
+    if occurrence is not None:
+        entry["occurrence"] = occurrence.tag + ((":" + (occurrence.text or "").strip()) if occurrence.tag.endswith("N") else "")
+    scope = _only_child(props, "Scope")
+    if scope is not None:
+        entry["scope"] = scope.tag.lower()
+    return entry
 
 
 def _value(doc, elem, text, fmt):
@@ -141,14 +149,16 @@ class Node:
     """One node for a DDF: what a live device or a config says about it."""
 
     def __init__(self, uri, fmt, value=None, acl=None, title=None, mime=None, access=None, scope=None,
-                 occurrence=None):
+                 occurrence=None, placeholder=None):
         self.uri, self.fmt, self.value, self.acl = uri, fmt, value, acl
         self.title, self.mime, self.access, self.scope, self.occurrence = title, mime, access, scope, occurrence
+        self.placeholder = placeholder  # the shape of its <X> child (config `placeholder`), or None
 
 
 def from_config(config):
     return [Node(n["uri"], n.get("format") or "chr", n.get("value"), n.get("acl"), n.get("title"), n.get("type"),
-                 n.get("access"), n.get("scope"), n.get("occurrence")) for n in config.get("nodes", [])]
+                 n.get("access"), n.get("scope"), n.get("occurrence"), n.get("placeholder"))
+            for n in config.get("nodes", [])]
 
 
 def from_device(dev, root="."):
@@ -172,6 +182,29 @@ def from_device(dev, root="."):
     return nodes
 
 
+def _write_shape(elem, access, fmt, occurrence, scope):
+    """elem's DFProperties with AccessType, DFFormat, Occurrence and Scope (DTD order)."""
+    props = ET.SubElement(elem, "DFProperties")
+    holder = ET.SubElement(props, "AccessType")
+    for cmd in access or ("Get",):
+        ET.SubElement(holder, cmd)
+    ET.SubElement(ET.SubElement(props, "DFFormat"), fmt)
+    if occurrence:
+        kind, _, n = occurrence.partition(":")
+        ET.SubElement(ET.SubElement(props, "Occurrence"), kind).text = n or None
+    if scope:
+        ET.SubElement(ET.SubElement(props, "Scope"), scope.capitalize())
+    return props
+
+
+def _write_type(props, fmt, mime):
+    dftype = ET.SubElement(props, "DFType")
+    if fmt == "node":
+        ET.SubElement(dftype, "DDFName").text = mime or ""
+    else:
+        ET.SubElement(dftype, "MIME").text = mime or "text/plain"
+
+
 def to_ddf(nodes, man=None, mod=None):
     """Nodes (parents before children) -> DDF XML text that validates against the DTD."""
     root = ET.Element("MgmtTree")
@@ -190,25 +223,19 @@ def to_ddf(nodes, man=None, mod=None):
             ET.SubElement(elem, "Path").text = parent_uri
         if node.acl is not None:
             ET.SubElement(ET.SubElement(elem, "RTProperties"), "ACL").text = node.acl
-        props = ET.SubElement(elem, "DFProperties")
-        access = ET.SubElement(props, "AccessType")
-        for cmd in node.access or ("Get",):
-            ET.SubElement(access, cmd)
-        ET.SubElement(ET.SubElement(props, "DFFormat"), node.fmt)
-        if node.occurrence:
-            kind, _, n = node.occurrence.partition(":")
-            ET.SubElement(ET.SubElement(props, "Occurrence"), kind).text = n or None
-        if node.scope:
-            ET.SubElement(ET.SubElement(props, "Scope"), node.scope.capitalize())
+        props = _write_shape(elem, node.access, node.fmt, node.occurrence, node.scope)
         if node.title:
             ET.SubElement(props, "DFTitle").text = node.title
-        dftype = ET.SubElement(props, "DFType")
-        if node.fmt == "node":
-            ET.SubElement(dftype, "DDFName").text = node.mime or ""
-        else:
-            ET.SubElement(dftype, "MIME").text = node.mime or "text/plain"
+        _write_type(props, node.fmt, node.mime)
         if node.fmt == "node":
             elems[node.uri] = elem
+            if node.placeholder:
+                shape = node.placeholder
+                each = ET.SubElement(elem, "Node")
+                ET.SubElement(each, "NodeName").text = ""
+                fmt = shape.get("format") or "chr"
+                _write_type(_write_shape(each, shape.get("access"), fmt, shape.get("occurrence"), shape.get("scope")),
+                            fmt, None)
         elif node.value is not None:
             ET.SubElement(elem, "Value").text = _text_of(node.value)
     ET.indent(root)

@@ -1,10 +1,11 @@
 """The ACL rules at their edges, through agent.acl's public functions (parse, grants, ids,
-remove_id, is_identifier, creator): the places a one-character slip in the scanner would
+is_identifier, creator; remove_id: agent.accounts): the places a one-character slip in the scanner would
 grant the wrong principal. Plain asserts: runs under CPython and the device runtime.
 """
 
 from agent import acl as A
 from agent import proto as P
+from agent.accounts import remove_id
 from agent.errors import DMError
 from tests.agent.check import raises
 
@@ -122,19 +123,19 @@ def test_rule_ids_and_grants_agree_with_a_split_model_on_every_entry_position():
 
 def test_rule_remove_id_drops_whole_identifier_and_empty_entries():
     acl = "Add=A+AB&Get=AB&Replace=BA+A"
-    assert A.remove_id(acl, "A") == "Add=AB&Get=AB&Replace=BA"
-    assert A.remove_id(acl, "AB") == "Add=A&Replace=BA+A"
-    assert A.remove_id(acl, "B") == acl  # a substring of ids is no id
-    assert A.remove_id(acl, "C") == acl
-    assert A.remove_id("Get=A", "A") == ""
+    assert remove_id(acl, "A") == "Add=AB&Get=AB&Replace=BA"
+    assert remove_id(acl, "AB") == "Add=A&Replace=BA+A"
+    assert remove_id(acl, "B") == acl  # a substring of ids is no id
+    assert remove_id(acl, "C") == acl
+    assert remove_id("Get=A", "A") == ""
 
 
 def test_rule_remove_id_at_root_leaves_star_not_nothing():
     # The root must keep an ACL: a command emptied there becomes '*'.
-    assert A.remove_id("Add=*&Get=A&Replace=A+B", "A", True) == "Add=*&Get=*&Replace=B"
-    assert A.remove_id("Get=A", "A", True) == "Get=*"
-    assert A.remove_id("Get=A", "A", False) == ""
-    assert A.remove_id("Get=A+B", "A", True) == "Get=B"
+    assert remove_id("Add=*&Get=A&Replace=A+B", "A", True) == "Add=*&Get=*&Replace=B"
+    assert remove_id("Get=A", "A", True) == "Get=*"
+    assert remove_id("Get=A", "A", False) == ""
+    assert remove_id("Get=A+B", "A", True) == "Get=B"
 
 
 def test_rule_creator_gets_add_delete_replace_on_its_node():

@@ -89,6 +89,9 @@ def test_rule_status_407_without_credentials_401_with_refused_ones():
     assert s.principal is None
 
 
+_WORKSPACE = bytearray(P.MAX_FRAME)  # made at import, while the heap is in one piece
+
+
 def test_rule_status_403_forbidden_by_policy_not_acl():
     # Acting for another ServerID is policy: refused on a plain link whatever the ACLs say.
     from agent import cbor, frame
@@ -96,6 +99,7 @@ def test_rule_status_403_forbidden_by_policy_not_acl():
 
     t, d = _agent(accounts=("A",))  # one account: room for the session's frame buffers at 110k
     s = Session(d, "t", insecure=True)
+    s.workspace = _WORKSPACE  # as a link lends its receive buffer (none left in one piece by now)
     s.hello("A")
     out = s.on_frame(P.KIND_PLAIN, cbor.dumps({P.K_ID: 3, P.K_OP: P.OP_GET, P.K_URI: "./T/L",
                                                P.K_FOR: "A"}))
@@ -222,7 +226,7 @@ def test_rule_status_500_command_failed():
 
 def test_rule_order_malformed_uri_400_before_permission_425():
     t, d = _agent()
-    for uri in ("./T//L", "./T/L/", "./T/%zz", "./T/../T", "./T?prop=", "./T?list=Tree"):
+    for uri in ("./T//L", "./T/L/", "./T/%zz", "./T/../T", "./T?prop=", "./T?list="):
         assert get_st("B", uri) == 400, uri
         assert rep_st("B", uri, 1) == 400, uri
         assert del_st("B", uri) == 400, uri

@@ -224,3 +224,14 @@ def test_rfc8949_4_2_1_deterministic_maps_sort_keys_bytewise_on_every_runtime():
     assert dumps(mixed) == unhex("a6 0a 01 18 64 02 19 0100 06 20 03 61 7a 04 62 61 61 05")
     # Nested maps are sorted too.
     assert dumps([{"b": 1, "a": {2: 0, 1: 0}}]) == unhex("81 a2 61 61 a2 01 00 02 00 61 62 01")
+
+
+def test_a_string_over_max_len_is_never_made_and_says_how_far_the_map_was_read():
+    data = dumps({0: 7, 4: "v" * 40})
+    exc = raises(CBORDecodeError, loads, data, 16, 32)
+    assert exc.args[1] == {0: 7}  # the id came first: the 413 can carry it
+    assert loads(data, 16, 40) == {0: 7, 4: "v" * 40}  # at the bound: made
+    assert len(raises(CBORDecodeError, loads, dumps([b"x" * 33]), 16, 32).args) == 2  # bytes too
+    # a claim past the bytes left is "truncated" (400), not too long
+    exc = raises(CBORDecodeError, loads, b"\xa1\x04\x78\x40abc", 16, 32)
+    assert exc.args == ("truncated",)

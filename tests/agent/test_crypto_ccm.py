@@ -106,6 +106,19 @@ def test_rfc3610_buffers_of_any_kind():
     assert ccm.decrypt(block, nonce, aad, bytearray(out), 8) == plain
 
 
+def test_decrypt_in_place_opens_the_message_where_it_is_and_wipes_it_on_a_bad_tag():
+    # A sealed request is opened in the link's receive buffer: no copy of a 1 KB message.
+    n, key, nonce, aad, plain, out = next(_rfc3610())
+    block = AES(key).encrypt
+    buf = bytearray(b"x" + out)
+    opened = ccm.decrypt_in_place(block, nonce, aad, memoryview(buf)[1:], 8)
+    assert bytes(opened) == plain and bytes(buf[1 : 1 + len(plain)]) == plain  # in buf itself
+    bad = bytearray(out)
+    bad[-1] ^= 1
+    assert ccm.decrypt_in_place(block, nonce, aad, memoryview(bad), 8) is None
+    assert bytes(bad[: len(plain)]) == bytes(len(plain))  # no unauthenticated plaintext left
+
+
 def test_tampering_is_rejected():
     for n, key, nonce, aad, plain, out in _rfc3610():
         if n not in (1, 12, 24):

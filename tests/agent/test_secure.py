@@ -122,7 +122,7 @@ def test_confidential_policy_covers_subtree_and_structdata_of_ancestors():
     assert needs("./DMAcc/ServerA/Name") and needs("DMAcc") and needs("./%44MAcc/ServerA")
     assert needs(".?list=StructData") and needs("./DMAcc?list=Struct")
     assert not needs("./DevInfo/DevId") and not needs(".?list=Struct")
-    assert not needs("./DMAccX") and not needs("./DMAcc%2FX")
+    assert not needs("./DMAccX") and not needs("./DMAcc%25X")
 
 
 def test_proxy_only_for_listed_servers():

@@ -61,6 +61,18 @@ def test_sealed_session_acts_as_the_handshake_principal():
     assert check[P.K_ALLOWED] is True and check[P.K_FROM] == "./Sec", check
 
 
+def test_status_413_a_sealed_add_of_a_value_over_the_bound_is_answered_413_and_creates_nothing():
+    # protocol.md 6: the request is opened in the receive buffer (agent.ccm.decrypt_in_place),
+    # so the heap holds the value once (decoded) and the 413 is answered, never dropped. (Here
+    # the heap has room either way; at 128k with the conformance config the copies did not:
+    # tests/host/test_conformance.py's device-runtime run fails without the in-place open.)
+    app = _app()
+    peer = _connected(app)
+    resp = peer.request(P.OP_ADD, uri="./Big", value="v" * 1200, format="chr")
+    assert resp is not None and resp[P.K_STATUS] == P.S_TOO_LARGE, resp
+    assert peer.request(P.OP_GET, uri="./Big")[P.K_STATUS] == P.S_NOT_FOUND
+
+
 def test_wrong_key_gets_401_and_sealed_frames_after_it_are_dropped():
     app = _app()
     before = _snapshot(app)

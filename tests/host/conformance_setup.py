@@ -8,30 +8,10 @@ from tests.host.agents import DEMO_CONFIG
 
 KEYS = {"ServerA": "a1" * 16, "ServerB": "b2" * 16, "GW1": "c3" * 32}
 
-# The audit's failures still open in the tree (issue 13, part C: agent/tree.py, query.py,
-# being redesigned): the suite reports them as failures; the project's tests expect them to.
-KNOWN_GAPS = {
-    "TND 6 node names: a node name MUST NOT contain '/': Add of a %2F segment is 400":
-        "tree: URI parsing decodes %2F into the name (agent/uri.py + tree)",
-    "TND 6 node names: a rename to a name with '/' is 400": "tree: _rename does not refuse '/'",
-    "TND 7.7.5 Title: a Title longer than 255 bytes is refused and the old one kept":
-        "tree: Title is bounded by max_value only",
-    "TND 7.7.7 Type: a Replace that gives a Type updates the leaf's Type": "tree: replace() takes no Type",
-    "TND 7.7.7 Type: an Add with the DMTNDS MIME type (a tree, not a value) is 415":
-        "tree: add() stores any MIME type",
-    "TND 7.7.2 Format: ?list=StructData tells an empty interior node from a null leaf":
-        "query: ?list= entries carry no Format",
-    "TND 7.3 ?list=TNDS: a tree serialisation the device does not offer is 406, not 400":
-        "query: an unknown ?list= kind is 400",
-    "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id":
-        "tree: a ServerID Replace leaves the old id in the ACLs",
-    "DM-TND DDF AccessType: Replace of a leaf whose AccessType excludes it is 405 (before the ACL)":
-        "tree: the config's DDF access is carried, not enforced",
-    "DM-TND DDF AccessType: Add under an interior node whose AccessType excludes Add is 405":
-        "tree: the config's DDF access is carried, not enforced",
-    "DM-TND DDF Occurrence: one child more than the placeholder's Occurrence allows is refused (420)":
-        "tree: the config's DDF occurrence is carried, not enforced",
-}
+# The audit's failures still open (issue 13): the suite reports them as failures and the
+# project's tests expect it to (strict xfails). None are open: an entry here is a regression
+# accepted on purpose, with its reason.
+KNOWN_GAPS = {}
 
 # The test device's own DDF: what `dmagent test --ddf` checks it enforces.
 BOARD_DDF = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -86,14 +66,18 @@ def board_ddf(folder):
     path = folder / "board.ddf.xml"
     path.write_bytes(BOARD_DDF)
     return path
-# Found by the suite on the device runtime (not in the audit): a sealed Add of a 1.2 KB value
-# runs the 128k heap out before the size check, so the request is dropped, never answered.
-DEVICE_RUNTIME_GAPS = {
-    "protocol.md 6 status 413: a value over the device's bound is 413 and creates nothing":
-        "device runtime: out of memory before the 413 (request dropped unanswered)",
-}
+# Found by the suite on the device runtime (not in the audit), open: none. (A sealed Add of a
+# 1.2 KB value ran the 128k heap out before its 413: the request is now opened in the link's
+# receive buffer, agent.ccm.decrypt_in_place.)
+DEVICE_RUNTIME_GAPS = {}
 
-SERVER_ID_GAP = "omadm-rules DMAcc: replacing a ServerID value moves the old id's rights in every ACL to the new id"
+
+def wrong_board_ddf(folder):
+    """The board's DDF with a rule the device does not keep (./Board/Slots without Add): the
+    suite must fail its check."""
+    path = folder / "wrong.ddf.xml"
+    path.write_bytes(BOARD_DDF.replace(b"<AccessType><Add/><Get/></AccessType>", b"<AccessType><Get/></AccessType>", 1))
+    return path
 
 
 def config():

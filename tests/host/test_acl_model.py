@@ -176,8 +176,17 @@ class Model:
             for p, other in self.nodes.items():
                 if self.is_server_id(p) and p != path and other.value == value:
                     return 418
+            if value != node.value:
+                if any(value in ids for n in self.nodes.values() for ids in n.acl.values()):
+                    return 418  # the two ids' rights would merge
+                self.rename(node.value, value)
         node.value = value
         return 200, None
+
+    def rename(self, old, new):
+        """A replaced ServerID: its rights in every ACL go to the new id."""
+        for node in self.nodes.values():
+            node.acl = {cmd: [new if i == old else i for i in ids] for cmd, ids in node.acl.items()}
 
     def replace_acl(self, who, path, text):
         node = self.find(path)

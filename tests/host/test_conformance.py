@@ -24,6 +24,7 @@ from tests.host.agents import ROOT, RunningAgent, start_agent
 
 
 DDF_GAPS = {name for name in S.KNOWN_GAPS if name.startswith("DM-TND DDF")}
+WRONG_DDF_FAILS = "DM-TND DDF AccessType: Add under an interior node whose AccessType excludes Add is 405"
 
 
 def _failed(report):
@@ -72,19 +73,25 @@ def test_known_gap_is_reported_as_a_failure(cpython_report, name):
     result = cpython_report.by_name()[name]
     if result.outcome == "fail":
         pytest.xfail("known gap (issue 13, part C): %s: %s" % (S.KNOWN_GAPS[name], result.message))
-    pytest.fail("%s now passes: take it off conformance_setup.KNOWN_GAPS" % name)
+    pytest.fail("%s now passes: take it off conformance_setup.KNOWN_GAPS" % name)  # (none left: no cases)
 
 
-def test_a_failure_reports_what_was_sent_and_received_and_junit_holds_every_check(cpython_report, tmp_path):
-    failed = cpython_report.failed[0]
+def test_a_failure_reports_what_was_sent_and_received_and_junit_holds_every_check(tmp_path):
+    # A DDF the device does not keep (./Board/Slots without Add): that check must fail.
+    agent, _ = _keyed(tmp_path, "cpython")
+    try:
+        report = conformance.run(agent.url, keys=S.keys(), only="DM-TND DDF", ddf=S.wrong_board_ddf(tmp_path))
+    finally:
+        agent.stop()
+    assert _failed(report) == {WRONG_DDF_FAILS}
+    failed = report.failed[0]
     assert failed.exchanges and "->" in rep.describe(failed.exchanges[-1])
-    xml = rep.junit_xml([cpython_report])
+    xml = rep.junit_xml([report])
     import xml.etree.ElementTree as ET
 
     suite = ET.fromstring(xml).find("testsuite")
-    assert int(suite.get("tests")) == len(cpython_report.results)
-    assert int(suite.get("failures")) == len(S.KNOWN_GAPS)
-    assert len(suite.findall("testcase/failure")) == len(S.KNOWN_GAPS)
+    assert int(suite.get("tests")) == len(report.results) == 4  # the three DDF checks, the hygiene check
+    assert int(suite.get("failures")) == len(suite.findall("testcase/failure")) == 1
 
 
 def test_suite_without_keys_on_an_insecure_agent_and_several_devices_at_once(tmp_path):
@@ -114,8 +121,9 @@ def test_cli_runs_the_suite_writes_junit_and_says_failures_in_its_exit_status(tm
         args = [sys.executable, "-m", "dmagent.host_tools.cli", "--json", "test", "-d", agent.url, "--only", "ACL syntax",
                 "--junit", str(junit)] + sum((["--key", str(k)] for k in keys), [])
         ok = subprocess.run(args, cwd=str(ROOT), capture_output=True, text=True, timeout=120)
-        gaps = subprocess.run(args[:8] + ["audit"] + args[9:], cwd=str(ROOT), capture_output=True, text=True,
-                              timeout=120)
+        # a DDF the device does not keep: a failed check, exit status 1
+        gaps = subprocess.run(args[:8] + ["DM-TND DDF", "--ddf", str(S.wrong_board_ddf(tmp_path))] + args[9:],
+                              cwd=str(ROOT), capture_output=True, text=True, timeout=120)
     finally:
         agent.stop()
     import json

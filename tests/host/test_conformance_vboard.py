@@ -29,7 +29,7 @@ def test_suite_passes_on_the_virtual_board_with_keys(tmp_path):
     with VirtualBoard(tmp_path / "board") as board:
         assert flash(board.port, bundle, config=config, keys=keys).ok
         report = conformance.run("serial://%s" % board.port, keys=S.keys(), confidential=["./DMAcc"],
-                                 timeout=5.0)
+                                 timeout=5.0, ddf=S.board_ddf(tmp_path))
     failed = {r.name for r in report.failed}
     assert report.error is None, report.error
     assert failed <= set(S.KNOWN_GAPS) | set(S.DEVICE_RUNTIME_GAPS), [(r.name, r.message) for r in report.failed

@@ -87,7 +87,8 @@ def test_ddf_import_keeps_scope_access_occurrence_title_type_and_values():
     assert nodes["./Sensors"] == {"uri": "./Sensors", "format": "node", "access": ["Add", "Get"], "occurrence": "One",
                                   "scope": "permanent", "title": "Sensors of the board",
                                   "type": "urn:example:mo:sensors:1.0",
-                                  "acl": "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA"}
+                                  "acl": "Add=ServerA&Delete=ServerA&Get=*&Replace=ServerA",
+                                  "placeholder": {"format": "chr", "access": ["Add", "Get"], "occurrence": "ZeroOrMore"}}
     assert nodes["./Sensors/Temp"]["value"] == 21 and nodes["./Sensors/Temp"]["occurrence"] == "ZeroOrOne"
     assert nodes["./Sensors/Limits"]["occurrence"] == "ZeroOrN:4"
     assert nodes["./Sensors/Limits/High"]["value"] is True
@@ -111,12 +112,19 @@ def test_ddf_import_into_a_live_agent_and_export_of_the_live_tree(tmp_path):
             with pytest.raises(DeviceError) as err:  # Scope Permanent: the agent keeps it
                 dev.delete("./Sensors/Limits")
             assert err.value.status == P.S_NOT_ALLOWED
+            with pytest.raises(DeviceError) as err:  # AccessType Get only: no Add below it
+                dev.add("./Sensors/Limits/Low", False, "bool")
+            assert err.value.status == P.S_NOT_ALLOWED
+            dev.add("./Sensors/Extra", "x", "chr")  # the placeholder's AccessType: Add, Get
+            with pytest.raises(DeviceError) as err:
+                dev.replace("./Sensors/Extra", "y")
+            assert err.value.status == P.S_NOT_ALLOWED
             exported = ddf.to_ddf(ddf.from_device(dev, "./Sensors"))
     finally:
         agent.stop()
     back = _by_uri(ddf.to_config(ddf.parse(exported.encode()))["nodes"])
     want = _by_uri(config["nodes"])
-    assert set(back) == set(want)
+    assert set(back) == set(want) | {"./Sensors/Extra"}  # made at run time (and not deletable)
     for uri, node in want.items():
         for key in ("format", "value", "title"):
             assert back[uri].get(key) == node.get(key), (uri, key)

@@ -37,7 +37,7 @@ def struct_order(t):
     t.equal(t.value(d + "?list=Struct"), [d, d + "/A", d + "/B", d + "/B/x", d + "/C"], "listing")
 
 
-@check("omadm-rules ?list=StructData: [uri, value] pairs with the leaves' values", G)
+@check("omadm-rules ?list=StructData: [uri, value, format] entries with the leaves' values", G)
 def struct_data(t):
     d = _tree(t)
     entries = {e[0]: e[1] for e in t.value(d + "?list=StructData")}
@@ -96,6 +96,6 @@ def list_needs_get(t):
 
 @check("omadm-rules secrets: ?list=StructData never carries a write-only value", G)
 def list_no_secret(t):
-    for uri, value in t.value("./DMAcc?list=StructData"):
+    for uri, value, *_ in t.value("./DMAcc?list=StructData"):
         if uri.endswith("/AAuthSecret") or uri.endswith("/AAuthData"):
             t.equal(value, None, uri)

@@ -1,0 +1,36 @@
+"""A replaced ServerID (./DMAcc/<X>/ServerID): the old id's rights in every ACL become the new
+id's. Loaded for that request only, kept small: a board may have little room to load it.
+
+No right beyond the Replace itself is needed: the ACLs change only to follow the server they
+name, and give nobody a right it did not have under the old name (docs/protocol.md 4).
+"""
+
+from . import proto as P
+from .errors import DMError
+from .nodes import own_acl
+
+
+def rename(tree, old, new):
+    """In the request's transaction (its journal records commit with the new value, or none
+    do). 418 when an ACL names new already: two servers' rights would merge into one."""
+    root = tree._root
+    for uri, node, _, _, _, _ in tree._walk(root, ".", "", None):
+        if _named(own_acl(node), new):
+            raise DMError(P.S_EXISTS, "%s is named in the ACL of %s already" % (new, uri))
+    for uri, node, _, _, parent, name in tree._walk(root, ".", "", None):
+        acl = own_acl(node)
+        if _named(acl, old):
+            out = []
+            for entry in acl.split("&"):
+                eq = entry.find("=") + 1
+                out.append(entry[:eq] + "+".join([new if i == old else i for i in entry[eq:].split("+")]))
+            tree._set_acl(parent, name, uri, node, "&".join(out))
+
+
+def _named(acl, ident):
+    """True if canonical acl names ident, as a whole identifier, in any entry."""
+    if ident in acl:
+        for entry in acl.split("&"):
+            if ident in entry[entry.find("=") + 1 :].split("+"):
+                return True
+    return False
