@@ -113,10 +113,10 @@ def test_rule_a_record_applied_in_a_transaction_is_logged_as_itself():
     t = Tree()
     t.put("./N", fmt="node")
     t.put("./N/a", 1, "int")
-    for record in (["title", "./N/a", "T"], ["val", "./N/a", 2, "int"], ["acl", "./N/a", "Get=A"],
+    for record in (["title", "./N/a", "T"], ["val", "./N/a", 2, "int", None], ["acl", "./N/a", "Get=A"],
                    ["mv", "./N/a", "b"], ["del", "./N/b"]):
         t.begin()
         t.apply(record)
-        assert t.pending() == [record], record
+        assert t.pending() == [record], (record, t.pending())
         t.commit()
     assert t.value("./N") == []
