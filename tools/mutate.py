@@ -15,6 +15,7 @@ reason, and it is counted as skipped).
 import argparse
 import ast
 import concurrent.futures as cf
+import functools
 import json
 import os
 import random
@@ -53,6 +54,7 @@ TARGETS = {
 }
 
 
+@functools.lru_cache(maxsize=None)  # each file is read once per run, whichever test asks
 def _imports(path, root=ROOT):
     """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths: absolute
     (`agent.x`, `dmagent.agent.x`) and relative (`from . import x` inside agent/)."""
