@@ -37,7 +37,7 @@ def parse(text):
     for entry in text.split("&"):
         eq = entry.find("=")
         cmd = entry[:eq]
-        if eq < 0 or cmd not in _PREFIX:
+        if eq < 0 or cmd not in _PREFIX:  # pragma: no mutate 0 -> 1 (eq 0 leaves cmd "", refused too)
             raise DMError(P.S_BAD_REQUEST, "ACL entry must be Add|Delete|Exec|Get|Replace=ids")
         # The grammar (entry ("&" entry)*) lets a command come twice: its ids add up.
         ids = found.get(cmd) or []
@@ -61,7 +61,7 @@ def ids(acl, cmd):
         return None
     start = i + len(prefix)
     end = acl.find("&", start)
-    return acl[start:] if end < 0 else acl[start:end]
+    return acl[start:] if end < 0 else acl[start:end]  # pragma: no mutate 0 -> 1 (end: -1 or past the prefix)
 
 
 def grants(acl, cmd, principal):
@@ -72,7 +72,7 @@ def grants(acl, cmd, principal):
         return False
     start = i + len(prefix)
     end = acl.find("&", start)
-    if end < 0:
+    if end < 0:  # pragma: no mutate 0 -> 1 (end: -1 or past the prefix)
         end = len(acl)
     if end == start + 1 and acl[start] == "*":
         return True
@@ -81,10 +81,12 @@ def grants(acl, cmd, principal):
         return False
     n = len(principal)
     j = acl.find(principal, start, end)  # a hit lies inside the entry: j + n <= end
-    while j >= 0:
+    while j >= 0:  # pragma: no mutate 0 -> 1 (a hit lies past the prefix: j is -1 or >= 4)
         if (j == start or acl[j - 1] == "+") and (j + n == end or acl[j + n] == "+"):
             return True
-        j = acl.find(principal, j + 1, end)
+        # 1 -> 2 is equivalent: a good hit at j + 1 needs acl[j] == "+", the principal's first
+        # character, and a principal holding "+" was refused above
+        j = acl.find(principal, j + 1, end)  # pragma: no mutate 1 -> 2 (see above)
     return False
 
 

@@ -60,7 +60,7 @@ class Replies:
         for r in records:  # one copy of the scope's text for all its records
             if r[1] == scope:
                 scope = r[1]
-                break
+                break  # pragma: no mutate (every record of the scope holds the same text: only saves time)
         records.append(("rep", scope, token, rid, body))  # a tuple: no separate item array
         while True:
             count = size = 0
@@ -209,7 +209,8 @@ class Session:
             if cached is not None:
                 if chunk is not None:
                     return self._piece(kind, piv, rid, cached, chunk)
-                return self._frame(kind, piv, rid, self._workspace(), 0, cached)
+                return self._frame(kind, piv, rid, self._workspace(),
+                                   0, cached)  # pragma: no mutate (with a body, _frame takes n from it)
         self.executed += 1
         self.principal = speaker
         self.reply_key = (scope, token, rid) if write else None
@@ -225,7 +226,7 @@ class Session:
         if rid is not None:
             # A write must never run twice; a read's reply is kept if it is small and the heap
             # has room (running a read again is harmless).
-            keep = 1 if request.get(P.K_OP) in _WRITES else 0
+            keep = 1 if request.get(P.K_OP) in _WRITES else 0  # pragma: no mutate (any true keep is a write's)
             if chunk is not None:  # the pieces after the first come from the kept body
                 body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
                 return self._piece(kind, piv, rid, body, chunk)
@@ -239,7 +240,7 @@ class Session:
         if kind in _PROTECTED:
             acting = channel.principal
         if not isinstance(request, dict):
-            return acting
+            return acting  # pragma: no mutate (the dispatcher refuses a non-map before anyone speaks)
         server = request.get(P.K_FOR)
         if server is not None:
             if kind not in _PROTECTED or not guard.may_act_for(acting, server):
@@ -295,7 +296,8 @@ class Session:
     def _piece(self, kind, piv, rid, body, chunk):
         from . import pieces  # loaded only by a client that asks for pieces
 
-        return self._frame(kind, piv, rid, self._workspace(), 0, pieces.piece(rid, body, chunk))
+        return self._frame(kind, piv, rid, self._workspace(),
+                           0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's

@@ -183,9 +183,11 @@ class Store:
             pass  # MicroPython has no file modes; or no folder yet
         self._jf = None  # journal.bin open for appending
         self._gen = None  # current generation; None: recovery has to run first
-        self._jsize = 0  # bytes of journal.bin up to the end of the last good record
-        self._count = 0
-        self._ssize = 0
+        # Bytes of journal.bin up to the end of the last good record, its records, snapshot.bin's
+        # size: recovery sets all three, and everything that reads them runs it first.
+        self._jsize = 0  # pragma: no mutate (recovery sets it before any use)
+        self._count = 0  # pragma: no mutate (recovery sets it before any use)
+        self._ssize = 0  # pragma: no mutate (recovery sets it before any use)
 
     def _path(self, name):
         return (self.root if self.root == "/" else self.root + "/") + name
@@ -216,7 +218,7 @@ class Store:
     # --- writing --------------------------------------------------------------
     def _ready(self):
         if self._gen is None:
-            self._recover(False)
+            self._recover(False)  # pragma: no mutate (True would only hold the payloads too: none is returned here)
         if self._jf is None and self.damage is None:  # damaged: not even created or opened
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
@@ -273,7 +275,7 @@ class Store:
             if not (spend_reserve and self.reserve and _exists(path)):
                 raise
             os.remove(path)
-            self.reserve_short = True
+            self.reserve_short = True  # pragma: no mutate (every way out runs _keep_reserve, which sets it again)
             try:
                 self._compact(snapshot)
             except Exception:
@@ -298,7 +300,8 @@ class Store:
             os.remove(path)
             have = 0
         self.reserve_short = True
-        zeros = bytes(64)  # small: at boot the heap is at its most cut up
+        # small: at boot the heap is at its most cut up
+        zeros = bytes(64)  # pragma: no mutate (a longer one: only its first 64 bytes are written)
         try:
             with open(path, "ab") as f:
                 while have < want:
@@ -318,7 +321,7 @@ class Store:
             raise StoreError(self.damage)
         gen = self._gen + 1
         tmp = self._path(SNAPSHOT_TMP)
-        n = 0
+        n = 0  # pragma: no mutate (only the message's size, for a streamed snapshot not measured yet)
         try:
             if callable(snapshot):
                 n = self._write_streamed(tmp, header(SNAPSHOT_MAGIC, gen), snapshot)
@@ -337,7 +340,7 @@ class Store:
         self._gen = None
         os.rename(tmp, self._path(SNAPSHOT))
         self._sync_dir()
-        self._ssize = _size(self._path(SNAPSHOT)) or 0
+        self._ssize = _size(self._path(SNAPSHOT)) or 0  # pragma: no mutate (just renamed in: never None)
         self._step("snapshot renamed")
         try:
             self._new_journal(gen)
@@ -393,7 +396,7 @@ class Store:
             _sync(f)
         finally:
             f.close()
-        return len_written
+        return len_written  # pragma: no mutate (read only by the error message, which a failure raises before this)
 
     def _write_file(self, path, parts):
         f = open(path, "wb")

@@ -15,6 +15,7 @@ reason, and it is counted as skipped).
 import argparse
 import ast
 import concurrent.futures as cf
+import functools
 import json
 import os
 import random
@@ -33,15 +34,27 @@ PRAGMA = "pragma: no mutate"
 # From tests/agent only the files that import the module (directly or through other agent
 # modules) are run: a file that cannot reach it cannot kill its mutants, only slow each run.
 TARGETS = {
-    "agent/store.py": ["tests/host/test_store_sync_order.py"],
+    "agent/store.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
+                       "tests/host/test_store_file_size_limit.py"],
     "agent/journal.py": [],
-    "agent/recovery.py": [],
-    "agent/session.py": ["tests/host/test_host_secure.py"],
+    "agent/recovery.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
+                          "tests/host/test_store_file_size_limit.py"],
+    # session's sealed paths end to end, on CPython only (a MicroPython runtime may run the
+    # firmware's frozen copy, not the mutant), the fast cases:
+    "agent/session.py": ["tests/host/test_host_secure.py"] + [
+        "tests/host/test_session_holes.py::%s[cpython]" % name for name in (
+            "test_plain_hello_does_not_clear_a_sealed_sessions_replies",
+            "test_a_gateway_gets_each_servers_own_decision_for_the_same_request_id",
+            "test_a_write_whose_answer_is_lost_with_its_connection_runs_exactly_once",
+            "test_write_replies_survive_a_restart",
+            "test_hs4_is_bound_to_the_handshake")] + [
+        "tests/host/test_security_e2e.py::test_gateway_acts_for_its_listed_server_only[cpython]"],
     "agent/secure.py": ["tests/host/test_host_secure.py"],
     "agent/acl.py": [],
 }
 
 
+@functools.lru_cache(maxsize=None)  # each file is read once per run, whichever test asks
 def _imports(path, root=ROOT):
     """The agent/ and tests/agent/ modules one file imports anywhere in it, as paths: absolute
     (`agent.x`, `dmagent.agent.x`) and relative (`from . import x` inside agent/)."""
@@ -92,6 +105,11 @@ _BINOP_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.LShift: ast.RShift, ast.R
                ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.Mult: ast.FloorDiv}
 
 
+# Words every mutant's description holds one of: a pragma with none of them names no mutant.
+_WHATS = (" -> ", " <-> ", "drop not", "augmented ", "return value dropped", "call dropped",
+          "condition negated")
+
+
 class Mutant:
     def __init__(self, path, node, replacement, what):
         self.path = path
@@ -116,8 +134,10 @@ def _copy(expr):
     return ast.parse(ast.unparse(expr), mode="eval").body
 
 
-def _skipped_lines(source):
-    return {i + 1 for i, line in enumerate(source.splitlines()) if PRAGMA in line}
+def _pragmas(source):
+    """line -> the text after `pragma: no mutate` on it. A pragma that names mutants ("0 -> 1",
+    "Sub -> Add", as --list shows them) skips only those; one that names none, its whole line."""
+    return {i + 1: line.split(PRAGMA, 1)[1] for i, line in enumerate(source.splitlines()) if PRAGMA in line}
 
 
 def _docstring_nodes(tree):
@@ -144,15 +164,20 @@ def _in_import_fallback(tree):
 def mutants(path, source):
     """Every mutant of one module, in source order; (mutants, skipped by pragma)."""
     tree = ast.parse(source)
-    skip_lines = _skipped_lines(source) | _in_import_fallback(tree)
+    pragmas = _pragmas(source)
+    fallback = _in_import_fallback(tree)
     docstrings = _docstring_nodes(tree)
     found, skipped = [], 0
 
     def add(node, new, what):
         nonlocal skipped
-        if node.lineno in skip_lines:
-            skipped += node.lineno not in _in_import_fallback(tree)
+        if node.lineno in fallback:
             return
+        if node.lineno in pragmas:
+            named = pragmas[node.lineno]
+            if what in named or not any(w in named for w in _WHATS):
+                skipped += 1
+                return
         found.append(Mutant(path, node, new, what))
 
     for node in ast.walk(tree):

@@ -18,6 +18,7 @@ MODULES = sorted(p.stem for p in (ROOT / "tests" / "agent").glob("test_*.py"))
 # tests/host/test_security_e2e.py against `serve --runtime micropython`. Frozen, the code is
 # out of the heap and every module runs at 110k.
 HEAP = {(mpy_runtime.MPY, "test_secure_session"): "160k", (mpy_runtime.MPY, "test_repl_owners"): "160k",
+        (mpy_runtime.MPY, "test_session_sealed_edges"): "160k",  # the same second endpoint
         # the store's reserve tests hold a whole store beside the test in one heap
         (mpy_runtime.MPY, "test_store"): "128k", (mpy_runtime.FROZEN, "test_store"): "128k",
         (mpy_runtime.MPY, "test_snapshot_stream"): "128k"}

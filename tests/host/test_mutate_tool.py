@@ -29,3 +29,10 @@ def test_pragma_lines_are_skipped_and_counted():
     src = "def f(x):\n    return x == 1  # pragma: no mutate (equivalent)\n\ndef g(x):\n    return x == 2\n"
     found, skipped = mutate.mutants("t.py", src)
     assert skipped >= 1 and all(m.line == 5 for m in found) and found
+
+
+def test_a_pragma_naming_a_mutant_skips_only_that_one():
+    src = "def f(x):\n    return x - 1 == 0  # pragma: no mutate 0 -> 1 (why)\n"
+    found, skipped = mutate.mutants("t.py", src)
+    whats = [m.what for m in found]
+    assert skipped == 1 and "0 -> 1" not in whats and "1 -> 2" in whats and "Sub -> Add" in whats
