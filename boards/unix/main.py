@@ -126,7 +126,10 @@ async def run(opts):
 
 
 def main():
-    asyncio.run(run(OPTS))
+    try:
+        asyncio.run(run(OPTS))
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the whole process group: a stop, not a crash
+        print("dmagent: stopping", file=sys.stderr)
 
 
 main()
