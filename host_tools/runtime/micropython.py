@@ -201,7 +201,7 @@ def short_path(path, cwd=REPO_ROOT):
     """path as the runtime should see it: relative to cwd when it lies below it. MicroPython
     interns the path of every module it imports (its __file__) for good: from an absolute
     path, a clone at a 150-character path boots with 5 KB less heap than one at /src."""
-    path = (Path(cwd) / path).resolve()  # a relative path is cwd's, as the runtime will see it
+    path = Path(path).resolve()
     try:
         return path.relative_to(Path(cwd).resolve()).as_posix() or "."
     except ValueError:
@@ -223,7 +223,7 @@ def env_for(paths=(), compiled=True, cwd=None, runtime=MPY):
         except BuildError as exc:
             raise RuntimeMissing(str(exc)) from None
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([".frozen"] + [short_path(p, cwd) for p in front + [REPO_ROOT]])
+    env["MICROPYPATH"] = ":".join([".frozen"] + [short_path(Path(cwd) / p, cwd) for p in front + [REPO_ROOT]])
     return env
 
 
@@ -249,7 +249,7 @@ def _argv(path, heap, args, cwd, runtime=MPY):
     cmd = command(runtime)
     if os.path.isabs(cmd[-1]):
         cmd[-1] = short_path(cmd[-1], cwd)
-    script = short_path(path, cwd)
+    script = short_path(Path(cwd) / path, cwd)  # a relative script is the runtime's cwd's
     # The source is read and compiled in a function, so no reference to its text is left
     # in a frame while the file runs.
     launcher = ("import sys\nsys.path[0] = %r\ndef _code(p):\n    with open(p) as f:\n"

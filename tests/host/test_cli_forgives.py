@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.host.agents import DEMO_CONFIG, ROOT, dmagent_argv, free_port, start_agent, write_key_file
+from tests.host.agents import DEMO_CONFIG, ROOT, TEST_HEAP, dmagent_argv, free_port, start_agent, write_key_file
 
 KEY_A = "11" * 16
 
@@ -233,3 +233,27 @@ def test_ctrl_c_during_a_flash_says_what_the_board_is_left_with(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("interrupted: the flash of %s stopped; a board boots what it had"
                                                    % board.port)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_relative_state_and_config_paths_are_the_callers_not_the_clones(tmp_path, runtime):
+    """A relative --state and --config name files below the folder the command runs in, on
+    every runtime (the MicroPython one runs in the clone's folder: its paths are mapped)."""
+    (tmp_path / "here.json").write_text(DEMO_CONFIG.read_text())
+    port = free_port()
+    heap = ["--heap", TEST_HEAP[runtime]] if runtime in TEST_HEAP else []
+    proc = subprocess.Popen(dmagent_argv("serve", "--runtime", runtime, "--tcp", "127.0.0.1:%d" % port,
+                                         "--insecure", "--state", "./st", "--config", "here.json", *heap),
+                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
+    try:
+        assert proc.stdout.readline().startswith("serving "), proc.stderr.read()
+        add = subprocess.run(dmagent_argv("--as", "ServerA", "-d", "tcp://127.0.0.1:%d" % port, "add", "./Here",
+                                          "--value", "1", "--format", "int"),
+                             cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+        assert add.returncode == 0, add.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert (tmp_path / "st" / "journal.bin").is_file()
+    assert not (ROOT / "st").exists()
