@@ -129,7 +129,7 @@ class App:
             found[1] += 1
             for record in cbor.loads(payload, 64):
                 if record[0] == "rep":
-                    replies.load((record,))
+                    replies.put(record[1], record[2], record[3], record[4])
                 else:
                     tree.apply(record)
 

@@ -7,7 +7,7 @@ buffers a call, reused for every block. Anything else gets its result copied.
 
 The tag length M is a parameter (4..16, even); the length-field size L is 15 - len(nonce)
 (nonces of 7..13 bytes: L 8..2). COSE alg 10, AES-CCM-16-64-128, is L=2 (a 13-byte nonce),
-M=8, a 16-byte key: encrypt10/decrypt10. decrypt returns None on a bad tag, and only then.
+M=8, a 16-byte key. decrypt returns None on a bad tag, and only then.
 """
 
 from .crypto import equal
@@ -34,19 +34,14 @@ def _copying(block):
     return into
 
 
-def _q(nonce, tag_len):
-    """L, the length-field size, after checking the parameters."""
-    q = 15 - len(nonce)
+def _start(block, nonce, tag_len, aad, n):
+    """Checks the parameters -> (two-argument block function, CBC-MAC state after B_0 and
+    the AAD, A_0, S_0)."""
+    q = 15 - len(nonce)  # L, the length-field size
     if not 2 <= q <= 8:
         raise ValueError("CCM nonce must be 7..13 bytes")
     if tag_len < 4 or tag_len > 16 or tag_len & 1:
         raise ValueError("CCM tag length must be 4, 6, ..., 16")
-    return q
-
-
-def _start(block, nonce, tag_len, aad, n):
-    """-> (two-argument block function, CBC-MAC state after B_0 and the AAD, A_0, S_0)."""
-    q = _q(nonce, tag_len)
     if q < 8 and n >> (8 * q):
         raise ValueError("message too long for this nonce length")
     a = bytearray(16)  # A_i: flags L-1, nonce, counter i (now 0)
@@ -77,20 +72,16 @@ def _start(block, nonce, tag_len, aad, n):
             head = b"\xff\xfe" + la.to_bytes(4, "big")
         else:
             head = b"\xff\xff" + la.to_bytes(8, "big")
-        _cbc(block, x, head + bytes(aad))  # AAD is small here: one copy is fine
+        data = head + bytes(aad)  # AAD is small here: one copy is fine
+        n = len(data)
+        for j in range(0, n, 16):  # CBC-MAC it, zero-padded to whole blocks, into x
+            r = n - j
+            if r > 16:
+                r = 16
+            for k in range(r):
+                x[k] ^= data[j + k]
+            block(x, x)
     return block, x, a, s0
-
-
-def _cbc(block, x, data):
-    """CBC-MAC data, zero-padded to whole blocks, into x."""
-    n = len(data)
-    for j in range(0, n, 16):
-        r = n - j
-        if r > 16:
-            r = 16
-        for k in range(r):
-            x[k] ^= data[j + k]
-        block(x, x)
 
 
 def _ctr_mac(block, x, a, src, out, enc):
@@ -129,11 +120,9 @@ def _ctr_mac(block, x, a, src, out, enc):
 def encrypt(block, nonce, aad, plaintext, tag_len=TAG_LEN):
     """ciphertext || tag (len(plaintext) + tag_len bytes)."""
     n = len(plaintext)
-    block, x, a, s0 = _start(block, nonce, tag_len, aad, n)
     out = bytearray(n + tag_len)
-    _ctr_mac(block, x, a, plaintext, out, True)
-    for k in range(tag_len):
-        out[n + k] = x[k] ^ s0[k]
+    out[:n] = plaintext
+    encrypt_in_place(block, nonce, aad, out, 0, n, tag_len)
     return bytes(out)
 
 
@@ -161,10 +150,9 @@ def decrypt_in_place(block, nonce, aad, data, tag_len=TAG_LEN):
     the plaintext in its first bytes. -> a memoryview of them, or None (the bytes wiped).
     No allocation for the message: a sealed request is opened in the link's receive buffer."""
     n = len(data) - tag_len
+    block, x, a, s0 = _start(block, nonce, tag_len, aad, max(n, 0))  # bad parameters raise
     if n < 0:
-        _q(nonce, tag_len)  # bad parameters still raise
         return None
-    block, x, a, s0 = _start(block, nonce, tag_len, aad, n)
     plain = data[:n]
     _ctr_mac(block, x, a, plain, plain, False)  # byte by byte: each read before it is written
     for k in range(tag_len):
@@ -175,15 +163,3 @@ def decrypt_in_place(block, nonce, aad, data, tag_len=TAG_LEN):
         return None
     return plain
 
-
-def encrypt10(block, nonce, aad, plaintext):
-    """COSE alg 10, AES-CCM-16-64-128: a 13-byte nonce, an 8-byte tag."""
-    if len(nonce) != NONCE_LEN:
-        raise ValueError("AES-CCM-16-64-128 needs a 13-byte nonce")
-    return encrypt(block, nonce, aad, plaintext, TAG_LEN)
-
-
-def decrypt10(block, nonce, aad, data):
-    if len(nonce) != NONCE_LEN:
-        raise ValueError("AES-CCM-16-64-128 needs a 13-byte nonce")
-    return decrypt(block, nonce, aad, data, TAG_LEN)

@@ -2,8 +2,8 @@
 key derivation and nonce, over hashlib.sha256 alone.
 
 MicroPython's hmac is often missing and has no compare_digest, and its sha256 objects have
-no copy(): so HMAC is built here and each MAC hashes its padded key again.
-ccm_encrypt/ccm_decrypt front agent.ccm, imported only when first used.
+no copy(): so HMAC is built here and each MAC hashes its padded key again. AES-CCM is
+agent.ccm.
 """
 
 from hashlib import sha256
@@ -22,48 +22,22 @@ _IPAD = int.from_bytes(b"\x36" * 64, "big")  # XOR masks for a 64-byte key, as l
 _OPAD = int.from_bytes(b"\x5c" * 64, "big")
 
 
-def _pads(key):
-    """(inner, outer) 64-byte padded-key blocks of HMAC for key."""
+def hmac_sha256(key, *parts):
+    """HMAC-SHA256(key, the parts one after the other), 32 bytes: the parts (bytes,
+    bytearrays, memoryviews) need not be joined first."""
     if len(key) > _BLOCK:
         key = sha256(key).digest()
     k = int.from_bytes(key, "big") << (8 * (_BLOCK - len(key)))  # key, zero-padded on the right
-    return (k ^ _IPAD).to_bytes(_BLOCK, "big"), (k ^ _OPAD).to_bytes(_BLOCK, "big")
-
-
-class HMAC:
-    """Incremental HMAC-SHA256: update() any number of times, then digest() (repeatable).
-    update() after digest() raises ValueError, as hashlib does on MicroPython."""
-
-    digest_size = _HASH_LEN
-    block_size = _BLOCK
-
-    def __init__(self, key, msg=None, _pads_=None):
-        inner, self._outer = _pads_ or _pads(key)
-        self._h = sha256(inner)
-        self._mac = None
-        if msg is not None:
-            self._h.update(msg)
-
-    def update(self, data):
-        if self._mac is not None:
-            raise ValueError("HMAC already finalised")
-        self._h.update(data)
-
-    def digest(self):
-        if self._mac is None:
-            inner = self._h.digest()
-            # One hash object (116 bytes on MicroPython) at a time: on a fragmented heap the
-            # outer one can then take the inner one's room when the collector frees it.
-            self._h = None
-            h = sha256(self._outer)
-            h.update(inner)
-            self._mac = h.digest()
-        return self._mac
-
-
-def hmac_sha256(key, msg):
-    """HMAC-SHA256(key, msg), 32 bytes."""
-    return HMAC(key, msg).digest()
+    h = sha256((k ^ _IPAD).to_bytes(_BLOCK, "big"))
+    for part in parts:
+        h.update(part)
+    inner = h.digest()
+    # One hash object (116 bytes on MicroPython) at a time: on a fragmented heap the outer
+    # one can then take the inner one's room when the collector frees it.
+    h = None
+    h = sha256((k ^ _OPAD).to_bytes(_BLOCK, "big"))
+    h.update(inner)
+    return h.digest()
 
 
 def equal(a, b):
@@ -86,23 +60,14 @@ def hkdf_expand(prk, info, length):
     """RFC 5869 HKDF-Expand with SHA-256: length (<= 8160) bytes."""
     if not 0 <= length <= 255 * _HASH_LEN:
         raise ValueError("HKDF length must be 0..8160")
-    pads = _pads(prk)  # once for every block
     out = b""
     t = b""
     i = 1
     while len(out) < length:
-        h = HMAC(None, t, pads)
-        h.update(info)
-        h.update(bytes((i,)))
-        t = h.digest()
+        t = hmac_sha256(prk, t, info, bytes((i,)))
         out += t
         i += 1
     return out[:length]
-
-
-def hkdf(salt, ikm, info, length):
-    """RFC 5869 HKDF-SHA256: Expand(Extract(salt, ikm), info, length)."""
-    return hkdf_expand(hkdf_extract(salt, ikm), info, length)
 
 
 def derive(secret, salt, sender_id, recipient_id, id_context, alg=10, key_len=16, iv_len=13):
@@ -112,14 +77,13 @@ def derive(secret, salt, sender_id, recipient_id, id_context, alg=10, key_len=16
     from .cbor import dumps
 
     prk = hkdf_extract(salt, secret)
-
-    def expand(ident, kind, n):
-        # info = [id, id_context, alg_aead, type, L]
-        return hkdf_expand(prk, dumps([bytes(ident), id_context, alg, kind, n]), n)
-
     if id_context is not None:
         id_context = bytes(id_context)
-    return expand(sender_id, "Key", key_len), expand(recipient_id, "Key", key_len), expand(b"", "IV", iv_len)
+    out = []
+    for ident, kind, n in ((sender_id, "Key", key_len), (recipient_id, "Key", key_len), (b"", "IV", iv_len)):
+        # info = [id, id_context, alg_aead, type, L]
+        out.append(hkdf_expand(prk, dumps([bytes(ident), id_context, alg, kind, n]), n))
+    return tuple(out)
 
 
 def nonce(common_iv, sender_id, partial_iv):
@@ -138,20 +102,3 @@ def nonce(common_iv, sender_id, partial_iv):
     for i in range(n):
         out[i] ^= common_iv[i]
     return bytes(out)
-
-
-def ccm_encrypt(block, nonce, aad, plaintext, tag_len=8):
-    """agent.ccm.encrypt: ciphertext || tag under the AES block function `block`."""
-    from . import ccm
-
-    return ccm.encrypt(block, nonce, aad, plaintext, tag_len)
-
-
-def ccm_decrypt(block, nonce, aad, data, tag_len=8):
-    """agent.ccm.decrypt: the plaintext, or None when the tag does not verify. A memoryview
-    (writable) is decrypted where it is (ccm.decrypt_in_place): no copy of the message."""
-    from . import ccm
-
-    if type(data) is memoryview:
-        return ccm.decrypt_in_place(block, nonce, aad, data, tag_len)
-    return ccm.decrypt(block, nonce, aad, data, tag_len)

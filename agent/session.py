@@ -82,11 +82,6 @@ class Replies:
                     records.remove(r)
                     break
 
-    def load(self, records):
-        """Reply records, from the journal or a snapshot."""
-        for r in records:
-            self.put(r[1], r[2], r[3], r[4])
-
 
 class Session:
     def __init__(self, dispatcher, link_name, insecure=False, log=None, channel=None, replies=None):
@@ -153,12 +148,22 @@ class Session:
 
     def _on_frame(self, kind, body):
         piv = None
+        channel = self.channel
         if kind == P.KIND_HANDSHAKE:
-            return self._handshake(body)
+            if channel is None:
+                reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
+            else:
+                was = channel._send
+                reply = channel.handshake(bytes(body))
+                if channel._send is not was:  # a new session: this link's replies start afresh
+                    self.replies.records = []
+                    if self._log:
+                        self._log("%s: session for %s" % (self.link_name, channel.principal))
+            return frame.encode_frame(P.KIND_HANDSHAKE, reply)
         if kind in _PROTECTED:
-            opened = self.channel.open(kind, body) if self.channel is not None else None
+            opened = channel.open(kind, body) if channel is not None else None
             if opened is None:  # bad tag, replay, no session: dropped unanswered, counted
-                if self.channel is None:
+                if channel is None:
                     self.dropped += 1
                 return None
             body, piv = opened
@@ -186,10 +191,14 @@ class Session:
         if token is not None and not _uint30(token):
             return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
                                                 P.K_MSG: "client token must be an unsigned integer below 2^30"})
-        try:
-            speaker = self._speaker(kind, request)
-        except DMError as exc:  # policy refused it: nothing ran, nothing kept
-            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg})
+        # Whom this request speaks for; 403 where policy refuses it: nothing ran, nothing kept.
+        speaker = channel.principal if kind in _PROTECTED else self.named
+        server = request.get(P.K_FOR) if isinstance(request, dict) else None  # (a non-map: dispatch refuses it)
+        if server is not None:
+            if kind not in _PROTECTED or not channel.guard.may_act_for(speaker, server):
+                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_FORBIDDEN,
+                                                    P.K_MSG: "%s may not act for %r" % (speaker or "this link", server)})
+            speaker = server
         scope = write = chunk = None
         if rid is not None:
             chunk = request.get(P.K_CHUNK)
@@ -199,7 +208,9 @@ class Session:
                 chunk = pieces.asked(request)
                 if chunk is None:
                     return self._reply(kind, piv, rid, pieces.refusal(rid))
-            scope = _scope(kind, self.channel.principal if kind in _PROTECTED else self.named, request.get(P.K_FOR))
+            # who spoke: the frame kind, the (proved or named) principal, the `for` ServerID
+            scope = "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN,
+                                  (channel.principal if kind in _PROTECTED else self.named) or "", server or "")
             write = request.get(P.K_OP) in _WRITES
             if token is None or speaker is None:
                 token = write = None  # unscoped: this link's replies only
@@ -208,7 +219,8 @@ class Session:
                 cached = self.replies.get(scope, None, rid)
             if cached is not None:
                 if chunk is not None:
-                    return self._piece(kind, piv, rid, cached, chunk)
+                    return self._frame(kind, piv, rid, self._workspace(),
+                                       0, pieces.piece(rid, cached, chunk))  # pragma: no mutate (n comes from the body)
                 return self._frame(kind, piv, rid, self._workspace(),
                                    0, cached)  # pragma: no mutate (with a body, _frame takes n from it)
         self.executed += 1
@@ -229,37 +241,9 @@ class Session:
             keep = 1 if request.get(P.K_OP) in _WRITES else 0  # pragma: no mutate (any true keep is a write's)
             if chunk is not None:  # the pieces after the first come from the kept body
                 body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
-                return self._piece(kind, piv, rid, body, chunk)
+                return self._frame(kind, piv, rid, self._workspace(),
+                                   0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)
         return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
-
-    def _speaker(self, kind, request):
-        """Whom this request speaks for; DMError 403 where policy refuses it."""
-        channel = self.channel
-        guard = channel.guard if channel is not None else None
-        acting = self.named
-        if kind in _PROTECTED:
-            acting = channel.principal
-        if not isinstance(request, dict):
-            return acting  # pragma: no mutate (the dispatcher refuses a non-map before anyone speaks)
-        server = request.get(P.K_FOR)
-        if server is not None:
-            if kind not in _PROTECTED or not guard.may_act_for(acting, server):
-                raise DMError(P.S_FORBIDDEN, "%s may not act for %r" % (acting or "this link", server))
-            acting = server
-        return acting
-
-    def _handshake(self, body):
-        channel = self.channel
-        if channel is None:
-            reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
-        else:
-            was = channel._send
-            reply = channel.handshake(bytes(body))
-            if channel._send is not was:  # a new session: this link's replies start afresh
-                self.replies.records = []
-                if self._log:
-                    self._log("%s: session for %s" % (self.link_name, channel.principal))
-        return frame.encode_frame(P.KIND_HANDSHAKE, reply)
 
     def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None, body_only=False):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
@@ -276,28 +260,20 @@ class Session:
                                   P.K_MSG: "response exceeds the frame bound; use ?list= paging"},
                                  content, at) - at
             keep = None
-        if body_only:
-            body = bytes(memoryview(content)[at : at + n])
-            self._keep(scope, token, rid, body)
-            return body
-        if keep is not None and (keep or n <= _SMALL):
+        if body_only or keep is not None and (keep or n <= _SMALL):
             try:
-                self._keep(scope, token, rid, bytes(memoryview(content)[at : at + n]))
+                body = bytes(memoryview(content)[at : at + n])
+                if token is not None:
+                    self.durable.put(scope, token, rid, body)  # a journaled one is there already
+                else:
+                    self.replies.put(scope, None, rid, body)
             except MemoryError:
+                if body_only:
+                    raise
                 gc.collect()  # not kept: answered all the same
+            if body_only:
+                return body
         return self._frame(kind, piv, rid, content, n)
-
-    def _keep(self, scope, token, rid, body):
-        if token is not None:
-            self.durable.put(scope, token, rid, body)  # a journaled one is there already
-        else:
-            self.replies.put(scope, None, rid, body)
-
-    def _piece(self, kind, piv, rid, body, chunk):
-        from . import pieces  # loaded only by a client that asks for pieces
-
-        return self._frame(kind, piv, rid, self._workspace(),
-                           0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)
 
     def _frame(self, kind, piv, rid, content, n, body=None):
         """Frame the n-byte reply body in content (or body, copied in) under the request's
@@ -308,7 +284,7 @@ class Session:
             content[at : at + n] = body
         if kind in _PROTECTED:
             end = self.channel.seal_in_place(content, 1, n, piv, rid)
-            kind = self.channel.kind()
+            kind = self.channel.kind
         else:
             end = 1 + n
         content[0] = kind
@@ -335,8 +311,3 @@ _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQ
 
 def _uint30(value):
     return type(value) is int and 0 <= value <= 0x3FFFFFFF
-
-
-def _scope(kind, principal, server):
-    """Who spoke: the frame kind, the (proved or named) principal, the `for` ServerID."""
-    return "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN, principal or "", server or "")

@@ -2,11 +2,21 @@
 primitives, for the agent tests (they run on MicroPython too). The host's independent
 client, on cryptography, is host_tools/client/secure.py."""
 
-from agent import cbor, crypto, hal
+from agent import cbor, ccm, crypto, hal
 from agent import proto as P
 
 KEY_A = b"\x11" * 16
 KEY_GW = b"\x22" * 32
+
+
+
+def agent_seal(channel, plaintext, request_piv, request_id):
+    """The protected body an agent's Channel answers a request with, sealed in a buffer of
+    its own as a session seals a reply in its workspace (Channel.seal_in_place)."""
+    n = len(plaintext)
+    buf = bytearray(P.SEQ_LEN + n + P.TAG_LEN)
+    buf[P.SEQ_LEN : P.SEQ_LEN + n] = plaintext
+    return bytes(buf[: channel.seal_in_place(buf, 0, n, request_piv, request_id)])
 
 
 class Client:
@@ -44,7 +54,7 @@ class Client:
         head = seq.to_bytes(4, "big")
         if self.suite == P.SUITE_CCM:
             nonce = crypto.nonce(self.iv, P.CLIENT_SENDER_ID, piv)
-            return head + crypto.ccm_encrypt(hal.aes_block(self.send), nonce, aad, plain, 8), piv
+            return head + ccm.encrypt(hal.aes_block(self.send), nonce, aad, plain, 8), piv
         return head + plain + crypto.hmac_sha256(self.send, aad + head + plain)[:8], piv
 
     def open(self, body, piv, request_id):
@@ -52,7 +62,7 @@ class Client:
         aad = _aad(self.suite, piv, bytes([self.kind()]) + cbor.dumps(request_id))
         if self.suite == P.SUITE_CCM:
             nonce = crypto.nonce(self.iv, P.AGENT_SENDER_ID, _piv(seq))
-            plain = crypto.ccm_decrypt(hal.aes_block(self.recv), nonce, aad, body[4:], 8)
+            plain = ccm.decrypt(hal.aes_block(self.recv), nonce, aad, body[4:], 8)
         else:
             plain = body[4:-8]
             tag = crypto.hmac_sha256(self.recv, aad + body[:4] + plain)[:8]

@@ -87,5 +87,6 @@ def test_rule_a_scopes_text_is_held_once_for_all_its_replies():
 
 def test_rule_loaded_records_are_kept_under_the_same_window():
     r = Replies()
-    r.load([["rep", "1:A>", 7, rid, _body(4, rid)] for rid in range(1, 21)])
+    for record in [["rep", "1:A>", 7, rid, _body(4, rid)] for rid in range(1, 21)]:  # as boot replays them
+        r.put(record[1], record[2], record[3], record[4])
     assert [k[2] for k in _kept(r)] == list(range(5, 21))

@@ -6,7 +6,7 @@ from agent import cbor, crypto, hal  # noqa: F401
 from agent import proto as P
 from agent.secure import Channel, Guard
 
-from tests.agent.spec_client import KEY_A, KEY_GW, Client, _aad, _piv  # noqa: F401
+from tests.agent.spec_client import KEY_A, KEY_GW, Client, _aad, _piv, agent_seal  # noqa: F401
 
 
 def _guard(**policy):
@@ -20,6 +20,7 @@ def _connect(guard=None, principal="ServerA", key=KEY_A, strict=True, suites=(P.
     return ch, client, cbor.loads(hs4)
 
 
+
 def test_handshake_proves_both_sides_and_derives_the_same_keys():
     ch, client, hs4 = _connect()
     assert client.server_proved and hs4[:2] == [P.HS4, 200] and len(hs4[2]) == 32
@@ -27,7 +28,7 @@ def test_handshake_proves_both_sides_and_derives_the_same_keys():
     body, piv = client.seal({0: 5, 1: P.OP_INFO})
     plain, got_piv = ch.open(P.KIND_SEALED, body)
     assert cbor.loads(plain) == {0: 5, 1: P.OP_INFO} and got_piv == piv
-    reply = ch.seal(cbor.dumps({0: 5, 2: 200}), piv, 5)
+    reply = agent_seal(ch, cbor.dumps({0: 5, 2: 200}), piv, 5)
     assert client.open(reply, piv, 5) == {0: 5, 2: 200}
 
 
@@ -85,7 +86,7 @@ def test_response_is_bound_to_its_request():
     ch, client, _ = _connect()
     body, piv = client.seal({0: 7, 1: P.OP_INFO})
     ch.open(P.KIND_SEALED, body)
-    reply = ch.seal(cbor.dumps({0: 7, 2: 200}), piv, 7)
+    reply = agent_seal(ch, cbor.dumps({0: 7, 2: 200}), piv, 7)
     other_piv = _piv(client.seq)
     failed = False
     try:
@@ -190,7 +191,7 @@ def test_pending_handshakes_are_bounded_per_source_and_stalled_ones_make_way():
         assert answers[:-1] == [P.HS2] * P.HS_PENDING_MAX and answers[-1] == P.HS_ERR
         now[0] += 1001  # the stalled are past their 1 s grace: the oldest makes way
         assert cbor.loads(links[-1].handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
-        assert g._backoff["src0"].count == 1  # stalling cost the staller a failure
+        assert g._backoff["src0"][0] == 1  # stalling cost the staller a failure
         one = [Channel(g, True, "one") for _ in range(3)]  # a third waits: busy
         for ch in one:
             ch.handshake(Client("ServerA", KEY_A).hs1())

@@ -100,7 +100,7 @@ def test_rule_when_all_pending_slots_are_taken_every_expired_handshake_goes():
         late = Channel(g, True, "late")
         assert cbor.loads(late.handshake(Client("ServerA", KEY_A).hs1()))[0] == P.HS2
         assert g.pending == [late]  # not only the oldest: every expired one made way
-        assert [g._backoff["src%d" % i].count for i in range(P.HS_PENDING_MAX)] == [1] * P.HS_PENDING_MAX
+        assert [g._backoff["src%d" % i][0] for i in range(P.HS_PENDING_MAX)] == [1] * P.HS_PENDING_MAX
     finally:
         hal.ticks_ms = real
 
