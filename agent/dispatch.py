@@ -21,67 +21,64 @@ _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
-def _is_text(value):
-    return isinstance(value, str)
-
-
 class Dispatcher:
     def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None, guard=None):
         self.tree = tree
         self.store = store
         self._encode = encode  # cbor.dumps, for journal records
-        self._snapshot = snapshot  # dump(write): the tree streamed, for compaction
+        self._snapshot = snapshot or tree.dump  # dump(write): the tree streamed, for compaction
         self.info = info or {}
-        self.open_reads = tuple([U.parse(u)[0] for u in open_reads])
+        roots = []  # a loop, not a comprehension: one function less in the heap
+        for uri in open_reads:
+            roots.append(U.parse(uri)[0])
+        self.open_reads = tuple(roots)
         self.guard = guard  # agent.secure.Guard (confidential subtrees, owners), or None
 
     # --- entry point -----------------------------------------------------
-    def handle(self, session, request):
-        """Answer one request map; never raises."""
+    def handle(self, session, request, again=True):
+        """Answer one request map; never raises. again: once more if the heap ran out (a
+        Sequence's items are not: the items before are done and persisted)."""
         if not isinstance(request, dict):
             return {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "request must be a CBOR map"}
-        response = self._handle(session, request)
-        if response is None:
-            # Out of heap. Rolled back and unwound, the request's own objects are garbage
-            # now and a collection may give it the piece it lacked: once more. Not an Exec,
-            # whose handler may have done what the tree does not show.
-            gc.collect()
-            if request.get(P.K_OP) not in _NOT_AGAIN:
-                response = self._handle(session, request)
-            if response is None:
-                response = {P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: "device out of memory"}
-                if request.get(P.K_ID) is not None:
-                    response[P.K_ID] = request.get(P.K_ID)
-        return response
-
-    def _handle(self, session, request):
-        """The response, or None when the heap ran out (the tree then is as it was)."""
         rid = request.get(P.K_ID)
-        response = {P.K_ID: rid} if rid is not None else {}
-        try:
-            op = request.get(P.K_OP)
-            if not isinstance(op, int) or isinstance(op, bool):
-                raise DMError(P.S_BAD_REQUEST, "op missing or not an integer")
-            self._admit(session, op, request)
-            status = self._run(session, op, request, response)
-        except DMError as exc:
-            if self.tree.in_transaction():
-                self.tree.rollback()
-            response[P.K_STATUS] = exc.status
-            if exc.msg:
-                response[P.K_MSG] = exc.msg
-            return response
-        except MemoryError:  # the heap, not the request: the tree as it was, and see handle()
-            if self.tree.in_transaction():
-                self.tree.rollback()
-            return None
-        except Exception as exc:  # a bug: answer 500, keep serving, leave the tree as it was
-            if self.tree.in_transaction():
-                self.tree.rollback()
-            response[P.K_STATUS] = P.S_FAILED
-            response[P.K_MSG] = "internal error: %s" % type(exc).__name__
-            return response
-        response[P.K_STATUS] = status
+        op = request.get(P.K_OP)
+        tree = self.tree
+        # Out of heap: rolled back and unwound, the request's own objects are garbage then and
+        # a collection may give it the piece it lacked: once more. Not an Exec, whose handler
+        # may have done what the tree does not show.
+        again = again and op not in _NOT_AGAIN
+        while True:
+            response = {P.K_ID: rid} if rid is not None else {}
+            try:
+                if not isinstance(op, int) or isinstance(op, bool):
+                    raise DMError(P.S_BAD_REQUEST, "op missing or not an integer")
+                self._admit(session, op, request)
+                response[P.K_STATUS] = self._run(session, op, request, response)
+                return response
+            except DMError as exc:
+                if tree.in_transaction():
+                    tree.rollback()
+                response[P.K_STATUS] = exc.status
+                if exc.msg:
+                    response[P.K_MSG] = exc.msg
+                return response
+            except MemoryError:  # the heap, not the request: the tree as it was
+                if tree.in_transaction():
+                    tree.rollback()
+            except Exception as exc:  # a bug: answer 500, keep serving, leave the tree as it was
+                if tree.in_transaction():
+                    tree.rollback()
+                response[P.K_STATUS] = P.S_FAILED
+                response[P.K_MSG] = "internal error: %s" % type(exc).__name__
+                return response
+            response = None
+            gc.collect()
+            if not again:
+                break
+            again = False
+        response = {P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: "device out of memory"}
+        if rid is not None:
+            response[P.K_ID] = rid
         return response
 
     def _admit(self, session, op, request):
@@ -135,7 +132,7 @@ class Dispatcher:
         else:
             keys = (P.K_URI, P.K_SOURCE)
         for key in keys:
-            if _is_text(request.get(key)):
+            if isinstance(request.get(key), str):
                 try:
                     target = request[key] = parse(request[key])
                     targets.append(target)
@@ -169,7 +166,10 @@ class Dispatcher:
         uri = _uri(req)
         if op == P.OP_GET:
             if uri[2]:  # ?list=
-                entries, nxt = self.tree.list(principal, uri, _opt_text(req, P.K_CURSOR), _opt_limit(req))
+                limit = req.get(P.K_LIMIT)
+                if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+                    raise DMError(P.S_BAD_REQUEST, "limit must be a positive integer")
+                entries, nxt = self.tree.list(principal, uri, _opt_text(req, P.K_CURSOR), limit)
                 resp[P.K_VALUE] = entries
                 if nxt is not None:
                     resp[P.K_NEXT] = nxt
@@ -187,7 +187,7 @@ class Dispatcher:
         if op == P.OP_CHECK:
             server = req.get(P.K_SERVER)
             cmd = req.get(P.K_CMD)
-            if not _is_text(server) or not server:
+            if not isinstance(server, str) or not server:
                 raise DMError(P.S_BAD_REQUEST, "check needs a server id")
             if cmd not in P.COMMANDS:
                 raise DMError(P.S_BAD_REQUEST, "check needs a command: Add Delete Exec Get Replace")
@@ -212,7 +212,11 @@ class Dispatcher:
         else:
             status = self._apply_one(session.principal, op, req, resp)
         records = tree.pending()
-        frees = _only_deletes(records)  # before the reply record: a Delete still frees space
+        frees = bool(records)  # only Deletes (before the reply record): a Delete still frees space
+        for record in records:
+            if record[0] != "del":
+                frees = False
+                break
         key = getattr(session, "reply_key", None)  # (scope, client token, rid): kept with the write
         kept = None
         # (A Sequence's items are their own transactions, without an id: not one of them.)
@@ -225,8 +229,12 @@ class Dispatcher:
         tree.commit()
         if kept is not None:  # before compaction: the snapshot keeps it then
             session.durable.put(key[0], key[1], key[2], kept)
-        if records:
-            self._maybe_compact(frees)
+        if records and store is not None and store.should_compact(frees):
+            try:
+                store.compact(self._snapshot, frees)
+            except Exception:
+                return status  # the journal still holds everything; compaction is retried next time
+            self._journal_replies()
         return status
 
     def _apply_one(self, principal, op, req, resp):
@@ -314,8 +322,8 @@ class Dispatcher:
                     raise
                 # A Delete on a full device: the snapshot of the tree with it applied, written
                 # in the reserve's room, persists it and gives the journal's space back.
-                store.compact(self._snapshot_source(), True)
-                self._journal_replies([r for r in records if r[0] == "rep"])
+                store.compact(self._snapshot, True)
+                self._journal_replies(records)
         except MemoryError:
             raise
         except Exception as exc:
@@ -323,24 +331,14 @@ class Dispatcher:
                 raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
             raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
 
-    def _snapshot_source(self):
-        return self._snapshot or self.tree.dump
-
-    def _maybe_compact(self, freed=False):
-        store = self.store
-        if store is not None and store.should_compact(freed):
-            try:
-                store.compact(self._snapshot_source(), freed)
-            except Exception:
-                return  # the journal still holds everything; compaction is retried next time
-            self._journal_replies()
-
     def _journal_replies(self, extra=()):
-        """The kept write replies (and extra, not kept yet) start a new journal after a
-        compaction (a crash just before: the window is lost, no write is)."""
+        """The kept write replies (and the reply records among extra, not kept yet) start a
+        new journal after a compaction (a crash just before: the window is lost, no write is)."""
         replies = getattr(self, "replies", None)
         records = (replies.records if replies is not None else []) + list(extra)
         for record in records:  # one journal record each: a boot never needs one large block
+            if record[0] != "rep":
+                continue
             try:
                 self.store.append(self._encode([record]))
             except Exception:
@@ -366,35 +364,20 @@ class Dispatcher:
         return info
 
 
-def _only_deletes(records):
-    for record in records:
-        if record[0] != "del":
-            return False
-    return bool(records)
-
-
 def _full(exc):
     # By name and errno: agent.store is not imported where the agent keeps no state.
     return type(exc).__name__ == "StoreFull" or getattr(exc, "errno", None) in (27, 28, 122)
 def _uri(req):
     """The request's URI: its canonical form (a tuple, see agent.uri), or text to parse."""
     uri = req.get(P.K_URI)
-    if type(uri) is not tuple and (not _is_text(uri) or not uri):
+    if type(uri) is not tuple and (not isinstance(uri, str) or not uri):
         raise DMError(P.S_BAD_REQUEST, "uri missing or not text")
     return uri
 
 
 def _opt_text(req, key):
     value = req.get(key)
-    if value is None or _is_text(value):
+    if value is None or isinstance(value, str):
         return value
     raise DMError(P.S_BAD_REQUEST, "field %d must be text" % key)
 
-
-def _opt_limit(req):
-    value = req.get(P.K_LIMIT)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise DMError(P.S_BAD_REQUEST, "limit must be a positive integer")
-    return value

@@ -28,9 +28,7 @@ def sequence(dispatcher, session, req, resp):
         elif item.get(P.K_OP) not in _SEQUENCE_OPS:
             sub = {P.K_STATUS: P.S_NOT_SUPPORTED, P.K_MSG: "op not allowed in a sequence"}
         else:
-            sub = dispatcher._handle(session, item)
-            if sub is None:  # not retried: the items before it are done and persisted
-                sub = {P.K_STATUS: P.S_DEVICE_FULL, P.K_MSG: "device out of memory"}
+            sub = dispatcher.handle(session, item, False)  # out of heap: 420, not retried
             sub.pop(P.K_ID, None)
         status = sub.get(P.K_STATUS)
         failed = not (type(status) is int and 200 <= status < 300)
