@@ -1,0 +1,159 @@
+"""Boot: assembles one agent (agent.app.App) from a config: tree, standard objects, store,
+dispatcher, and the security code. Loaded for boot only and dropped after it (App), so its
+code is not in the running agent's heap.
+
+State on flash wins over config: config seeds the tree on first boot only, so a
+value a server changed is not reset by a reboot.
+"""
+
+import gc
+import sys
+
+from . import __version__, unload
+from . import cbor
+from . import proto as P
+from .dispatch import Dispatcher
+from . import mo
+from .session import Replies
+from .tree import BOOT_SLACK, Tree, heap_room
+
+_PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
+FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
+
+
+def _unload_boot_code():
+    for name in (".mo.first_boot", ".recovery", ".repair", ".keys", ".keywrap", ".journal", ".device"):
+        unload(name)
+    gc.collect()
+
+
+def _in_use():
+    """Heap in use after a collection (MicroPython), or None (CPython: no heap to mind)."""
+    if not hasattr(gc, "mem_alloc"):
+        return None
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def boot(app, config, state_dir, insecure, keys):
+    """Everything App() does (see there); app.log is set."""
+    config = config or {}
+    app.insecure = insecure or bool(config.get("insecure"))
+    tree = app.tree = Tree(config.get("limits"))
+    app.dump_state = tree.dump  # the tree's snapshot, streamed to write() in small pieces (see Store.compact)
+    app.replies = Replies()  # write replies, device-wide: journaled with their writes
+    app.store = None
+    if state_dir:
+        from .store import Store
+
+        app.store = Store(state_dir, reserve=True)
+    app.guard = None
+    if hasattr(gc, "threshold"):
+        # MicroPython: a collection every 2 KB allocated while boot runs: the garbage of
+        # each snapshot item (and of each module loaded) is freed before the next is
+        # made and its holes are the next one's, not thousands between the tree's and
+        # the code's blocks (largest free block after a full tree's boot: 192 bytes
+        # without, 13 KB with: docs/memory.md)
+        gc.threshold(2048)
+    try:
+        boot_use = _boot(app, config)
+    finally:
+        if hasattr(gc, "threshold"):
+            gc.threshold(-1)  # collections when the heap runs out, as before
+    _unload_boot_code()
+    if callable(keys):  # a board's key files, unwrapped with boot's code gone
+        keys = keys()
+        _unload_boot_code()
+    # After boot: its peak is past, and a boot's peak is then its own code and the tree
+    # (not the security code as well), so it needs less than the running agent does.
+    _load_security(app, keys, config)
+    try:
+        devid = tree.value("./DevInfo/DevId")
+    except Exception:
+        devid = None
+    info = {
+        "proto": P.PROTOCOL_VERSION,
+        "agent": __version__,
+        "runtime": sys.implementation.name,
+        "devid": devid,
+        "max_frame": P.MAX_FRAME,
+        "max_depth": P.MAX_DEPTH,
+        "features": list(FEATURES),
+        "insecure": app.insecure,
+    }
+    app.dispatcher = Dispatcher(tree, app.store, cbor.dumps, info, config.get("open_reads", ()),
+                                app.dump_state, app.guard)
+    app.dispatcher.replies = app.replies  # re-journaled after each compaction
+    app.link_limits = config.get("links")  # bounds on TCP links (agent/server.py)
+    config = None  # seeded and read: its heap is worth more to the links now
+    if boot_use is not None:
+        # A next boot needs what this one needed beyond the running agent (boot_use -
+        # running), for a tree as large as the one there will be: room(), docs/memory.md.
+        margin = max(boot_use - _in_use(), 0) + BOOT_SLACK
+        tree.room = heap_room(margin)
+        app.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
+    if app.insecure:
+        app.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
+
+
+def _load_security(app, keys, config):
+    """All of the security code now (at the first handshake the heap is in pieces)."""
+    if not (keys or "security" in config):
+        return
+    from . import ccm, hal  # noqa: F401
+    from .boots import count_boot
+    from .secure import Guard
+
+    hal.aes_block(bytes(16))  # loads the AES backend too
+    # Counted and synced before the first handshake: in every device nonce of this boot.
+    boot = count_boot(app.store.root if app.store is not None else None)
+    unload(".boots")
+    app.guard = Guard(keys or {}, config.get("security"), app.log, boot)
+
+
+def _boot(app, config):
+    """The tree from flash, or seeded from config on a first boot. -> the heap a boot
+    holds (its code, the config and the tree), or None without a store (no next boot)."""
+    tree = app.tree
+    replies = app.replies
+    found = [0, 0]  # snapshots, journal records
+
+    def restore(read):  # the snapshot, streamed from flash an item at a time
+        if read is not None:
+            found[0] = 1
+            tree.restore(read)
+
+    def apply(payload):
+        found[1] += 1
+        for record in cbor.loads(payload, 64):
+            if record[0] == "rep":
+                replies.put(record[1], record[2], record[3], record[4])
+            else:
+                tree.apply(record)
+
+    store = app.store
+    if store is not None:
+        for name in (".journal", ".device"):  # code first, into a whole heap,
+            __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
+        store.load(restore, apply)
+    damaged = store is not None and store.damage is not None
+    if damaged:
+        app.log("ERROR: STORAGE DAMAGED: " + store.damage)
+    if not found[0] and not found[1]:
+        mo.seed(tree, config)
+        mo.bind(tree)
+        if store is not None and not damaged:
+            # what a boot holds (boot's code and the config), with the seeding code too:
+            # more than a next boot, which measures again (re-importing here was the
+            # first boot's peak)
+            boot_use = _in_use()
+            _unload_boot_code()  # room for the snapshot code beside the security code
+            store.compact(app.dump_state)
+            return boot_use
+        return None
+    mo.bind(tree)
+    boot_use = None
+    if store is not None:
+        boot_use = _in_use()  # boot's own code and data still loaded, and the config
+    app.log("state loaded: %d nodes, %d journal entries" % (tree.node_count(), found[1]))
+    return boot_use
