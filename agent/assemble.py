@@ -78,7 +78,7 @@ def boot(app, config, state_dir, insecure, keys):
         "devid": devid,
         "max_frame": P.MAX_FRAME,
         "max_depth": P.MAX_DEPTH,
-        "features": list(FEATURES),
+        "features": FEATURES,  # encoded as an array all the same
         "insecure": app.insecure,
     }
     app.dispatcher = Dispatcher(tree, app.store, cbor.dumps, info, config.get("open_reads", ()),

@@ -93,8 +93,12 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         return
     if table is not None:
         link.limit = table.half_open_ms
-        if app.guard is not None and sum([not up.session.authenticated for up in table.up]) >= table.max - 1:
-            link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
+        if app.guard is not None:
+            unproven = 0
+            for up in table.up:
+                unproven += not up.session.authenticated
+            if unproven >= table.max - 1:
+                link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
         link.task = asyncio.current_task()
         link.heard = ticks_ms()
         table.up.append(link)
@@ -131,17 +135,13 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         link = None
         if buf is not None and len(_read_spare) < _READ_KEEP:
             _read_spare.append(buf)  # for the next link: a heap in small pieces may have none
+        heap = ""
+        if hasattr(gc, "mem_free"):  # MicroPython, where the heap is small and fixed
+            gc.collect()
+            heap = "; heap %d free" % gc.mem_free()
         app.log("link down: %s (frames %d, bad crc %d, bad cobs %d, oversized %d)%s"
-                % (name, dec.frames, dec.bad_crc, dec.bad_cobs, dec.oversized, heap_text()))
+                % (name, dec.frames, dec.bad_crc, dec.bad_cobs, dec.oversized, heap))
         await _close(writer)
-
-
-def heap_text():
-    """'; heap N free' on MicroPython, where the heap is small and fixed; '' on CPython."""
-    if not hasattr(gc, "mem_free"):
-        return ""
-    gc.collect()
-    return "; heap %d free" % gc.mem_free()
 
 
 async def _close(writer):
@@ -150,15 +150,6 @@ async def _close(writer):
         await writer.wait_closed()
     except Exception:
         pass
-
-
-def _peer_text(peer):
-    # CPython gives (host, port); MicroPython a raw sockaddr: family(2) port(2, BE) IPv4(4)
-    if isinstance(peer, (bytes, bytearray)) and len(peer) >= 8 and peer[0] == 2:
-        return "%d.%d.%d.%d:%d" % (peer[4], peer[5], peer[6], peer[7], (peer[2] << 8) | peer[3])
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return "%s:%s" % (peer[0], peer[1])
-    return str(peer)
 
 
 async def refuse(writer, msg):
@@ -183,12 +174,22 @@ async def serve_tcp(app, host, port, limits=None):
 
     async def on_client(reader, writer):
         counter[0] += 1
-        peer = _peer_text(writer.get_extra_info("peername"))
+        peer = writer.get_extra_info("peername")
+        # CPython gives (host, port); MicroPython a raw sockaddr: family(2) port(2, BE) IPv4(4)
+        if isinstance(peer, (bytes, bytearray)) and len(peer) >= 8 and peer[0] == 2:
+            peer = "%d.%d.%d.%d:%d" % (peer[4], peer[5], peer[6], peer[7], (peer[2] << 8) | peer[3])
+        elif isinstance(peer, tuple) and len(peer) >= 2:
+            peer = "%s:%s" % (peer[0], peer[1])
+        else:
+            peer = str(peer)
         source = peer.rsplit(":", 1)[0]  # the address: whom failures and link counts go against
+        same = 0
+        for up in table.up:
+            same += up.source == source
         why = None
         if len(table.up) >= table.max:
             why = "busy: no link free"
-        elif sum([up.source == source for up in table.up]) >= table.per_source:
+        elif same >= table.per_source:
             why = "busy: too many links from this address"
         if why is not None:
             app.log("link refused: tcp %s: %s" % (peer, why))
