@@ -7,7 +7,7 @@ import sys
 
 from . import frame, unload
 from . import proto as P
-from . import dispatch, mo, tree  # noqa: F401  the running agent's code: loaded with this
+from . import dispatch, tree  # noqa: F401  the running agent's code: loaded with this
 # module, before config, keys and the tree (code first, then data: docs/memory.md)
 from .session import Session
 
@@ -31,6 +31,7 @@ class App:
         assemble.boot(self, config, state_dir, insecure, keys)
         assemble = None
         unload(".assemble")
+        unload(".mo")  # seed() and bind() are boot's too; agent.mo.ext, bound in the tree, stays
 
     def new_link(self, name, stream=True, source=None):
         """stream: a TCP connection, which keeps order (replay: strictly increasing seq);
