@@ -149,12 +149,26 @@ class Dispatcher:
     def _run(self, session, op, req, resp):
         if not 1 <= op <= P.OP_LAST:
             raise DMError(P.S_NOT_SUPPORTED, "unknown op %d" % op)
-        if op == P.OP_HELLO:
-            session.hello(req.get(P.K_SERVER))
-            resp[P.K_VALUE] = self._info(session)
-            return P.S_OK
-        if op == P.OP_INFO:
-            resp[P.K_VALUE] = self._info(session)
+        if op == P.OP_HELLO or op == P.OP_INFO:
+            if op == P.OP_HELLO:
+                session.hello(req.get(P.K_SERVER))
+            info = dict(self.info)
+            info["principal"] = session.principal
+            info["link"] = session.link_name
+            channel = session.channel
+            if channel is not None:
+                info["suite"] = channel.suite
+                info["rejected"] = channel.guard.rejected + session.dropped
+            else:
+                info["rejected"] = session.dropped
+            info["starved"] = session.starved
+            if self.store is not None and self.store.damage is not None:
+                info["damage"] = self.store.damage
+            if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
+                gc.collect()
+                info["heap_used"] = gc.mem_alloc()
+                info["heap_free"] = gc.mem_free()
+            resp[P.K_VALUE] = info
             return P.S_OK
         if op in _MUTATING:
             return self._mutate(session, op, req, resp)
@@ -343,25 +357,6 @@ class Dispatcher:
                 self.store.append(self._encode([record]))
             except Exception:
                 return
-
-    def _info(self, session):
-        info = dict(self.info)
-        info["principal"] = session.principal
-        info["link"] = session.link_name
-        channel = session.channel
-        if channel is not None:
-            info["suite"] = channel.suite
-            info["rejected"] = channel.guard.rejected + session.dropped
-        else:
-            info["rejected"] = session.dropped
-        info["starved"] = session.starved
-        if self.store is not None and self.store.damage is not None:
-            info["damage"] = self.store.damage
-        if hasattr(gc, "mem_free"):  # MicroPython: the heap is the board's scarcest thing
-            gc.collect()
-            info["heap_used"] = gc.mem_alloc()
-            info["heap_free"] = gc.mem_free()
-        return info
 
 
 def _full(exc):

@@ -177,13 +177,10 @@ class Channel:
             # 10 requests then found no 304 bytes for a key schedule with 8 KB free).
             self._spent = (self._send, self._recv)
         self._send = self._recv = self._iv = None
+        self.established = False  # True from HS4 on: session keys in _send, _recv, _iv
         self._send_seq = 0
         self._high = -1  # pragma: no mutate 1 -> 2 (any start below seq 0 reads and marks the same)
         self._seen = bytearray(P.REPLAY_WINDOW)
-
-    @property
-    def established(self):
-        return self._send is not None
 
     # --- handshake ---------------------------------------------------------------
     def handshake(self, body):
@@ -253,7 +250,7 @@ class Channel:
                 recv = hal.aes_block(recv)
                 send = hal.aes_block(send)
             self._recv, self._send, self._iv, self._spent = recv, send, iv, None
-            self.principal, self.suite = principal, suite
+            self.principal, self.suite, self.established = principal, suite, True
             self.kind = P.KIND_SEALED if suite == P.SUITE_CCM else P.KIND_SIGNED
             return cbor.dumps([P.HS4, P.S_OK, mac4])
         except (ValueError, TypeError, IndexError):
