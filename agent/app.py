@@ -57,7 +57,9 @@ class Link:
         self.session.workspace = self.decoder.workspace()
 
     def close(self):
-        self.session.close()
+        channel = self.session.channel
+        if channel is not None:
+            channel.close()
         self.decoder.close()
 
     def receive(self, data, end=None):

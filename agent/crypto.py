@@ -50,12 +50,6 @@ def equal(a, b):
     return diff == 0
 
 
-def hkdf_extract(salt, ikm):
-    """RFC 5869 HKDF-Extract with SHA-256. An empty or None salt means 32 zero bytes
-    (the same HMAC key once padded)."""
-    return hmac_sha256(salt or b"", ikm)
-
-
 def hkdf_expand(prk, info, length):
     """RFC 5869 HKDF-Expand with SHA-256: length (<= 8160) bytes."""
     if not 0 <= length <= 255 * _HASH_LEN:
@@ -76,7 +70,8 @@ def derive(secret, salt, sender_id, recipient_id, id_context, alg=10, key_len=16
     in the info) and the AEAD algorithm (COSE number) with its key and nonce lengths."""
     from .cbor import dumps
 
-    prk = hkdf_extract(salt, secret)
+    # RFC 5869 HKDF-Extract: an empty or None salt means 32 zero bytes (the same HMAC key once padded)
+    prk = hmac_sha256(salt or b"", secret)
     if id_context is not None:
         id_context = bytes(id_context)
     out = []

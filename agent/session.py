@@ -296,10 +296,6 @@ class Session:
             self.workspace = bytearray(P.MAX_FRAME)
         return self.workspace
 
-    def close(self):
-        if self.channel is not None:
-            self.channel.close()
-
 
 # Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
 # HMAC suite's tag is as long).

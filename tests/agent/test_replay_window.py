@@ -5,6 +5,7 @@ Through Channel's public methods and a client written from the spec. Plain asser
 """
 
 from agent import cbor
+from agent.frame import encode_frame
 from agent import proto as P
 from agent.secure import Channel, Guard
 from tests.agent.spec_client import KEY_A, KEY_GW, Client, agent_seal
@@ -145,11 +146,12 @@ def test_rule_no_common_suite_is_403_before_any_key_is_used():
 
 
 def test_rule_a_link_closed_mid_handshake_frees_its_pending_slot():
-    from agent.session import Session
+    from agent.app import App
 
-    guard = Guard({"ServerA": KEY_A})
-    s = Session(None, "t", channel=Channel(guard, True))
-    reply = s.on_frame(P.KIND_HANDSHAKE, Client("ServerA", KEY_A).hs1())
-    assert reply is not None and len(guard.pending) == 1
-    s.close()
+    app = App({}, None, False, lambda msg: None, {"ServerA": KEY_A})
+    guard = app.guard
+    link = app.new_link("t", True)
+    replies = list(link.receive(encode_frame(P.KIND_HANDSHAKE, Client("ServerA", KEY_A).hs1())))
+    assert len(replies) == 1 and len(guard.pending) == 1
+    link.close()
     assert guard.pending == []
