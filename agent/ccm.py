@@ -26,14 +26,6 @@ NONCE_LEN = const(13)
 TAG_LEN = const(8)
 
 
-def _copying(block):
-    def into(src, dst):
-        dst[:] = block(src)
-        return dst
-
-    return into
-
-
 def _start(block, nonce, tag_len, aad, n):
     """Checks the parameters -> (two-argument block function, CBC-MAC state after B_0 and
     the AAD, A_0, S_0)."""
@@ -52,9 +44,14 @@ def _start(block, nonce, tag_len, aad, n):
         r = block(a, s0)
     except TypeError:
         r = block(a)
-    if r is not None and r is not s0:
+    if r is not None and r is not s0:  # a one-argument block function: its results copied
         s0[:] = r
-        block = _copying(block)
+        one = block
+
+        def block(src, dst):
+            dst[:] = one(src)
+            return dst
+
     x = bytearray(16)  # B_0: flags, nonce, l(m); then the CBC-MAC chaining value
     x[0] = (64 if len(aad) else 0) | (tag_len - 2) << 2 | (q - 1)
     x[1 : 16 - q] = nonce
