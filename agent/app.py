@@ -1,5 +1,5 @@
 """The running agent: its tree, store, dispatcher and security guard, and the links it
-serves (new_link()). Boot, which makes them from a config, is agent.assemble: loaded for
+serves (new_link(): a Session each). Boot, which makes them from a config, is agent.assemble: loaded for
 App() and dropped after it.
 """
 
@@ -34,38 +34,19 @@ class App:
         unload(".mo")  # seed() and bind() are boot's too; agent.mo.ext, bound in the tree, stays
 
     def new_link(self, name, stream=True, source=None):
-        """stream: a TCP connection, which keeps order (replay: strictly increasing seq);
-        False for a serial line or pty, where a window lets retransmissions through.
-        source: the peer's address, whom its failed handshakes count against (default: the
-        link itself)."""
-        return Link(self, name, stream, source)
-
-
-class Link:
-    """Bytes in, reply frames out: knows nothing of the transport it serves."""
-
-    def __init__(self, app, name, stream=True, source=None):
-        self.name = name
-        self.source = source or name
+        """A link (an agent.session.Session): bytes in, reply frames out (receive()), knowing
+        nothing of the transport it serves. stream: a TCP connection, which keeps order
+        (replay: strictly increasing seq); False for a serial line or pty, where a window
+        lets retransmissions through. source: the peer's address, whom its failed
+        handshakes count against (default: the link itself)."""
+        source = source or name
         channel = None
-        if app.guard is not None:
+        if self.guard is not None:
             from .secure import Channel
 
-            channel = Channel(app.guard, stream, self.source)
-        self.decoder = frame.FrameDecoder(P.MAX_FRAME)
-        self.session = Session(app.dispatcher, name, app.insecure, app.log, channel, app.replies)
-        self.session.workspace = self.decoder.workspace()
-
-    def close(self):
-        channel = self.session.channel
-        if channel is not None:
-            channel.close()
-        self.decoder.close()
-
-    def receive(self, data, end=None):
-        """Yield the reply frames to what data (data[:end]) completes. Each is a view of a
-        shared buffer: write it out (or copy it) before taking the next."""
-        for kind, body in self.decoder.feed(data, end):
-            reply = self.session.on_frame(kind, body)
-            if reply is not None:
-                yield reply
+            channel = Channel(self.guard, stream, source)
+        link = Session(self.dispatcher, name, self.insecure, self.log, channel, self.replies)
+        link.source = source
+        link.decoder = frame.FrameDecoder(P.MAX_FRAME)
+        link.workspace = link.decoder.workspace()  # replies are built in its receive buffer
+        return link

@@ -71,9 +71,9 @@ class LinkTable:
             await asyncio.sleep(1)
             now = ticks_ms()
             for link in self.up:
-                limit = self.idle_ms if link.session.authenticated else link.limit
+                limit = self.idle_ms if link.authenticated else link.limit
                 if ticks_diff(now, link.heard) > limit:
-                    log("%s: silent too long, closed" % link.name)
+                    log("%s: silent too long, closed" % link.link_name)
                     link.heard = now  # cancelled once
                     link.task.cancel()
 
@@ -96,7 +96,7 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         if app.guard is not None:
             unproven = 0
             for up in table.up:
-                unproven += not up.session.authenticated
+                unproven += not up.authenticated
             if unproven >= table.max - 1:
                 link.limit = min(link.limit, 5000)  # the slot kept for a principal (LinkTable)
         link.task = asyncio.current_task()

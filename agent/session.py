@@ -1,4 +1,5 @@
-"""One link's session: who is speaking, the security channel; and the replies a retry gets.
+"""One link's session (App.new_link): frames in, replies out, who is speaking, the security
+channel; and the replies a retry gets.
 
 A request whose reply is kept is answered from it and NOT executed again: that is what
 makes a client's retry after a lost response safe (a sealed retry comes under a new seq and
@@ -98,7 +99,8 @@ class Session:
         self.executed = 0  # requests actually run (not answered from the cache)
         self.dropped = 0  # protected frames on a link that cannot open them
         self.starved = 0  # frames dropped unanswered for want of heap (the client retries)
-        self.workspace = None  # MAX_FRAME bytes to build replies in (Link lends its own)
+        self.workspace = None  # MAX_FRAME bytes to build replies in (a link lends its receive buffer)
+        self.decoder = None  # a link's agent.frame.FrameDecoder (App.new_link), for receive()
         self._log = log
         self._rid = self._piv = None  # of the request being answered
 
@@ -289,6 +291,22 @@ class Session:
             end = 1 + n
         content[0] = kind
         return frame.frame_into(content, end, frame.out_buffer())
+
+    def receive(self, data, end=None):
+        """A link's bytes in (see App.new_link): yield the reply frames to what data
+        (data[:end]) completes. Each is a view of a shared buffer: write it out (or copy
+        it) before taking the next."""
+        for kind, body in self.decoder.feed(data, end):
+            reply = self.on_frame(kind, body)
+            if reply is not None:
+                yield reply
+
+    def close(self):
+        """The link is gone: its pending handshake and session keys, its receive buffer."""
+        if self.channel is not None:
+            self.channel.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     def _workspace(self):
         # The link's receive buffer (free while a reply is built), else one of our own.

@@ -53,10 +53,10 @@ def test_a_write_in_pieces_runs_once():
     first = _ask(link, {P.K_ID: 4, P.K_OP: P.OP_ADD, P.K_URI: "./P", P.K_FORMAT: "node",
                         P.K_CHUNK: 8, P.K_OFFSET: 0})
     assert _whole(link, 4, 8, first)[P.K_STATUS] == 200
-    executed = link.session.executed
+    executed = link.executed
     again = _ask(link, {P.K_ID: 4, P.K_OP: P.OP_ADD, P.K_URI: "./P", P.K_FORMAT: "node",
                         P.K_CHUNK: 8, P.K_OFFSET: 0})  # a retry of the first piece
-    assert again == first and link.session.executed == executed
+    assert again == first and link.executed == executed
 
 
 def test_bad_piece_requests_get_400_and_a_huge_chunk_still_fits_a_frame():

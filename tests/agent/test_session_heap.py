@@ -21,7 +21,7 @@ def _ask(link, message):
 def test_rule_a_request_without_heap_is_answered_420_counted_and_answered_on_retry():
     app = App({"device": {"devid": "urn:x"}, "open_reads": ["./DevInfo"]}, log=lambda msg: None)
     link = app.new_link("t", False)
-    real = link.session._on_frame
+    real = link._on_frame
     calls = [0]
 
     def starving(kind, body):
@@ -30,7 +30,7 @@ def test_rule_a_request_without_heap_is_answered_420_counted_and_answered_on_ret
             raise MemoryError()
         return real(kind, body)
 
-    link.session._on_frame = starving
+    link._on_frame = starving
     get = {P.K_ID: 7, P.K_OP: P.OP_GET, P.K_URI: "./DevInfo/DevId"}
     (short,) = _ask(link, get)  # no heap: said so
     assert short[P.K_STATUS] == P.S_DEVICE_FULL and short[P.K_MSG] == "device out of memory"

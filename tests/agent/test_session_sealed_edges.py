@@ -68,11 +68,11 @@ def test_rule_a_handshake_without_heap_gets_hs_err_420_logged_and_counted():
     seen = []
     app = _app(seen.append)
     peer = Peer(app)
-    _once(peer.link.session.channel, "handshake")
+    _once(peer.link.channel, "handshake")
     peer.client = Client("ServerA", KEY_A)
     ((kind, body),) = peer.exchange(encode_frame(P.KIND_HANDSHAKE, peer.client.hs1()))
     assert kind == P.KIND_HANDSHAKE and cbor.loads(body) == [P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]
-    assert peer.link.session.starved == 1 and "test: out of memory" in seen
+    assert peer.link.starved == 1 and "test: out of memory" in seen
     assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]  # the retry is taken
 
 
@@ -84,7 +84,7 @@ def test_rule_a_sealed_request_without_heap_gets_a_sealed_420_once_opened():
     r, collected = _collecting(peer.request, P.OP_GET, uri="./DevInfo/DevId")
     assert r[P.K_STATUS] == P.S_DEVICE_FULL and r[P.K_MSG] == "device out of memory", r
     assert collected is not False  # the heap is collected first
-    assert peer.link.session.starved == 1
+    assert peer.link.starved == 1
     assert peer.request(P.OP_GET, uri="./DevInfo/DevId")[P.K_STATUS] == P.S_OK
 
 
@@ -92,10 +92,10 @@ def test_rule_a_sealed_request_without_heap_to_open_it_is_dropped_unanswered():
     app = _app()
     peer = Peer(app)
     assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
-    _once(peer.link.session.channel, "open")
+    _once(peer.link.channel, "open")
     wire, piv, rid = peer.sealed(P.OP_GET, uri="./DevInfo/DevId")
     assert peer.exchange(wire) == []
-    assert peer.link.session.starved == 1
+    assert peer.link.starved == 1
     assert peer.request(P.OP_GET, uri="./DevInfo/DevId")[P.K_STATUS] == P.S_OK
 
 
@@ -103,8 +103,8 @@ def test_rule_a_reply_that_cannot_be_kept_for_want_of_heap_is_sent_all_the_same(
     app = _app()
     peer = Peer(app)
     assert peer.handshake("ServerA", KEY_A)[:2] == [P.HS4, P.S_OK]
-    _once(peer.link.session.replies, "put")
+    _once(peer.link.replies, "put")
     r, collected = _collecting(peer.request, P.OP_GET, uri="./DevInfo/DevId")
     assert r[P.K_STATUS] == P.S_OK and r[P.K_VALUE] == "urn:dmagent:sec", r
     assert collected is not False
-    assert peer.link.session.replies.records == [] and peer.link.session.starved == 0
+    assert peer.link.replies.records == [] and peer.link.starved == 0

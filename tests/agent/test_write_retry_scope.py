@@ -53,9 +53,9 @@ def test_rule_a_token_write_retried_on_a_new_link_gets_its_first_answer_and_runs
     first.close()
     second = app.new_link("two", False)
     _hello(second, "A")
-    ran = second.session.executed
+    ran = second.executed
     assert _status(second, _add(7, "./X", token=77)) == P.S_OK  # not 418: it did not run again
-    assert second.session.executed == ran
+    assert second.executed == ran
     _hello(second, "A")  # a new hello: the device-wide reply stays
     assert _status(second, _add(7, "./X", token=77)) == P.S_OK
     assert _status(second, _add(7, "./X", token=78)) == P.S_EXISTS  # another token: runs
@@ -78,17 +78,17 @@ def test_rule_a_write_without_a_token_or_a_principal_is_kept_for_its_link_only()
     app = _app()
     link = app.new_link("one", False)
     assert _status(link, _add(1, "./N", token=77)) == P.S_AUTH_REQUIRED  # nobody spoke
-    ran = link.session.executed
+    ran = link.executed
     assert _status(link, _add(1, "./N", token=77)) == P.S_AUTH_REQUIRED
-    assert link.session.executed == ran  # its link kept the answer
+    assert link.executed == ran  # its link kept the answer
     _hello(link, "A")
     assert _status(link, _add(2, "./T")) == P.S_OK
     assert _status(link, _add(2, "./T")) == P.S_OK
     link.close()
     other = app.new_link("two", False)
-    ran = other.session.executed
+    ran = other.executed
     assert _status(other, _add(1, "./N", token=77)) == P.S_AUTH_REQUIRED
-    assert other.session.executed == ran + 1  # another link: run again
+    assert other.executed == ran + 1  # another link: run again
     _hello(other, "A")
     assert _status(other, _add(2, "./T")) == P.S_EXISTS
     other.close()
@@ -109,10 +109,10 @@ def test_rule_a_bad_client_token_gets_400_and_runs_nothing():
     link = app.new_link("one", False)
     _hello(link, "A")
     for bad in (-1, 1 << 30, "77", 1.5, True, [1]):
-        ran = link.session.executed
+        ran = link.executed
         r = _ask(link, _add(9, "./Bad", token=bad))
         assert r[P.K_STATUS] == P.S_BAD_REQUEST and "token" in r[P.K_MSG] and r[P.K_ID] == 9, (bad, r)
-        assert link.session.executed == ran and not app.tree.exists("./Bad"), bad
+        assert link.executed == ran and not app.tree.exists("./Bad"), bad
     assert _status(link, _add(9, "./Bad", token=(1 << 30) - 1)) == P.S_OK  # the largest one
     assert _status(link, _add(10, "./Bad0", token=0)) == P.S_OK
     link.close()
@@ -132,11 +132,11 @@ def test_rule_a_link_keeps_its_8_newest_replies():
 def test_rule_a_link_is_authenticated_once_a_principal_is_named_and_no_longer_after():
     app = _app()
     link = app.new_link("one", False)
-    assert not link.session.authenticated
+    assert not link.authenticated
     assert _hello(link, "A") == "A"
-    assert link.session.authenticated
+    assert link.authenticated
     assert _hello(link) is None  # a hello that names nobody: nobody from then on
-    assert not link.session.authenticated
+    assert not link.authenticated
     link.close()
 
 
@@ -180,7 +180,7 @@ def test_rule_a_link_keeps_at_most_1024_bytes_of_its_replies():
         app.tree.put("./S/%d" % i, "v" * (size - head - 1), "chr")  # 24 to 255: one more length byte
         r = _ask(link, {P.K_ID: rid, P.K_OP: P.OP_GET, P.K_URI: "./S/%d" % i})
         assert len(cbor.dumps(r)) == size, (len(cbor.dumps(r)), size)
-    kept = [r[3] for r in link.session.replies.records if 300 <= r[3] < 310]  # (the hello's is apart)
+    kept = [r[3] for r in link.replies.records if 300 <= r[3] < 310]  # (the hello's is apart)
     assert kept == [301, 302, 303, 304], kept
     link.close()
 

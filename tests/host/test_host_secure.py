@@ -573,7 +573,7 @@ def test_device_retry_reseals_the_same_request_under_a_new_seq_and_runs_it_once(
     a = app()
     dev, loop = _device(a)
     with dev:
-        session = loop.link.session
+        session = loop.link
         before = session.executed
         loop.lose = 1  # the answer to the first try is lost
         sent = len(loop.sent)
