@@ -203,6 +203,19 @@ def test_rule_status_420_out_of_heap_never_runs_an_exec_twice():
     assert len(ran) == 1
 
 
+def test_rule_status_420_out_of_heap_in_a_sequence_item_is_not_tried_again():
+    # The items before it are done and persisted: the item answers 420 at once, the rest 215.
+    t, d = _agent()
+    left = _run_out_of_heap(t, "add", 1)
+    items = [{P.K_OP: P.OP_ADD, P.K_URI: "./T/s%d" % i, P.K_VALUE: i} for i in range(2)]
+    resp = d.handle(_As("A"), {P.K_OP: P.OP_SEQUENCE, P.K_ITEMS: items})
+    statuses = [item[P.K_STATUS] for item in resp[P.K_ITEMS]]
+    assert statuses == [420, P.S_NOT_EXECUTED] and left[0] == 0, resp
+    assert resp[P.K_ITEMS][0][P.K_MSG] == "device out of memory"
+    assert not t.exists("./T/s0") and not t.exists("./T/s1")
+    del t.add
+
+
 def test_rule_status_425_permission_denied():
     t, d = _agent()
     assert rep_st("B", "./T/L", 1) == 425
