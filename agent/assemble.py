@@ -1,6 +1,6 @@
 """Boot: assembles one agent (agent.app.App) from a config: tree, standard objects, store,
-dispatcher, and the security code. Loaded for boot only and dropped after it (App), so its
-code is not in the running agent's heap.
+dispatcher. Loaded for boot only and dropped after it (App, which then loads the security
+code into its room), so its code is not in the running agent's heap.
 
 State on flash wins over config: config seeds the tree on first boot only, so a
 value a server changed is not reset by a reboot.
@@ -15,7 +15,7 @@ from . import proto as P
 from .dispatch import Dispatcher
 from . import mo
 from .session import Replies
-from .tree import BOOT_SLACK, Tree, heap_room
+from .tree import Tree
 
 _PKG = __name__[: __name__.rindex(".")]  # "agent" on a board, "dmagent.agent" on a host
 FEATURES = ("get", "add", "replace", "delete", "exec", "acl", "check", "list", "atomic", "props", "chunks")
@@ -36,7 +36,9 @@ def _in_use():
 
 
 def boot(app, config, state_dir, insecure, keys):
-    """Everything App() does (see there); app.log is set."""
+    """What App() does (see there) but the security code and the boot margin; app.log is
+    set. -> (the heap a boot holds, or None; the keys, unwrapped; the security policy, or
+    None where config has none)."""
     config = config or {}
     app.insecure = insecure or bool(config.get("insecure"))
     tree = app.tree = Tree(config.get("limits"))
@@ -47,7 +49,6 @@ def boot(app, config, state_dir, insecure, keys):
         from .store import Store
 
         app.store = Store(state_dir, reserve=True)
-    app.guard = None
     if hasattr(gc, "threshold"):
         # MicroPython: a collection every 2 KB allocated while boot runs: the garbage of
         # each snapshot item (and of each module loaded) is freed before the next is
@@ -64,9 +65,6 @@ def boot(app, config, state_dir, insecure, keys):
     if callable(keys):  # a board's key files, unwrapped with boot's code gone
         keys = keys()
         _unload_boot_code()
-    # After boot: its peak is past, and a boot's peak is then its own code and the tree
-    # (not the security code as well), so it needs less than the running agent does.
-    _load_security(app, keys, config)
     try:
         devid = tree.value("./DevInfo/DevId")
     except Exception:
@@ -82,33 +80,10 @@ def boot(app, config, state_dir, insecure, keys):
         "insecure": app.insecure,
     }
     app.dispatcher = Dispatcher(tree, app.store, cbor.dumps, info, config.get("open_reads", ()),
-                                app.dump_state, app.guard)
+                                app.dump_state)  # its guard: App's, once the security code is in
     app.dispatcher.replies = app.replies  # re-journaled after each compaction
     app.link_limits = config.get("links")  # bounds on TCP links (agent/server.py)
-    config = None  # seeded and read: its heap is worth more to the links now
-    if boot_use is not None:
-        # A next boot needs what this one needed beyond the running agent (boot_use -
-        # running), for a tree as large as the one there will be: room(), docs/memory.md.
-        margin = max(boot_use - _in_use(), 0) + BOOT_SLACK
-        tree.room = heap_room(margin)
-        app.log("the tree grows while %d bytes of heap stay free (what a boot needs)" % margin)
-    if app.insecure:
-        app.log("WARNING: --insecure: any link may name any principal in hello. Development only!")
-
-
-def _load_security(app, keys, config):
-    """All of the security code now (at the first handshake the heap is in pieces)."""
-    if not (keys or "security" in config):
-        return
-    from . import ccm, hal  # noqa: F401
-    from .boots import count_boot
-    from .secure import Guard
-
-    hal.aes_block(bytes(16))  # loads the AES backend too
-    # Counted and synced before the first handshake: in every device nonce of this boot.
-    boot = count_boot(app.store.root if app.store is not None else None)
-    unload(".boots")
-    app.guard = Guard(keys or {}, config.get("security"), app.log, boot)
+    return boot_use, keys, config["security"] if "security" in config else None
 
 
 def _boot(app, config):

@@ -40,15 +40,9 @@ def reserve_reads(count):
     while len(_read_spare) < count:
         _read_spare.append(bytearray(READ_CHUNK))
 
-_READINTO = sys.implementation.name == "micropython"  # its streams have readinto()
-
-if _READINTO:
-
-    def _COPY(reply):  # its streams copy what they cannot send at once
-        return reply
-
-else:
-    _COPY = bytes  # CPython's transports may keep the view until sent
+# MicroPython: its streams have readinto(), and copy what they cannot send at once; CPython's
+# transports may keep a view until it is sent, so a reply (a view of a shared buffer) is copied
+_READINTO = sys.implementation.name == "micropython"
 
 
 class LinkTable:
@@ -117,7 +111,7 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
             try:
                 sent = False
                 for reply in link.receive(data, n):
-                    writer.write(_COPY(reply))  # before the next reply reuses the buffer
+                    writer.write(reply if _READINTO else bytes(reply))  # before the next reply reuses the buffer
                     sent = True
             except MemoryError:  # these bytes are lost (the peer retries); the link lives on
                 gc.collect()
