@@ -18,24 +18,27 @@ except ImportError:  # CPython
 
 _BLOCK = const(64)  # SHA-256 block size
 _HASH_LEN = const(32)
-_IPAD = int.from_bytes(b"\x36" * 64, "big")  # XOR masks for a 64-byte key, as long ints
-_OPAD = int.from_bytes(b"\x5c" * 64, "big")
-
-
 def hmac_sha256(key, *parts):
     """HMAC-SHA256(key, the parts one after the other), 32 bytes: the parts (bytes,
     bytearrays, memoryviews) need not be joined first."""
     if len(key) > _BLOCK:
         key = sha256(key).digest()
-    k = int.from_bytes(key, "big") << (8 * (_BLOCK - len(key)))  # key, zero-padded on the right
-    h = sha256((k ^ _IPAD).to_bytes(_BLOCK, "big"))
+    # The key zero-padded to a block, XORed with ipad, then opad: one 64-byte buffer a MAC
+    # (long-int masks kept at import were 160 bytes of heap for good).
+    pad = bytearray(_BLOCK)
+    pad[: len(key)] = key
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36
+    h = sha256(pad)
     for part in parts:
         h.update(part)
     inner = h.digest()
     # One hash object (116 bytes on MicroPython) at a time: on a fragmented heap the outer
     # one can then take the inner one's room when the collector frees it.
     h = None
-    h = sha256((k ^ _OPAD).to_bytes(_BLOCK, "big"))
+    for i in range(_BLOCK):
+        pad[i] ^= 0x6A  # 0x36 ^ 0x5C: the inner pad becomes the outer one
+    h = sha256(pad)
     h.update(inner)
     return h.digest()
 
