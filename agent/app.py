@@ -1,6 +1,6 @@
 """The running agent: its tree, store, dispatcher and security guard, and the links it
-serves (new_link(): a Session each). Boot, which makes them from a config, is agent.assemble: loaded for
-App() and dropped after it.
+serves (new_link(): a Session each). Most of boot, which makes them from a config, is
+agent.assemble: loaded for App() and dropped before the security code comes in.
 """
 
 import gc
