@@ -106,7 +106,7 @@ class Guard:
                         if least is None or table[name][0] < table[least][0]:
                             least = name
                     del table[least]
-            entry = table[source] = [0, None]  # its ticks: set here, before any _waiting() reads them
+            entry = table[source] = [0, None]  # failures, ticks of the last: both set just below
         entry[0] += 1
         entry[1] = hal.ticks_ms()
 
