@@ -7,7 +7,7 @@ name, and give nobody a right it did not have under the old name (docs/protocol.
 
 from . import proto as P
 from .errors import DMError
-from .nodes import own_acl
+from .nodes import ACL, own_acl
 
 
 def rename(tree, old, new):
@@ -24,7 +24,7 @@ def rename(tree, old, new):
             for entry in acl.split("&"):
                 eq = entry.find("=") + 1
                 out.append(entry[:eq] + "+".join([new if i == old else i for i in entry[eq:].split("+")]))
-            tree._set_acl(parent, name, uri, node, "&".join(out))
+            tree._set_meta(parent, name, uri, node, ACL, "&".join(out))
 
 
 def _named(acl, ident):

@@ -107,7 +107,7 @@ class Tree:
         self._redo = None
         self._count0 = 0
 
-    # --- transactions: every change goes through _set/_set_child/_pop_child and _log ------
+    # --- transactions: every change passes self._undo to agent.nodes, and goes to _log ----
     def begin(self):
         if self._undo is not None:
             raise RuntimeError("transaction already open")
@@ -132,15 +132,6 @@ class Tree:
         self._count = self._count0
         self._undo = self._redo = None
 
-    def _set(self, node, slot, value):
-        N.set_slot(self._undo, node, slot, value)
-
-    def _set_child(self, node, name, entry):
-        N.set_child(self._undo, node, name, entry)
-
-    def _pop_child(self, node, name):
-        return N.pop_child(self._undo, node, name)
-
     def _log(self, *record):
         if self._redo is not None:
             self._redo.append(list(record))
@@ -158,10 +149,8 @@ class Tree:
         eff = entry[ACL]
         src = psrc = 0
         for i in range(len(segs)):
-            if not interior(entry):
-                raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
             parent, peff, psrc = entry, eff, src
-            entry = N.child(entry, segs[i])
+            entry = N.child(entry, segs[i]) if interior(entry) else MISSING
             if entry is MISSING:
                 raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
             own = A.effective(entry, i + 1)
@@ -214,10 +203,7 @@ class Tree:
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop is not None:
             return _rare("props", "get", self, principal, segs, entry, eff, prop)
-        if interior(entry):
-            A.need(eff, P.CMD_GET, principal, segs)
-            return list(N.names(entry)), "node"
-        if flags_of(entry) & SECRET:
+        if flags_of(entry) & SECRET and not interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
         A.need(eff, P.CMD_GET, principal, segs)
         return self._read(entry), fmt_of(entry)
@@ -278,7 +264,12 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "Replace takes no ?list=")
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop == "ACL":  # provisioning does this often: resident, unlike the other props
-            return self._replace_acl(principal, segs, value, fmt, entry, parent, eff, src, peff, psrc)
+            if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
+                raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % U.format(segs))
+            canonical = A.parse(_text(value, fmt, "ACL"))
+            if not segs and A.ids(canonical, P.CMD_ADD) != "*":
+                raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
+            return self._set_meta(parent, segs[-1] if segs else None, U.format(segs), entry, ACL, canonical)
         if prop is not None:
             return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff)
         if interior(entry):
@@ -307,15 +298,6 @@ class Tree:
         if server_id:  # the same server by a new name: its rights follow it
             _rare("server_id", "rename", self, f[VALUE], value)
         self._set_value(parent, segs, f, value, fmt)
-
-    def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
-        uri = U.format(segs)
-        if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
-            raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
-        canonical = A.parse(_text(value, fmt, "ACL"))
-        if not segs and A.ids(canonical, P.CMD_ADD) != "*":
-            raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-        self._set_acl(parent, segs[-1] if segs else None, uri, entry, canonical)
 
     def delete(self, principal, uri):
         """Needs Delete on the node and on every node below it (their effective ACLs)."""
@@ -357,7 +339,7 @@ class Tree:
             self._check_size(fields(entry)[VALUE])
         if request:
             self._check_room()
-        self._set_child(parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
+        N.set_child(self._undo, parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
         self._count += 1
         if self._redo is not None:
             self._log("put", U.format(segs), _record_form(entry))
@@ -388,31 +370,29 @@ class Tree:
 
     def _set_value(self, parent, segs, f, value, fmt):
         f[VALUE], f[FMT] = value, fmt
-        self._set_child(parent, segs[-1], pack(f))
+        N.set_child(self._undo, parent, segs[-1], pack(f))
         self._log("val", U.format(segs), value, fmt, f[TYPE])
 
-    def _set_acl(self, parent, name, uri, entry, acl):
-        self._set_meta(parent, name, entry, ACL, acl)
-        self._log("acl", uri, acl)
-
-    def _set_meta(self, parent, name, entry, slot, value):
+    def _set_meta(self, parent, name, uri, entry, slot, value):
+        """Set a node's own ACL (slot ACL, canonical) or its Title (TITLE; "" is none), journaled."""
+        kept = value if slot == ACL else value or None
         if interior(entry):
-            self._set(entry, slot, value)
+            N.set_slot(self._undo, entry, slot, kept)
         else:
             f = fields(entry)
-            f[slot] = value
-            self._set_child(parent, name, pack(f))
+            f[slot] = kept
+            N.set_child(self._undo, parent, name, pack(f))
+        self._log("acl" if slot == ACL else "title", uri, value)
 
     def _move(self, parent, segs, name):
-        self._set_child(parent, name, self._pop_child(parent, segs[-1]))
+        N.set_child(self._undo, parent, name, N.pop_child(self._undo, parent, segs[-1]))
         self._log("mv", U.format(segs), name)
 
     def _remove(self, parent, segs, count):
-        self._pop_child(parent, segs[-1])
+        N.pop_child(self._undo, parent, segs[-1])
         self._count -= count
         self._log("del", U.format(segs))
 
-    # --- the device's own reads and writes, and board code --------------------------------
     # --- the device's own writes and board code: agent.device, loaded at boot and when a board
     # asks (the agent unloads it after boot)
     def put(self, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):
@@ -421,11 +401,6 @@ class Tree:
         from . import device
 
         device.put(self, uri, value, fmt, acl, flags, title, mime)
-
-    def _put(self, segs, entry):
-        from . import device
-
-        device.put_entry(self, segs, entry)
 
     def set_acl(self, uri, acl):
         """Set a node's own ACL as the device itself (board policy, provisioning)."""
@@ -467,8 +442,7 @@ class Tree:
     def value(self, uri):
         """A leaf's value (an interior node's child names) as the device itself sees it: no
         ACL, secrets included. For the session layer and boards."""
-        entry = self._locate(U.parse(uri)[0])[0]
-        return list(N.names(entry)) if interior(entry) else self._read(entry)
+        return self._read(self._locate(U.parse(uri)[0])[0])
 
     def exists(self, uri):
         try:
@@ -483,8 +457,11 @@ class Tree:
         return None
 
     def _read(self, entry):
+        """A leaf's value (its read hook's, if bound), or an interior node's child names."""
         if type(entry) is not list:
             return entry
+        if entry[FMT] == "node":
+            return [name for name, _ in N.items(entry)]
         read = self._hook_fn(entry, 0)
         return self._call(read) if read else entry[VALUE]
 
