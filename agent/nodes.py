@@ -168,11 +168,10 @@ def items(node, after=None):
     g = c = p = o = 0
     if after is not None and kids:
         key = after.encode()
-        g = _index(kids, key, True)
-        c = _index(kids[g], key, False)
-        p, o, found = _find(kids[g][c][0], key)
+        g, c, chunk = _place(kids, key)
+        p, o, found = _find(chunk[0], key)
         if found:
-            o = _skip(kids[g][c][0], o)
+            o = _skip(chunk[0], o)
             p += 1
     while g < len(kids):
         group = kids[g]

@@ -56,11 +56,12 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
                 raise _bad("empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
         raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
-    if max_seg_len:
-        for seg in segs:
-            if len(seg) > max_seg_len:
-                raise DMError(P.S_URI_TOO_LONG, "segment longer than %d" % max_seg_len)
-    if max_tot_len and length(segs) > max_tot_len:
+    total = 1  # the canonical URI's length ("." and "/name" each), without building it
+    for seg in segs:
+        if max_seg_len and len(seg) > max_seg_len:
+            raise DMError(P.S_URI_TOO_LONG, "segment longer than %d" % max_seg_len)
+        total += 1 + len(seg) + 2 * (seg.count("%") + seg.count("?"))  # escape() makes 3 of 1
+    if max_tot_len and total > max_tot_len:
         raise DMError(P.S_URI_TOO_LONG, "URI longer than %d" % max_tot_len)
     return segs, prop, listing
 
@@ -97,18 +98,10 @@ def escape(name):
     return name
 
 
-def length(segs):
-    """Length of the canonical URI of segs, without building it."""
-    n = 1  # "."
-    for seg in segs:
-        n += 1 + len(seg) + 2 * (seg.count("%") + seg.count("?"))
-    return n
-
-
 def format(segs):
     if not segs:
         return "."
-    return "./" + "/".join([escape(s) for s in segs])
+    return "./" + "/".join(map(escape, segs))
 
 
 def join(uri, name):
