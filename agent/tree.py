@@ -356,16 +356,11 @@ class Tree:
             raise DMError(P.S_TOO_LARGE, "value longer than %d bytes" % limit)
 
     def _check_server_id(self, segs, value):
-        """./DMAcc/<X>/ServerID is what ACLs name: a valid identifier, unique among accounts."""
+        """-> whether segs is ./DMAcc/<X>/ServerID, what ACLs name; a value for one is checked
+        by agent.server_id (accounts are provisioned rarely: loaded for it)."""
         if len(segs) != 3 or segs[0] != DMACC or segs[2] != "ServerID":
             return False
-        if not A.is_identifier(value):
-            raise DMError(P.S_BAD_REQUEST, "a ServerID must be printable ASCII without =&*+")
-        for name, account in N.items(N.child(self._root, DMACC)):
-            if name != segs[1] and interior(account):
-                sid = N.child(account, "ServerID")
-                if sid is not MISSING and not interior(sid) and fields(sid)[VALUE] == value:
-                    raise DMError(P.S_EXISTS, "ServerID %s is taken" % value)
+        _rare("server_id", "check", self, segs[1], value)
         return True
 
     def _set_value(self, parent, segs, f, value, fmt):
@@ -461,7 +456,10 @@ class Tree:
         if type(entry) is not list:
             return entry
         if entry[FMT] == "node":
-            return [name for name, _ in N.items(entry)]
+            names = []
+            for name, _ in N.items(entry):
+                names.append(name)
+            return names
         read = self._hook_fn(entry, 0)
         return self._call(read) if read else entry[VALUE]
 
