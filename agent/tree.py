@@ -27,8 +27,6 @@ from . import proto as P
 from . import snapshot
 from . import uri as U
 from .errors import DMError
-from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, TYPE, VALUE
-from .nodes import fields, flags_of, fmt_of, interior, pack
 
 ROOT_ACL = "Add=*&Get=*"
 DEFAULT_LIMITS = {"max_depth": 16, "max_tot_len": 255, "max_seg_len": 64, "max_nodes": 1200,
@@ -100,7 +98,7 @@ class Tree:
         self.longest = lim["max_value"] and max(lim["max_value"], lim["max_tot_len"], 255)
         self.room = None  # a function: may the tree grow (a boot must hold it)? None: yes
         self._grown = 0  # bytes values grew by since room was last checked
-        self._root = N.new_interior(ROOT_ACL, PERMANENT)
+        self._root = N.new_interior(ROOT_ACL, N.PERMANENT)
         self._count = 1  # nodes, the root included
         self._hooks = {}  # key -> [read, write, exec]
         self._undo = None  # a list while a transaction is open
@@ -146,12 +144,12 @@ class Tree:
         src the depth of the node it comes from. 404 if missing."""
         entry = self._root
         parent = peff = None
-        eff = entry[ACL]
+        eff = entry[N.ACL]
         src = psrc = 0
         for i in range(len(segs)):
             parent, peff, psrc = entry, eff, src
-            entry = N.child(entry, segs[i]) if interior(entry) else MISSING
-            if entry is MISSING:
+            entry = N.child(entry, segs[i]) if N.interior(entry) else N.MISSING
+            if entry is N.MISSING:
                 raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
             own = A.effective(entry, i + 1)
             if own:
@@ -164,14 +162,14 @@ class Tree:
         to top, e.g. a paging cursor) only what comes after it; it need not exist any more."""
         if after is None:
             yield top_uri, top, eff, src, None, None
-        if not interior(top):
+        if not N.interior(top):
             return
         stack = []  # frames (node, its children to come, uri, eff, src)
         node, uri = top, top_uri
         for name in after or ():  # along the cursor, each level resumes after its name
             stack.append((node, N.items(node, name), uri, eff, src))
             node = N.child(node, name)
-            if not interior(node):
+            if not N.interior(node):
                 break
             uri = U.join(uri, name)
             own = A.effective(node, uri)
@@ -191,7 +189,7 @@ class Tree:
             if own:
                 eff, src = own
             yield uri, entry, eff, src, node, name
-            if interior(entry):
+            if N.interior(entry):
                 stack.append((entry, N.items(entry), uri, eff, src))
 
     # --- reading -------------------------------------------------------------------------
@@ -203,10 +201,10 @@ class Tree:
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop is not None:
             return _rare("props", "get", self, principal, segs, entry, eff, prop)
-        if flags_of(entry) & SECRET and not interior(entry):
+        if N.flags_of(entry) & N.SECRET and not N.interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
         A.need(eff, P.CMD_GET, principal, segs)
-        return self._read(entry), fmt_of(entry)
+        return self._read(entry), N.fmt_of(entry)
 
     def list(self, principal, uri, cursor=None, limit=None):
         """?list=Struct|StructData, a page at a time (agent.listing)."""
@@ -232,11 +230,11 @@ class Tree:
         if not segs:
             raise DMError(P.S_EXISTS, ". exists")
         parent, _, peff, _, _, _ = self._locate(segs[:-1])
-        if not interior(parent):
+        if not N.interior(parent):
             raise DMError(P.S_NOT_ALLOWED, "%s is a leaf" % U.format(segs[:-1]))
-        if N.child(parent, segs[-1]) is not MISSING:
+        if N.child(parent, segs[-1]) is not N.MISSING:
             raise DMError(P.S_EXISTS, "%s exists" % U.format(segs))
-        shape = parent[FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
+        shape = parent[N.FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
         if shape & N.NO_ADD:
             raise DMError(P.S_NOT_ALLOWED, "DDF AccessType: no Add here")
         A.need(peff, P.CMD_ADD, principal, segs[:-1])
@@ -249,8 +247,8 @@ class Tree:
         else:
             self._check_server_id(segs, value)
             if len(segs) == 5 and segs[0] == DMACC and segs[2] == "AppAuth" and segs[4] == "AAuthSecret":
-                flags |= SECRET
-            entry = pack([value, fmt, "", flags, None, mime, None])
+                flags |= N.SECRET
+            entry = N.pack([value, fmt, "", flags, None, mime, None])
         most = shape >> N.MOST
         if most and N.child_count(parent) >= most:
             raise DMError(P.S_DEVICE_FULL, "DDF Occurrence: at most %d here" % most)
@@ -269,24 +267,24 @@ class Tree:
             canonical = A.parse(_text(value, fmt, "ACL"))
             if not segs and A.ids(canonical, P.CMD_ADD) != "*":
                 raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-            return self._set_meta(parent, segs[-1] if segs else None, U.format(segs), entry, ACL, canonical)
+            return self._set_meta(parent, segs[-1] if segs else None, U.format(segs), entry, N.ACL, canonical)
         if prop is not None:
             return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff)
-        if interior(entry):
+        if N.interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is an interior node" % U.format(segs))
-        f = fields(entry)
-        if f[FLAGS] & READONLY:
+        f = N.fields(entry)
+        if f[N.FLAGS] & N.READONLY:
             raise DMError(P.S_NOT_ALLOWED, "%s is read-only" % U.format(segs))
         A.need(eff, P.CMD_REPLACE, principal, segs)
         if fmt == "node":
             raise DMError(P.S_BAD_FORMAT, "a leaf cannot become interior")
-        fmt = fmt or f[FMT]
+        fmt = fmt or f[N.FMT]
         value = F.coerce(value, fmt)
         if mime is not None:
-            f[TYPE] = F.stored_type(fmt, mime)
-        server_id = self._check_server_id(segs, value) and f[VALUE] != value
+            f[N.TYPE] = F.stored_type(fmt, mime)
+        server_id = self._check_server_id(segs, value) and f[N.VALUE] != value
         self._check_size(value)
-        grown = F.size(value) - F.size(f[VALUE])
+        grown = F.size(value) - F.size(f[N.VALUE])
         if grown > 0:
             self._grown += grown
             if self._grown > _GROWTH:  # a longer value: room is checked a few hundred bytes
@@ -296,7 +294,7 @@ class Tree:
         if write:
             self._call(write, value)
         if server_id:  # the same server by a new name: its rights follow it
-            _rare("server_id", "rename", self, f[VALUE], value)
+            _rare("server_id", "rename", self, f[N.VALUE], value)
         self._set_value(parent, segs, f, value, fmt)
 
     def delete(self, principal, uri):
@@ -335,8 +333,8 @@ class Tree:
         max_nodes = self.limits["max_nodes"]
         if request and max_nodes and self._count >= max_nodes:
             raise DMError(P.S_DEVICE_FULL, "the tree holds the most nodes it may")
-        if not interior(entry):
-            self._check_size(fields(entry)[VALUE])
+        if not N.interior(entry):
+            self._check_size(N.fields(entry)[N.VALUE])
         if request:
             self._check_room()
         N.set_child(self._undo, parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
@@ -364,20 +362,20 @@ class Tree:
         return True
 
     def _set_value(self, parent, segs, f, value, fmt):
-        f[VALUE], f[FMT] = value, fmt
-        N.set_child(self._undo, parent, segs[-1], pack(f))
-        self._log("val", U.format(segs), value, fmt, f[TYPE])
+        f[N.VALUE], f[N.FMT] = value, fmt
+        N.set_child(self._undo, parent, segs[-1], N.pack(f))
+        self._log("val", U.format(segs), value, fmt, f[N.TYPE])
 
     def _set_meta(self, parent, name, uri, entry, slot, value):
         """Set a node's own ACL (slot ACL, canonical) or its Title (TITLE; "" is none), journaled."""
-        kept = value if slot == ACL else value or None
-        if interior(entry):
+        kept = value if slot == N.ACL else value or None
+        if N.interior(entry):
             N.set_slot(self._undo, entry, slot, kept)
         else:
-            f = fields(entry)
+            f = N.fields(entry)
             f[slot] = kept
-            N.set_child(self._undo, parent, name, pack(f))
-        self._log("acl" if slot == ACL else "title", uri, value)
+            N.set_child(self._undo, parent, name, N.pack(f))
+        self._log("acl" if slot == N.ACL else "title", uri, value)
 
     def _move(self, parent, segs, name):
         N.set_child(self._undo, parent, name, N.pop_child(self._undo, parent, segs[-1]))
@@ -455,13 +453,13 @@ class Tree:
         """A leaf's value (its read hook's, if bound), or an interior node's child names."""
         if type(entry) is not list:
             return entry
-        if entry[FMT] == "node":
+        if entry[N.FMT] == "node":
             names = []
             for name, _ in N.items(entry):
                 names.append(name)
             return names
         read = self._hook_fn(entry, 0)
-        return self._call(read) if read else entry[VALUE]
+        return self._call(read) if read else entry[N.VALUE]
 
     def _call(self, fn, *args):
         try:
@@ -481,6 +479,6 @@ def _record_form(entry):
         return entry
     f = entry[:]
     f[N.HOOK] = None
-    if f[FMT] == "node":
-        f[VALUE] = []
+    if f[N.FMT] == "node":
+        f[N.VALUE] = []
     return f
