@@ -14,7 +14,6 @@ except ImportError:  # CPython
 
 from . import cbor
 from . import nodes as N
-from .nodes import ACL, FLAGS, FMT, HOOK, TITLE, TYPE, VALUE, interior
 
 VERSION = const(2)
 _BATCH = const(256)  # bytes handed to write() at a time
@@ -22,7 +21,7 @@ _BATCH = const(256)  # bytes handed to write() at a time
 
 def _items(root):
     """The snapshot's items: the root's fields, then [depth, name, entry] in pre-order."""
-    yield [VERSION, root[ACL], root[FLAGS], root[TITLE], root[TYPE]]
+    yield [VERSION, root[N.ACL], root[N.FLAGS], root[N.TITLE], root[N.TYPE]]
     stack = [N.items(root)]
     while stack:
         for name, entry in stack[-1]:
@@ -31,12 +30,12 @@ def _items(root):
             stack.pop()
             continue
         depth = len(stack)
-        if interior(entry):
+        if N.interior(entry):
             stack.append(N.items(entry))
         if type(entry) is list:
-            entry = entry[:HOOK]  # a hook is code, never stored; children come as items
-            if entry[FMT] == "node":
-                entry[VALUE] = None
+            entry = entry[:N.HOOK]  # a hook is code, never stored; children come as items
+            if entry[N.FMT] == "node":
+                entry[N.VALUE] = None
         yield [depth, name, entry]
 
 
