@@ -11,7 +11,6 @@ from . import proto as P
 from .errors import DMError
 
 LISTINGS = ("Struct", "StructData")
-_HEX = "0123456789abcdefABCDEF"
 
 
 def _bad(msg):
@@ -50,8 +49,10 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
         segs = text.split("/")
         for i in range(len(segs)):
             seg = segs[i]
-            if "%" in seg:
-                segs[i] = seg = _unescape(seg)
+            if "%" in seg:  # rare: the decoder is loaded on the first escape and kept
+                from . import percent
+
+                segs[i] = seg = percent.decode(seg)
             if not is_name(seg):
                 raise _bad("empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
@@ -69,27 +70,6 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
 def is_name(name):
     """The rule for a node name (TND 6): not empty, not . or .., no '/' (a decoded %2F)."""
     return name and name != "." and name != ".." and "/" not in name
-
-
-def _unescape(seg):
-    out = bytearray()
-    i = 0
-    n = len(seg)
-    while i < n:
-        c = seg[i]
-        if c == "%":
-            h = seg[i + 1 : i + 3]
-            if len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
-                raise _bad("bad %XX escape in URI")
-            out.append(int(h, 16))
-            i += 3
-        else:
-            out.extend(c.encode())
-            i += 1
-    try:
-        return bytes(out).decode()
-    except UnicodeError:
-        raise _bad("%XX escapes are not UTF-8")
 
 
 def escape(name):
