@@ -13,10 +13,6 @@ from .errors import DMError
 LISTINGS = ("Struct", "StructData")
 
 
-def _bad(msg):
-    return DMError(P.S_BAD_REQUEST, msg)
-
-
 def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
     """-> the canonical form (segments, prop, listing); a canonical form given is returned
     as it is (it was checked when it was made). segments: decoded names, [] for the root; prop: the
@@ -25,7 +21,7 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
     if type(text) is tuple:
         return text
     if type(text) is not str or not text:
-        raise _bad("URI must be non-empty text")
+        raise DMError(P.S_BAD_REQUEST, "URI must be non-empty text")
     prop = listing = None
     q = text.find("?")
     if q >= 0:
@@ -34,13 +30,13 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
         if query.startswith("prop="):
             prop = query[5:]
             if not prop.isalpha():
-                raise _bad("bad ?prop= name")
+                raise DMError(P.S_BAD_REQUEST, "bad ?prop= name")
         elif query[:5] == "list=" and query[5:]:
             listing = query[5:]
             if listing not in LISTINGS:  # TNDS and the like: a serialisation not offered
                 raise DMError(P.S_NOT_SUPPORTED, "?list=Struct|StructData only")
         else:
-            raise _bad("query must be ?prop=NAME or ?list=Struct|StructData")
+            raise DMError(P.S_BAD_REQUEST, "query must be ?prop=NAME or ?list=Struct|StructData")
     if text == ".":
         segs = []
     else:
@@ -54,7 +50,7 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
 
                 segs[i] = seg = percent.decode(seg)
             if not is_name(seg):
-                raise _bad("empty, '.', '..' or '/' name in URI")
+                raise DMError(P.S_BAD_REQUEST, "empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
         raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
     total = 1  # the canonical URI's length ("." and "/name" each), without building it
