@@ -277,22 +277,22 @@ def set_child(undo, node, name, entry):
         return set_slot(undo, vals, p, entry)
     _insert(undo, vals, p, entry)
     _insert(undo, blob, o, _head(len(key)) + key)
+    # A chunk, then its group, that grew too big is split in two halves, both made before
+    # anything changes (a MemoryError there changes nothing).
     if len(vals) > CHUNK or len(blob) > CHUNK_BYTES and len(vals) > 1:
         half = len(vals) // 2
         o = 0
         for _ in range(half):
             o = _skip(blob, o)
-        group = kids[g]  # slices of a bytearray are bytearrays
-        _split(undo, group, c, [blob[:o], vals[:half]], [blob[o:], vals[half:]])
+        low, high = [blob[:o], vals[:half]], [blob[o:], vals[half:]]  # bytearray slices
+        group = kids[g]
+        _insert(undo, group, c + 1, high)
+        set_slot(undo, group, c, low)
         if len(group) > GROUP:
             half = len(group) // 2
-            _split(undo, kids, g, group[:half], group[half:])
-
-
-def _split(undo, lst, i, first, second):
-    """lst[i] becomes the two halves (made before: a MemoryError there changes nothing)."""
-    _insert(undo, lst, i + 1, second)
-    set_slot(undo, lst, i, first)
+            low, high = group[:half], group[half:]
+            _insert(undo, kids, g + 1, high)
+            set_slot(undo, kids, g, low)
 
 
 def pop_child(undo, node, name):
