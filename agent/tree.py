@@ -3,8 +3,8 @@
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
-lives in modules loaded when asked for: query (listings, check, ACL info), journal (replay,
-snapshots), device (the device's own writes); node storage is agent.nodes.
+lives in modules loaded when asked for (_rare): listing, query (check), props, server_id (a
+new ServerID), accounts; journal (replay) and device (the device's own writes) for boot.
 """
 
 try:
