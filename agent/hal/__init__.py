@@ -42,21 +42,10 @@ def _cryptolib(key):
     return cryptolib.aes(key, 1).encrypt  # mode 1: ECB; encrypt(src[, dst])
 
 
-def _into(fn):
-    # give a one-argument block function the (src, dst) form
-    def block(src, dst=None):
-        if dst is None:
-            return fn(src)
-        dst[:] = fn(src)
-        return dst
-
-    return block
-
-
 def _cryptography(key):
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from .cpython import cryptography_aes  # CPython only
 
-    return _into(Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor().update)
+    return cryptography_aes(key)
 
 
 def _pure(key):
@@ -171,15 +160,4 @@ if hasattr(time, "ticks_ms"):
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
 else:
-    _PERIOD = 1 << 30  # MicroPython's on 32-bit ports (the small-int range)
-    _HALF = _PERIOD >> 1
-
-    def ticks_ms():
-        return (time.monotonic_ns() // 1000000) & (_PERIOD - 1)
-
-    def ticks_diff(end, start):
-        """end - start, right across one wrap, in -2^29 .. 2^29-1 ms."""
-        return ((end - start + _HALF) & (_PERIOD - 1)) - _HALF
-
-    def ticks_add(ticks, delta):
-        return (ticks + delta) & (_PERIOD - 1)
+    from .cpython import ticks_add, ticks_diff, ticks_ms  # noqa: F401
