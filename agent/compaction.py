@@ -11,8 +11,8 @@ import os
 import struct
 
 from .store import (HEADER_SIZE, RECORD_HEAD, RESERVE, SNAPSHOT, SNAPSHOT_MAGIC, SNAPSHOT_TMP,
-                    StoreError, StoreFull, _exists, _record_head, _remove_quietly, _size, _sync,
-                    _write_all, header, is_full)
+                    StoreError, StoreFull, _remove_quietly, _size, _sync, _write_all, header,
+                    is_full, record)
 
 
 def compact(store, snapshot, spend_reserve):
@@ -22,7 +22,7 @@ def compact(store, snapshot, spend_reserve):
     except StoreFull:
         store._no_room = True
         path = store._path(RESERVE)
-        if not (spend_reserve and store.reserve and _exists(path)):
+        if not (spend_reserve and store.reserve and _size(path) is not None):
             raise
         os.remove(path)
         store.reserve_short = True  # pragma: no mutate (every way out runs _keep_reserve, which sets it again)
@@ -47,7 +47,7 @@ def _compact(store, snapshot):
             n = _write_streamed(tmp, header(SNAPSHOT_MAGIC, gen), snapshot)
         else:
             n = len(snapshot)
-            store._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), _record_head(snapshot), snapshot))
+            store._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), record(snapshot)))
     except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
         _remove_quietly(tmp)
         if is_full(exc):

@@ -15,7 +15,7 @@ import os
 import struct
 
 from .store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
-                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
+                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull,
                          _remove_quietly, _size, _sync, _write_all, is_full)
 
 _COPY_CHUNK = 512  # pragma: no mutate (any chunk size copies the same bytes)
@@ -254,10 +254,10 @@ def _snapshot_tmp_ok(store, path):
 
 def _settle_tmp(store, tmp, final, complete):
     tpath = store._path(tmp)
-    if not _exists(tpath):
+    if _size(tpath) is None:
         return
     fpath = store._path(final)
-    if not _exists(fpath) and complete(store, tpath):
+    if _size(fpath) is None and complete(store, tpath):
         os.rename(tpath, fpath)
         store._sync_dir()
     else:

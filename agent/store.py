@@ -85,24 +85,14 @@ class StoreFull(StoreError):
     """A write failed for lack of space; no partial record was left behind."""
 
 
-def _errno(exc):
+def is_full(exc):
+    """True for the OSErrors that mean "no room": they answer 420, never 500."""
+    if not isinstance(exc, OSError):
+        return False
     err = getattr(exc, "errno", None)
     if err is None and exc.args:
         err = exc.args[0]
-    return err
-
-
-def is_full(exc):
-    """True for the OSErrors that mean "no room": they answer 420, never 500."""
-    return isinstance(exc, OSError) and _errno(exc) in _FULL
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
+    return err in _FULL
 
 
 def _size(path):
@@ -149,18 +139,12 @@ def header(magic, generation):
     return h
 
 
-def _record_head(payload):
-    h = bytearray(RECORD_HEAD)
-    struct.pack_into("<I", h, 0, len(payload))
-    struct.pack_into("<I", h, 4, binascii.crc32(payload, binascii.crc32(memoryview(h)[:4])))
-    return h
-
-
 def record(payload):
     """The on-disk bytes of one record, in one buffer (so append can write it in one call)."""
     n = len(payload)
     rec = bytearray(RECORD_HEAD + n)
-    rec[0:RECORD_HEAD] = _record_head(payload)
+    struct.pack_into("<I", rec, 0, n)
+    struct.pack_into("<I", rec, 4, binascii.crc32(payload, binascii.crc32(memoryview(rec)[:4])))
     rec[RECORD_HEAD:] = payload
     return rec
 

@@ -34,26 +34,6 @@ def set_random(fn):
     _board_random = fn
 
 
-def _cryptolib(key):
-    try:
-        import cryptolib
-    except ImportError:
-        import ucryptolib as cryptolib  # MicroPython before 1.20
-    return cryptolib.aes(key, 1).encrypt  # mode 1: ECB; encrypt(src[, dst])
-
-
-def _cryptography(key):
-    from .cpython import cryptography_aes  # CPython only
-
-    return cryptography_aes(key)
-
-
-def _pure(key):
-    from .. import aes
-
-    return aes.AES(key).encrypt
-
-
 def _board(key):
     if _board_aes is None:
         raise ImportError("no board AES registered")
@@ -69,9 +49,6 @@ def _board(key):
         return dst
 
     return block
-
-
-_FACTORIES = {"cryptolib": _cryptolib, "cryptography": _cryptography, "board": _board, "pure": _pure}
 
 
 def _present(name):
@@ -116,9 +93,23 @@ def aes_block(key, backend=None):
     name = backend or backend_name()
     if name == "cryptolib" and len(key) == 24 and not backend:
         name = "board" if _board_aes is not None else "pure"  # cryptolib has no AES-192
-    if name not in _FACTORIES:
-        raise ValueError("unknown AES backend %r" % (name,))
-    return _FACTORIES[name](key)
+    if name == "cryptolib":
+        try:
+            import cryptolib
+        except ImportError:
+            import ucryptolib as cryptolib  # MicroPython before 1.20
+        return cryptolib.aes(key, 1).encrypt  # mode 1: ECB; encrypt(src[, dst])
+    if name == "cryptography":
+        from .cpython import cryptography_aes  # CPython only
+
+        return cryptography_aes(key)
+    if name == "board":
+        return _board(key)
+    if name == "pure":
+        from .. import aes
+
+        return aes.AES(key).encrypt
+    raise ValueError("unknown AES backend %r" % (name,))
 
 
 def random_bytes(n):
