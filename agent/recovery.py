@@ -57,11 +57,13 @@ def recover(store, keep, restore=None):
     (snapshot, [journal payloads])), or a function called with each payload in turn, after
     restore(snapshot or None): then no more than one record is in memory at a time."""
     try:
-        return _recover_files(store, keep, restore)
+        result = _recover_files(store, keep, restore)
     except OSError as exc:
         if is_full(exc):
             raise StoreFull("store recovery: no space left to repair the journal")
         raise
+    store._keep_reserve()
+    return result
 
 def _recover_files(store, keep, restore):
     _makedirs(store.root)

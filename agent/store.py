@@ -192,20 +192,16 @@ class Store:
         gives the snapshot's next bytes, at most n, and b"" at its end once its CRC is found
         good; then apply(payload) for each journal record in order, one at a time. A board's
         heap holds neither the whole snapshot nor all records at once."""
-        return self._recover(apply or True, restore)
+        from . import recovery  # boot-time code, in its own module: the agent unloads it once booted
 
-    def _recover(self, keep, restore=None):
-        # Boot-time code, in its own module: the agent unloads it once booted (heap).
-        from . import recovery
-
-        result = recovery.recover(self, keep, restore)
-        self._keep_reserve()
-        return result
+        return recovery.recover(self, apply or True, restore)
 
     # --- writing --------------------------------------------------------------
     def _ready(self):
-        if self._gen is None:
-            self._recover(False)  # pragma: no mutate (True would only hold the payloads too: none is returned here)
+        if self._gen is None:  # after a failed write, or before load()
+            from . import recovery
+
+            recovery.recover(self, False)  # pragma: no mutate (True would only hold the payloads too: none is returned here)
         if self._jf is None and self.damage is None:  # damaged: not even created or opened
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
