@@ -164,19 +164,16 @@ _STOP = object()  # _item() read a break
 _NO_KEY = object()
 
 
-class _Open:
-    """An array, map or tag still being read."""
-
-    def __init__(self, major, count, content, tag):
-        self.major = major  # 4 array, 5 map, 6 tag
-        self.count = count  # items (pairs for a map) still to come; < 0: up to a break
-        self.content = content  # list, dict, or for a tag a list that gets its one item
-        self.key = _NO_KEY  # a map's key whose value comes next
-        self.tag = tag
+# An array, map or tag still being read is a list [major, count, content, key, tag]:
+_MAJOR = const(0)  # 4 array, 5 map, 6 tag
+_COUNT = const(1)  # items (pairs for a map) still to come; < 0: up to a break
+_CONTENT = const(2)  # list, dict, or for a tag a list that gets its one item
+_KEY = const(3)  # a map's key whose value comes next, or _NO_KEY
+_TAG = const(4)  # a tag's number
 
 
 class _Decoder:
-    # Iterative, not recursive: nesting costs one _Open on the heap a level, not C stack,
+    # Iterative, not recursive: nesting costs one list on the heap a level, not C stack,
     # which runs out on a board (and at about 60 levels on the 32-bit unix port).
 
     def __init__(self, data, max_depth, max_len):
@@ -185,7 +182,7 @@ class _Decoder:
         self.end = len(self.mv)
         self.max_depth = max_depth
         self.max_len = max_len
-        self.stack = []  # _Open items, innermost last
+        self.stack = []  # what is open, innermost last
 
     def decode(self):
         stack = self.stack
@@ -195,9 +192,9 @@ class _Decoder:
                 continue
             if value is _STOP:
                 top = stack[-1] if stack else None
-                if top is None or top.count >= 0:
+                if top is None or top[_COUNT] >= 0:
                     raise CBORDecodeError("break outside an indefinite-length item")
-                if top.key is not _NO_KEY:
+                if top[_KEY] is not _NO_KEY:
                     raise CBORDecodeError("break where a map value belongs")
                 value = self._close(stack.pop())
             # a complete value: it may complete the items around it in turn
@@ -208,38 +205,38 @@ class _Decoder:
 
     def _add(self, top, value):
         """Put a complete value into top; True when that was top's last one."""
-        if top.major == 5:
-            if top.key is _NO_KEY:
+        if top[_MAJOR] == 5:
+            if top[_KEY] is _NO_KEY:
                 try:
                     hash(value)  # an empty dict's lookup would not notice an unhashable key
                 except TypeError:
                     raise CBORDecodeError("map key is an array or map")
-                if value in top.content:
+                if value in top[_CONTENT]:
                     raise CBORDecodeError("duplicate map key")
-                top.key = value
+                top[_KEY] = value
                 return False
-            top.content[top.key] = value
-            top.key = _NO_KEY
+            top[_CONTENT][top[_KEY]] = value
+            top[_KEY] = _NO_KEY
         else:
-            top.content.append(value)
-        if top.count < 0:
+            top[_CONTENT].append(value)
+        if top[_COUNT] < 0:
             return False
-        top.count -= 1
-        return top.count == 0
+        top[_COUNT] -= 1
+        return top[_COUNT] == 0
 
     def _close(self, top):
-        if top.major != 6:
-            return top.content
+        if top[_MAJOR] != 6:
+            return top[_CONTENT]
         from . import cbor_extra
 
-        return cbor_extra.tagged(top.tag, top.content[0])
+        return cbor_extra.tagged(top[_TAG], top[_CONTENT][0])
 
     def _open(self, major, count, content, tag=None):
         if len(self.stack) >= self.max_depth:
             raise CBORDecodeError("nested too deep")
         if count == 0:
             return content
-        self.stack.append(_Open(major, count, content, tag))
+        self.stack.append([major, count, content, _NO_KEY, tag])
         return _OPENED
 
     def _byte(self):
@@ -305,7 +302,7 @@ class _Decoder:
         if major == 1:
             return -1 - n
         if major < 4 and n > self.max_len > 0 and n <= self.end - self.pos:  # (a longer claim: truncated)
-            raise CBORDecodeError("string too long", self.stack[0].content if self.stack else None)
+            raise CBORDecodeError("string too long", self.stack[0][_CONTENT] if self.stack else None)
         if major == 2:
             return bytes(self._take(n))
         if major == 3:
