@@ -12,7 +12,7 @@ import struct
 
 from .store import (HEADER_SIZE, RECORD_HEAD, RESERVE, SNAPSHOT, SNAPSHOT_MAGIC, SNAPSHOT_TMP,
                     StoreError, StoreFull, _remove_quietly, _size, _sync, _write_all, header,
-                    is_full, record)
+                    is_full, record_head)
 
 
 def compact(store, snapshot, spend_reserve):
@@ -47,7 +47,7 @@ def _compact(store, snapshot):
             n = _write_streamed(tmp, header(SNAPSHOT_MAGIC, gen), snapshot)
         else:
             n = len(snapshot)
-            store._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), record(snapshot)))
+            store._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), record_head(snapshot), snapshot))
     except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
         _remove_quietly(tmp)
         if is_full(exc):

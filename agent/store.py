@@ -139,12 +139,19 @@ def header(magic, generation):
     return h
 
 
+def record_head(payload):
+    """The 8 bytes that go before payload on disk: its length and CRC."""
+    h = bytearray(RECORD_HEAD)
+    struct.pack_into("<I", h, 0, len(payload))
+    struct.pack_into("<I", h, 4, binascii.crc32(payload, binascii.crc32(memoryview(h)[:4])))
+    return h
+
+
 def record(payload):
     """The on-disk bytes of one record, in one buffer (so append can write it in one call)."""
     n = len(payload)
     rec = bytearray(RECORD_HEAD + n)
-    struct.pack_into("<I", rec, 0, n)
-    struct.pack_into("<I", rec, 4, binascii.crc32(payload, binascii.crc32(memoryview(rec)[:4])))
+    rec[0:RECORD_HEAD] = record_head(payload)
     rec[RECORD_HEAD:] = payload
     return rec
 
