@@ -112,16 +112,7 @@ def _encode(obj, out):
         out.extend(data)
     elif isinstance(obj, dict):
         _head(out, 5, len(obj))
-        # Keys in the bytewise order of their encodings. Unsigned ints (the wire's field
-        # keys) encode in numeric order, so they sort as they are; anything else by its bytes.
-        keys = list(obj)
-        for key in keys:
-            if type(key) is not int or key < 0:
-                keys.sort(key=dumps)
-                break
-        else:
-            keys.sort()
-        for key in keys:
+        for key in _sorted_keys(obj):
             _encode(key, out)
             _encode(obj[key], out)
     elif isinstance(obj, (list, tuple)):
@@ -137,6 +128,18 @@ def _encode(obj, out):
         from . import cbor_extra
 
         cbor_extra.encode(obj, out)
+
+
+def _sorted_keys(obj):
+    """obj's keys in the bytewise order of their encodings. Unsigned ints (the wire's field
+    keys) encode in numeric order, so they sort as they are; anything else by its bytes."""
+    keys = list(obj)
+    for key in keys:
+        if type(key) is not int or key < 0:
+            keys.sort(key=dumps)
+            return keys
+    keys.sort()
+    return keys
 
 
 # ---------------------------------------------------------------- decoding
