@@ -39,3 +39,16 @@ def test_rule_a_request_without_heap_is_answered_420_counted_and_answered_on_ret
     (info,) = _ask(link, {P.K_ID: 8, P.K_OP: P.OP_INFO})
     assert info[P.K_VALUE]["starved"] == 1
     link.close()
+
+
+def test_rule_a_links_replies_are_built_in_its_own_receive_buffer():
+    # docs/memory.md "A reply allocates nothing big": the buffer a link lends its session
+    # is the one every reply is built in, never a new frame-sized one per reply.
+    app = App({"device": {"devid": "urn:x"}}, log=lambda msg: None)
+    link = app.new_link("w", False)
+    lent = link.workspace
+    assert lent is not None
+    for rid in (1, 2):
+        assert _ask(link, {P.K_ID: rid, P.K_OP: P.OP_INFO})[0][P.K_STATUS] == P.S_OK
+        assert link.workspace is lent
+    link.close()
