@@ -167,5 +167,8 @@ AGENT_MPY_ARGS = ("-O3",)
 
 
 def agent_mpy():
-    """The agent package as .mpy (cached): what `serve --runtime micropython` imports."""
-    return compile_packages([ROOT / "agent"], extra_args=AGENT_MPY_ARGS)
+    """The agent package, its protocol constants folded (firmware_build.fold), as .mpy
+    (cached): what `serve --runtime micropython` imports."""
+    from dmagent.firmware_build import fold
+
+    return compile_packages([fold.prepare() / "agent"], extra_args=AGENT_MPY_ARGS)
