@@ -147,6 +147,12 @@ def test_the_prepared_tree_is_keyed_by_the_fold_and_the_sources(tmp_path, monkey
     (package / "proto.py").write_text(PROTO.replace("const(200)", "const(201)"))
     second = fold.prepare(package_dir=package)
     assert second != first and (second / "agent" / "user.py").read_text() == "pass\nx = 201\n"
+    changed = tmp_path / "fold.py"  # a change to the fold itself is a new tree too
+    changed.write_text(fold.Path(fold.__file__).read_text() + "\n# changed\n")
+    monkeypatch.setattr(fold, "__file__", str(changed))
+    assert fold.prepare(package_dir=package) not in (first, second)
+    with_module = fold.prepare([package / "user.py"], package_dir=package)  # a board's module
+    assert (with_module / "user.py").read_text() == "pass\nx = 201\n"
 
 
 # --- the agent, folded --------------------------------------------------------------------------
