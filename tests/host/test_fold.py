@@ -151,8 +151,9 @@ def test_the_prepared_tree_is_keyed_by_the_fold_and_the_sources(tmp_path, monkey
     changed.write_text(fold.Path(fold.__file__).read_text() + "\n# changed\n")
     monkeypatch.setattr(fold, "__file__", str(changed))
     assert fold.prepare(package_dir=package) not in (first, second)
-    with_module = fold.prepare([package / "user.py"], package_dir=package)  # a board's module
-    assert (with_module / "user.py").read_text() == "pass\nx = 201\n"
+    board = tmp_path / "board.py"  # a board's own module, beside the package
+    board.write_text("from agent import proto as P\nx = P.S_OK\n")
+    assert (fold.prepare([board], package_dir=package) / "board.py").read_text() == "pass\nx = 201\n"
 
 
 # --- the agent, folded --------------------------------------------------------------------------
