@@ -162,8 +162,8 @@ def test_the_prepared_tree_is_keyed_by_the_fold_and_the_sources(tmp_path, monkey
 SESSION = textwrap.dedent('''
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from agent import cbor, frame
-    from agent.app import App
+    from agent import cbor, frame  # on a board: agent/ is the top-level package
+    from agent.app import App  # on a board: agent/ is the top-level package
     config = json.load(open(sys.argv[2]))
     app = App(config, None, True, lambda msg: None)
     link = app.new_link("test")
@@ -200,10 +200,10 @@ def test_the_folded_agent_answers_byte_for_byte_as_the_source(tmp_path):
 BOOTED = textwrap.dedent('''
     import sys
     sys.argv[1:] = ["--tcp", "127.0.0.1:0", "--config", "boards/unix/demo-config.json", "--keys", KEYS]
-    from agent import startup
+    from agent import startup  # on a board: agent/ is the top-level package
     startup.reserve(1)
-    import agent.app
-    from agent import keys as keyfiles
+    import agent.app  # on a board: agent/ is the top-level package
+    from agent import keys as keyfiles  # on a board: agent/ is the top-level package
     app = startup.make_app(startup.load_config("boards/unix/demo-config.json"), None,
                            keyfiles.load([KEYS]), None, False)
     print("agent.proto" in sys.modules, sorted(m for m in sys.modules if m.startswith("agent")))
