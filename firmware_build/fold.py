@@ -1,10 +1,6 @@
-"""Fold agent/proto's constants into copies of the agent's sources for a board: `P.S_OK` -> `200`.
-
-On a board each `P.NAME` is a global and an attribute lookup, and proto's module (its globals,
-its qstrs) costs heap; a module left with no use of proto does not import it. The copies are
-build products (.cache/folded/KEY), never edited: agent/ stays the source and CPython runs it
-as it is. Lines keep their numbers, so a board's traceback points at the real source.
-"""
+"""Fold agent/proto's constants into the copies of the agent a board gets: `P.S_OK` -> `200`, so
+no board imports agent.proto (its module and qstrs cost heap). The copies (.cache/folded/KEY) are
+build products, never edited: agent/ stays the source, and CPython runs it as it is."""
 
 import ast
 import hashlib
@@ -124,10 +120,30 @@ def attribute_stores(tree, name):
             and node.value.id == name and not isinstance(node.ctx, ast.Load)}
 
 
-def fold_module(text, constants, package="agent", never=()):
+def reached_through(tree):
+    """{(module name, attribute)} of every `M.attr` read and `from M import attr` in a module,
+    M by its last name (`import dmboard as B; B.P` -> ("dmboard", "P")): a module whose P
+    another module reads (`dmboard.P.S_OK`) must keep its import."""
+    names = {}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = alias.name.split(".")[-1]
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    found.add((node.module.split(".")[-1], alias.name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
+            owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
+            found.add((names.get(owner, owner), node.attr))
+    return found
+
+
+def fold_module(text, constants, package="agent", never=(), keep_import=False):
     """Fold one module's uses of proto (imported as `from . import proto [as P]`): every
-    `P.NAME` read whose NAME is in constants and not in never becomes its literal. Nothing is
-    folded where the module binds P's name again (a local, an argument, a second import)."""
+    `P.NAME` read whose NAME is in constants and not in never becomes its literal; the import
+    goes when nothing else uses P and keep_import is False. Nothing is folded where the module
+    binds P's name again (a local, an argument, a second import)."""
     tree = ast.parse(text)
     node, alias = proto_import(tree, package)
     if node is None:
@@ -153,11 +169,13 @@ def fold_module(text, constants, package="agent", never=()):
     lines = text.splitlines(keepends=True)
     edits = [(a.lineno, a.col_offset, a.end_lineno, a.end_col_offset, literal) for a, literal in folds]
     kept = "%d use(s) of %s that are not folded" % (left, name) if left else None
-    if not left:
+    if keep_import:
+        kept = "another module reads its %s" % name
+    elif not left:
         edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, _without(node, alias)))
     folded = _apply(lines, edits)
     _check(text, folded, {(a.lineno, a.col_offset, a.end_lineno, a.end_col_offset) for a, _ in folds}, constants,
-           None if left else (node.lineno, node.col_offset))
+           None if kept else (node.lineno, node.col_offset))
     return Folded(folded, len(folds), kept)
 
 
@@ -235,17 +253,24 @@ def fold_tree(package_dir, out_dir, modules=()):
     files += [(Path(path).name, Path(path), "") for path in modules]
     texts = {rel: path.read_text(encoding="utf-8") for rel, path, _ in files}
     never = set()  # a constant some module assigns is no constant anywhere
+    reached = set()  # (module, attribute) that some module reads: dmvboard's dmboard.P
     for rel, _, package in files:
         tree = ast.parse(texts[rel], rel)
         node, alias = proto_import(tree, package)
         if node is not None:
             never |= attribute_stores(tree, alias.asname or alias.name)
+        reached |= reached_through(tree)
     report = {}
     for rel, _, package in files:
         if rel == "%s/%s.py" % (package_dir.name, PROTO):
             folded = Folded(texts[rel], 0, "the module itself")
         else:
-            folded = fold_module(texts[rel], constants, package, never)
+            module = rel[:-3].rpartition("/")[2]
+            if module == "__init__":
+                module = _package_of(rel).rpartition(".")[2]
+            node, alias = proto_import(ast.parse(texts[rel]), package)
+            keep = node is not None and (module, alias.asname or alias.name) in reached
+            folded = fold_module(texts[rel], constants, package, never, keep)
         target = Path(out_dir) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(folded.text, encoding="utf-8")

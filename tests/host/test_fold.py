@@ -104,6 +104,24 @@ def test_a_constant_a_module_assigns_is_folded_nowhere(tmp_path):
     assert (tmp_path / "out" / "agent" / "proto.py").read_text() == PROTO
 
 
+def test_a_module_whose_P_another_module_reads_keeps_its_import(tmp_path):
+    """dmvboard's `dmboard.P.S_OK` (or `from dmboard import P`) needs dmboard's P at run time."""
+    package = tmp_path / "src" / "agent"
+    package.mkdir(parents=True)
+    (package / "proto.py").write_text(PROTO)
+    for name, body in (("board", "from agent import proto as P\nx = P.S_OK\n"),
+                       ("user", "import board as B\ny = B.P.S_OK\n"),
+                       ("other", "from agent import proto as P\nz = P.S_OK\n")):
+        (tmp_path / (name + ".py")).write_text(body)
+    report = fold.fold_tree(package, tmp_path / "out", [tmp_path / n for n in ("board.py", "user.py", "other.py")])
+    assert (tmp_path / "out" / "board.py").read_text() == "from agent import proto as P\nx = 200\n"
+    assert "another module" in report["board.py"].kept
+    assert (tmp_path / "out" / "other.py").read_text() == "pass\nz = 200\n"
+    (tmp_path / "user.py").write_text("from board import P\n")
+    fold.fold_tree(package, tmp_path / "out2", [tmp_path / n for n in ("board.py", "user.py")])
+    assert (tmp_path / "out2" / "board.py").read_text().startswith("from agent import proto as P\n")
+
+
 def test_a_module_that_binds_P_again_is_left_as_it_is():
     for body in ('''
         from . import proto as P
