@@ -39,3 +39,18 @@ def test_without_a_compiled_copy_main_py_falls_back_to_the_source(tmp_path):
     probe.write_text(PROBE)
     proc = mpy_runtime.run_file(probe, compiled=False, cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["boards/unix/dmunix.py", "2"], proc.stdout + proc.stderr
+
+
+def test_the_frozen_firmware_is_rebuilt_when_its_start_up_changes(tmp_path):
+    from dmagent.firmware_build import bundle, unix_port
+
+    board = bundle.load_board("unix")
+    assert 'module("dmunix.py", base_path="freeze", opt=3)' in bundle.freeze_manifest_body(board)
+    copy = tmp_path / "unix"
+    copy.mkdir()
+    for name in ("board.json", "main.py", "dmunix.py"):
+        (copy / name).write_bytes((ROOT / "boards" / "unix" / name).read_bytes())
+    assert unix_port.firmware_key(bundle.load_board(copy)) == unix_port.firmware_key(board)
+    with open(copy / "dmunix.py", "a") as f:
+        f.write("# changed\n")
+    assert unix_port.firmware_key(bundle.load_board(copy)) != unix_port.firmware_key(board)
