@@ -81,7 +81,9 @@ async def run(opts, held):
     global parse_args, links_wanted, secrets, boot
     app = boot(opts)
     held.pop()
-    del parse_args, links_wanted, secrets, boot  # boot is over: as .mpy their code is heap
+    # Boot is over: the functions only it needed leave (as .mpy, their code is in the heap;
+    # measured: 528 bytes at serve time)
+    del parse_args, links_wanted, secrets, boot
     from agent import server  # main() imported it before boot
 
     tasks = []
