@@ -142,14 +142,21 @@ class App:
         if damaged:
             self.log("ERROR: STORAGE DAMAGED: " + store.damage)
         if not found[0] and not found[1]:
-            mo.seed(tree, self.config)
+            # A first boot: the code that reads state back (a reboot's, held to its end) leaves
+            # before the seeding code comes in, the first boot's peak; counted back below.
+            reading = _in_use()
+            for name in (".journal", ".recovery"):
+                unload(name)
+            if reading is not None:
+                reading -= _in_use()
+            mo.seed(tree, self.config)  # its code loaded, run and gone
             mo.bind(tree)
             if store is not None and not damaged:
-                # what a reboot of this state holds: boot's code (the modules a reboot loads
-                # are all loaded here), the config and the tree; not the seeding code, which a
-                # reboot never loads (counted, it refused a 110k .mpy agent's first Add)
-                unload(".mo.first_boot")
-                self._boot_use = _in_use()
+                if reading is not None:
+                    # what a reboot of this state holds: the tree, the config and boot's code,
+                    # the reading code too; not the seeding code, which no reboot loads
+                    # (counted, it refused a 110k .mpy agent's first Add)
+                    self._boot_use = _in_use() + reading
                 _unload_boot_code()  # room for the snapshot code beside the security code
                 store.compact(self.dump_state)
             return

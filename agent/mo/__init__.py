@@ -11,9 +11,13 @@ from ..mo import ext
 
 def seed(tree, config):
     """Install DevInfo, DevDetail, DMAcc and config's extra nodes and ACLs, as the device."""
+    from .. import unload
     from ..mo import first_boot
 
-    first_boot.seed(tree, config)
+    try:
+        first_boot.seed(tree, config)
+    finally:
+        unload(".mo.first_boot")  # never needed again: its room is the tree's now
 
 
 def bind(tree):
