@@ -1,7 +1,7 @@
 """The standard management objects every agent carries: DevInfo, DevDetail, DMAcc.
 
 seed() writes them from config on first boot only (state on flash wins afterwards; the
-code is in agent.mo.first_boot, which the agent unloads once booted); bind() attaches the code
+code is in agent.mo.first_boot, which seed() unloads once it has run); bind() attaches the code
 behind live values and Exec nodes, on every boot, because code is never stored in the
 tree. Config schema: docs/config.md.
 """
