@@ -29,4 +29,4 @@ def forget_server(tree, server_id):
         if server_id in own_acl(node):
             acl = remove_id(node[ACL], server_id, node is root)
             if acl != node[ACL]:
-                tree._set_acl(parent, name, node_uri, node, acl)
+                tree._set_meta(parent, name, node_uri, node, ACL, acl)

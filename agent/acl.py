@@ -49,7 +49,11 @@ def parse(text):
         if "*" in ids and len(ids) > 1:
             raise DMError(P.S_BAD_REQUEST, "'*' must stand alone")
         found[cmd] = ids
-    return "&".join([_PREFIX[c] + "+".join(found[c]) for c in P.COMMANDS if c in found])
+    out = []
+    for cmd in P.COMMANDS:
+        if cmd in found:
+            out.append(_PREFIX[cmd] + "+".join(found[cmd]))
+    return "&".join(out)
 
 
 def ids(acl, cmd):
@@ -90,11 +94,6 @@ def grants(acl, cmd, principal):
     return False
 
 
-def creator(ident):
-    """The ACL an interior node gets when its creator has no Replace on the parent."""
-    return "Add=%s&Delete=%s&Replace=%s" % (ident, ident, ident)
-
-
 # --- the rules ---------------------------------------------------------------------------
 def effective(entry, here):
     """The rule for the effective ACL at a node: its own ACL if it has one, else its parent's
@@ -116,7 +115,7 @@ def creator_acl(parent_eff, principal):
     """The own ACL of an interior node principal adds: none, unless principal has no Replace
     on the parent: then it could not manage its node, so it gets one naming itself."""
     if is_identifier(principal) and not grants(parent_eff, P.CMD_REPLACE, principal):
-        return creator(principal)
+        return "Add=%s&Delete=%s&Replace=%s" % (principal, principal, principal)
     return ""
 
 

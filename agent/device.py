@@ -43,11 +43,11 @@ def put_entry(tree, segs, entry):
         raise DMError(P.S_NOT_ALLOWED, "%s cannot turn leaf or interior" % U.format(segs))
     if is_node:
         for slot in (ACL, FLAGS, TITLE, TYPE):
-            tree._set(old, slot, entry[slot])
+            N.set_slot(tree._undo, old, slot, entry[slot])
     else:
         tree._check_size(entry[VALUE])
         entry[N.HOOK] = fields(old)[N.HOOK]
-        tree._set_child(parent, segs[-1], pack(entry))
+        N.set_child(tree._undo, parent, segs[-1], pack(entry))
     tree._log("put", U.format(segs), _record_form(entry))
 
 
@@ -57,7 +57,7 @@ def set_acl(tree, uri, acl):
     acl = A.parse(acl)
     if not segs and A.ids(acl, P.CMD_ADD) != "*":
         raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-    tree._set_acl(parent, segs[-1] if segs else None, U.format(segs), entry, acl)
+    tree._set_meta(parent, segs[-1] if segs else None, U.format(segs), entry, ACL, acl)
 
 
 def hook(tree, uri, i, fn_i, j, fn_j, interior_ok):

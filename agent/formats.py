@@ -35,10 +35,10 @@ def coerce(value, fmt):
     ok = type(value) is _CARRIER[fmt]
     if ok and fmt == "int":
         ok = -2147483648 <= value <= 2147483647  # OMA DM int is 32-bit signed
-    elif ok and fmt == "date":
-        ok = is_date(value)
-    elif ok and fmt == "time":
-        ok = is_time(value)
+    elif ok and (fmt == "date" or fmt == "time"):
+        from . import dates  # loaded on the first date or time: most devices hold none
+
+        ok = dates.is_date(value) if fmt == "date" else dates.is_time(value)
     if not ok:
         raise DMError(P.S_BAD_FORMAT, "value does not match format %s" % fmt)
     return value
@@ -68,15 +68,3 @@ def stored_type(fmt, mime):
     if mime and "syncml.dmtnds" in mime:  # application/vnd.syncml.dmtnds+xml, +wbxml: a tree
         raise DMError(P.S_BAD_FORMAT, "DMTNDS is a tree")
     return None if not mime or mime == default_type(fmt) else mime
-
-
-def is_date(text):
-    from . import dates  # loaded on the first date: most devices hold none
-
-    return dates.is_date(text)
-
-
-def is_time(text):
-    from . import dates
-
-    return dates.is_time(text)

@@ -39,7 +39,9 @@ def apply(tree, record):
             f = fields(record[2])
             if f[FMT] == "node":
                 f[VALUE] = []
-            return tree._put(segs, f)
+            from . import device  # loaded for boot anyway; not for compaction
+
+            return device.put_entry(tree, segs, f)
         entry, parent = tree._locate(segs)[:2]
         name = segs[-1] if segs else None
         if op == "val":  # [4], the Type, since Replace takes one (older records: kept)
@@ -48,10 +50,9 @@ def apply(tree, record):
                 f[TYPE] = record[4]
             return tree._set_value(parent, segs, f, F.coerce(record[2], record[3]), record[3])
         if op == "acl":
-            return tree._set_acl(parent, name, uri, entry, A.parse(record[2]))
+            return tree._set_meta(parent, name, uri, entry, ACL, A.parse(record[2]))
         if op == "title":
-            tree._set_meta(parent, name, entry, TITLE, record[2] or None)
-            return tree._log("title", uri, record[2])
+            return tree._set_meta(parent, name, uri, entry, TITLE, record[2])
         if op == "mv":
             return tree._move(parent, segs, record[2])
         if op == "del":

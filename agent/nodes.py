@@ -102,40 +102,22 @@ def _cmp(blob, s, n, key):
     return -1 if n < m else 1
 
 
-def _first_cmp(blob, key):
-    """The first name of blob against key."""
-    n = blob[0]
-    s = 1
-    if n & 0x80:
-        n, s = (n & 0x7F) << 8 | blob[1], 2
-    return _cmp(blob, s, n, key)
-
-
-def _index(lst, key, first):
-    """Index of the item of lst (groups or chunks) that holds, or would take, key: the last
-    whose first name <= key, found by bisection; first(item) is its first chunk's names."""
+def _index(lst, key, grouped):
+    """Index of the item of lst (groups, grouped; or a group's chunks) that holds, or would
+    take, key: the last whose first name <= key, found by bisection."""
     lo, hi = 0, len(lst)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _first_cmp(first(lst[mid]), key) <= 0:
+        blob = lst[mid][0][0] if grouped else lst[mid][0]  # the item's first chunk's names
+        n = blob[0]
+        s = 1
+        if n & 0x80:
+            n, s = (n & 0x7F) << 8 | blob[1], 2
+        if _cmp(blob, s, n, key) <= 0:
             lo = mid
         else:
             hi = mid
     return lo
-
-
-def _group_first(group):
-    return group[0][0]
-
-
-def _chunk_first(chunk):
-    return chunk[0]
-
-
-def _chunk(kids, key):
-    """The chunk that holds, or would take, key (kids not empty)."""
-    group = kids[_index(kids, key, _group_first)]
-    return group[_index(group, key, _chunk_first)]
 
 
 def _find(blob, key):
@@ -162,7 +144,8 @@ def child(node, name):
     if not kids:
         return MISSING
     key = name.encode()
-    blob, vals = _chunk(kids, key)
+    group = kids[_index(kids, key, True)]
+    blob, vals = group[_index(group, key, False)]
     o = p = 0
     end = len(blob)
     m = len(key)
@@ -185,11 +168,10 @@ def items(node, after=None):
     g = c = p = o = 0
     if after is not None and kids:
         key = after.encode()
-        g = _index(kids, key, _group_first)
-        c = _index(kids[g], key, _chunk_first)
-        p, o, found = _find(kids[g][c][0], key)
+        g, c, chunk = _place(kids, key)
+        p, o, found = _find(chunk[0], key)
         if found:
-            o = _skip(kids[g][c][0], o)
+            o = _skip(chunk[0], o)
             p += 1
     while g < len(kids):
         group = kids[g]
@@ -216,12 +198,6 @@ def _skip(blob, o):
     return o + 1 + n
 
 
-def names(node):
-    """The child names of an interior node, in order."""
-    for name, _ in items(node):
-        yield name
-
-
 def child_count(node):
     n = 0
     for group in node[VALUE]:
@@ -231,34 +207,33 @@ def child_count(node):
 
 
 # --- changes: each logs its undo first, so a MemoryError part-way is rolled back whole ------
-def _set(undo, lst, i, value):
+def set_slot(undo, lst, i, value):
+    """lst[i] = value: a node's slot, a child list's entry, a chunk or group replaced."""
     if undo is not None:
         undo.append((lst, i, lst[i]))
     lst[i] = value
 
 
-def _insert(undo, lst, i, value):
+def _insert(undo, seq, i, item):
+    """item inserted at i of a list, or item's bytes at offset i of a bytearray."""
     if undo is not None:
-        undo.append((lst, i, len(lst), None))
-    lst.insert(i, value)
+        undo.append((seq, i, len(seq), None))
+    if type(seq) is list:
+        seq.insert(i, item)
+    else:
+        seq[i:i] = item
 
 
-def _remove(undo, lst, i):
-    if undo is not None:
-        undo.append((lst, i, len(lst), lst[i]))
-    lst.pop(i)
-
-
-def _insert_bytes(undo, blob, o, piece):
-    if undo is not None:
-        undo.append((blob, o, len(blob), None))
-    blob[o:o] = piece
-
-
-def _remove_bytes(undo, blob, o, n):
-    if undo is not None:
-        undo.append((blob, o, len(blob), blob[o : o + n]))
-    blob[o : o + n] = b""
+def _remove(undo, seq, i, n=1):
+    """Item i of a list removed, or the n bytes at offset i of a bytearray."""
+    if type(seq) is list:
+        if undo is not None:
+            undo.append((seq, i, len(seq), seq[i]))
+        seq.pop(i)
+    else:
+        if undo is not None:
+            undo.append((seq, i, len(seq), seq[i : i + n]))
+        seq[i : i + n] = b""
 
 
 def rollback(undo):
@@ -282,14 +257,10 @@ def rollback(undo):
             lst[i:i] = step[3]
 
 
-def set_slot(undo, node, slot, value):
-    _set(undo, node, slot, value)
-
-
 def _place(kids, key):
     """-> (group index, chunk index, chunk) for key (kids not empty)."""
-    g = _index(kids, key, _group_first)
-    c = _index(kids[g], key, _chunk_first)
+    g = _index(kids, key, True)
+    c = _index(kids[g], key, False)
     return g, c, kids[g][c]
 
 
@@ -303,32 +274,25 @@ def set_child(undo, node, name, entry):
     blob, vals = chunk
     p, o, found = _find(blob, key)
     if found:
-        return _set(undo, vals, p, entry)
+        return set_slot(undo, vals, p, entry)
     _insert(undo, vals, p, entry)
-    _insert_bytes(undo, blob, o, key)
-    _insert_bytes(undo, blob, o, _head(len(key)))
+    _insert(undo, blob, o, _head(len(key)) + key)
+    # A chunk, then its group, that grew too big is split in two halves, both made before
+    # anything changes (a MemoryError there changes nothing).
     if len(vals) > CHUNK or len(blob) > CHUNK_BYTES and len(vals) > 1:
+        half = len(vals) // 2
+        o = 0
+        for _ in range(half):
+            o = _skip(blob, o)
+        low, high = [blob[:o], vals[:half]], [blob[o:], vals[half:]]  # bytearray slices
         group = kids[g]
-        _split(undo, group, c, _split_chunk(chunk))
+        _insert(undo, group, c + 1, high)
+        set_slot(undo, group, c, low)
         if len(group) > GROUP:
             half = len(group) // 2
-            _split(undo, kids, g, (group[:half], group[half:]))
-
-
-def _split_chunk(chunk):
-    blob, vals = chunk
-    half = len(vals) // 2
-    o = 0
-    for _ in range(half):
-        o = _skip(blob, o)
-    # slices of a bytearray are bytearrays
-    return [blob[:o], vals[:half]], [blob[o:], vals[half:]]
-
-
-def _split(undo, lst, i, halves):
-    """lst[i] becomes the two halves (made before: a MemoryError there changes nothing)."""
-    _insert(undo, lst, i + 1, halves[1])
-    _set(undo, lst, i, halves[0])
+            low, high = group[:half], group[half:]
+            _insert(undo, kids, g + 1, high)
+            set_slot(undo, kids, g, low)
 
 
 def pop_child(undo, node, name):
@@ -341,7 +305,7 @@ def pop_child(undo, node, name):
     old = vals[p]
     if len(vals) > 1:
         _remove(undo, vals, p)
-        _remove_bytes(undo, blob, o, _skip(blob, o) - o)
+        _remove(undo, blob, o, _skip(blob, o) - o)
     elif len(kids[g]) > 1:  # the chunk goes whole, and comes back whole on undo
         _remove(undo, kids[g], c)
     else:

@@ -54,8 +54,7 @@ def replace(tree, principal, segs, prop, value, fmt, entry, parent, eff):
         A.need(eff, P.CMD_REPLACE, principal, segs)
         if len(_text(value, fmt, prop).encode()) > _TITLE_MAX:
             raise DMError(P.S_TOO_LARGE, "a Title is at most %d bytes" % _TITLE_MAX)
-        tree._set_meta(parent, name, entry, TITLE, value or None)
-        return tree._log("title", uri, value)
+        return tree._set_meta(parent, name, uri, entry, TITLE, value)
     raise DMError(P.S_NOT_ALLOWED, "%s: ACL is replaced by Tree" % prop)  # not reached
 
 

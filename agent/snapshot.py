@@ -14,54 +14,14 @@ except ImportError:  # CPython
 
 from . import cbor
 from . import nodes as N
-from .nodes import ACL, FLAGS, FMT, TITLE, TYPE, VALUE, interior
 
 VERSION = const(2)
 _BATCH = const(256)  # bytes handed to write() at a time
 
 
-class _Out:
-    """Items framed and batched for write(): a few hundred bytes at a time, whatever the tree."""
-
-    def __init__(self, write):
-        self.write = write
-        self.buf = bytearray(_BATCH)
-        self.n = 0
-
-    def item(self, obj):
-        data = cbor.dumps(obj)
-        self.put(bytes((len(data) & 0xFF, len(data) >> 8)))
-        self.put(data)
-
-    def put(self, data):
-        k = len(data)
-        if self.n + k > _BATCH:
-            self.flush()
-        if k > _BATCH:
-            self.write(data)
-        else:
-            self.buf[self.n : self.n + k] = data
-            self.n += k
-
-    def flush(self):
-        if self.n:
-            self.write(memoryview(self.buf)[: self.n])
-            self.n = 0
-
-
-def _item_entry(entry):
-    if type(entry) is not list:
-        return entry
-    return [None if entry[FMT] == "node" else entry[VALUE], entry[FMT], entry[ACL], entry[FLAGS],
-            entry[TITLE], entry[TYPE]]
-
-
-def dump(tree, write):
-    """Stream the snapshot to write(chunk); the same bytes on every call while the tree stays
-    as it is. The tree holds no copy of itself for it."""
-    root = tree._root
-    out = _Out(write)
-    out.item([VERSION, root[ACL], root[FLAGS], root[TITLE], root[TYPE]])
+def _items(root):
+    """The snapshot's items: the root's fields, then [depth, name, entry] in pre-order."""
+    yield [VERSION, root[N.ACL], root[N.FLAGS], root[N.TITLE], root[N.TYPE]]
     stack = [N.items(root)]
     while stack:
         for name, entry in stack[-1]:
@@ -69,9 +29,33 @@ def dump(tree, write):
         else:
             stack.pop()
             continue
-        out.item([len(stack), name, _item_entry(entry)])
-        if interior(entry):
+        depth = len(stack)
+        if N.interior(entry):
             stack.append(N.items(entry))
-    out.flush()
+        if type(entry) is list:
+            entry = entry[:N.HOOK]  # a hook is code, never stored; children come as items
+            if entry[N.FMT] == "node":
+                entry[N.VALUE] = None
+        yield [depth, name, entry]
 
 
+def dump(tree, write):
+    """Stream the snapshot to write(chunk), items framed (a u16 length each) and batched a few
+    hundred bytes at a time, whatever the tree; the same bytes on every call while the tree
+    stays as it is. The tree holds no copy of itself for it."""
+    buf = bytearray(_BATCH)
+    n = 0
+    for item in _items(tree._root):
+        data = cbor.dumps(item)
+        for piece in (bytes((len(data) & 0xFF, len(data) >> 8)), data):
+            k = len(piece)
+            if n + k > _BATCH and n:
+                write(memoryview(buf)[:n])
+                n = 0
+            if k > _BATCH:
+                write(piece)
+            else:
+                buf[n : n + k] = piece
+                n += k
+    if n:
+        write(memoryview(buf)[:n])

@@ -3,8 +3,8 @@
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
-lives in modules loaded when asked for: query (listings, check, ACL info), journal (replay,
-snapshots), device (the device's own writes); node storage is agent.nodes.
+lives in modules loaded when asked for (_rare): listing, query (check), props, server_id (a
+new ServerID), accounts; journal (replay) and device (the device's own writes) for boot.
 """
 
 try:
@@ -27,8 +27,6 @@ from . import proto as P
 from . import snapshot
 from . import uri as U
 from .errors import DMError
-from .nodes import ACL, FLAGS, FMT, MISSING, PERMANENT, READONLY, SECRET, TYPE, VALUE
-from .nodes import fields, flags_of, fmt_of, interior, pack
 
 ROOT_ACL = "Add=*&Get=*"
 DEFAULT_LIMITS = {"max_depth": 16, "max_tot_len": 255, "max_seg_len": 64, "max_nodes": 1200,
@@ -100,14 +98,14 @@ class Tree:
         self.longest = lim["max_value"] and max(lim["max_value"], lim["max_tot_len"], 255)
         self.room = None  # a function: may the tree grow (a boot must hold it)? None: yes
         self._grown = 0  # bytes values grew by since room was last checked
-        self._root = N.new_interior(ROOT_ACL, PERMANENT)
+        self._root = N.new_interior(ROOT_ACL, N.PERMANENT)
         self._count = 1  # nodes, the root included
         self._hooks = {}  # key -> [read, write, exec]
         self._undo = None  # a list while a transaction is open
         self._redo = None
         self._count0 = 0
 
-    # --- transactions: every change goes through _set/_set_child/_pop_child and _log ------
+    # --- transactions: every change passes self._undo to agent.nodes, and goes to _log ----
     def begin(self):
         if self._undo is not None:
             raise RuntimeError("transaction already open")
@@ -132,15 +130,6 @@ class Tree:
         self._count = self._count0
         self._undo = self._redo = None
 
-    def _set(self, node, slot, value):
-        N.set_slot(self._undo, node, slot, value)
-
-    def _set_child(self, node, name, entry):
-        N.set_child(self._undo, node, name, entry)
-
-    def _pop_child(self, node, name):
-        return N.pop_child(self._undo, node, name)
-
     def _log(self, *record):
         if self._redo is not None:
             self._redo.append(list(record))
@@ -155,14 +144,12 @@ class Tree:
         src the depth of the node it comes from. 404 if missing."""
         entry = self._root
         parent = peff = None
-        eff = entry[ACL]
+        eff = entry[N.ACL]
         src = psrc = 0
         for i in range(len(segs)):
-            if not interior(entry):
-                raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
             parent, peff, psrc = entry, eff, src
-            entry = N.child(entry, segs[i])
-            if entry is MISSING:
+            entry = N.child(entry, segs[i]) if N.interior(entry) else N.MISSING
+            if entry is N.MISSING:
                 raise DMError(P.S_NOT_FOUND, "%s not found" % U.format(segs))
             own = A.effective(entry, i + 1)
             if own:
@@ -175,14 +162,14 @@ class Tree:
         to top, e.g. a paging cursor) only what comes after it; it need not exist any more."""
         if after is None:
             yield top_uri, top, eff, src, None, None
-        if not interior(top):
+        if not N.interior(top):
             return
         stack = []  # frames (node, its children to come, uri, eff, src)
         node, uri = top, top_uri
         for name in after or ():  # along the cursor, each level resumes after its name
             stack.append((node, N.items(node, name), uri, eff, src))
             node = N.child(node, name)
-            if not interior(node):
+            if not N.interior(node):
                 break
             uri = U.join(uri, name)
             own = A.effective(node, uri)
@@ -202,7 +189,7 @@ class Tree:
             if own:
                 eff, src = own
             yield uri, entry, eff, src, node, name
-            if interior(entry):
+            if N.interior(entry):
                 stack.append((entry, N.items(entry), uri, eff, src))
 
     # --- reading -------------------------------------------------------------------------
@@ -214,13 +201,10 @@ class Tree:
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop is not None:
             return _rare("props", "get", self, principal, segs, entry, eff, prop)
-        if interior(entry):
-            A.need(eff, P.CMD_GET, principal, segs)
-            return list(N.names(entry)), "node"
-        if flags_of(entry) & SECRET:
+        if N.flags_of(entry) & N.SECRET and not N.interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is write-only" % U.format(segs))
         A.need(eff, P.CMD_GET, principal, segs)
-        return self._read(entry), fmt_of(entry)
+        return self._read(entry), N.fmt_of(entry)
 
     def list(self, principal, uri, cursor=None, limit=None):
         """?list=Struct|StructData, a page at a time (agent.listing)."""
@@ -246,11 +230,11 @@ class Tree:
         if not segs:
             raise DMError(P.S_EXISTS, ". exists")
         parent, _, peff, _, _, _ = self._locate(segs[:-1])
-        if not interior(parent):
+        if not N.interior(parent):
             raise DMError(P.S_NOT_ALLOWED, "%s is a leaf" % U.format(segs[:-1]))
-        if N.child(parent, segs[-1]) is not MISSING:
+        if N.child(parent, segs[-1]) is not N.MISSING:
             raise DMError(P.S_EXISTS, "%s exists" % U.format(segs))
-        shape = parent[FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
+        shape = parent[N.FLAGS]  # the DDF's say: AccessType, and its <X>'s (nodes.EACH, MOST)
         if shape & N.NO_ADD:
             raise DMError(P.S_NOT_ALLOWED, "DDF AccessType: no Add here")
         A.need(peff, P.CMD_ADD, principal, segs[:-1])
@@ -263,8 +247,8 @@ class Tree:
         else:
             self._check_server_id(segs, value)
             if len(segs) == 5 and segs[0] == DMACC and segs[2] == "AppAuth" and segs[4] == "AAuthSecret":
-                flags |= SECRET
-            entry = pack([value, fmt, "", flags, None, mime, None])
+                flags |= N.SECRET
+            entry = N.pack([value, fmt, "", flags, None, mime, None])
         most = shape >> N.MOST
         if most and N.child_count(parent) >= most:
             raise DMError(P.S_DEVICE_FULL, "DDF Occurrence: at most %d here" % most)
@@ -278,24 +262,29 @@ class Tree:
             raise DMError(P.S_NOT_ALLOWED, "Replace takes no ?list=")
         entry, parent, eff, src, peff, psrc = self._locate(segs)
         if prop == "ACL":  # provisioning does this often: resident, unlike the other props
-            return self._replace_acl(principal, segs, value, fmt, entry, parent, eff, src, peff, psrc)
+            if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
+                raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % U.format(segs))
+            canonical = A.parse(_text(value, fmt, "ACL"))
+            if not segs and A.ids(canonical, P.CMD_ADD) != "*":
+                raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
+            return self._set_meta(parent, segs[-1] if segs else None, U.format(segs), entry, N.ACL, canonical)
         if prop is not None:
             return _rare("props", "replace", self, principal, segs, prop, value, fmt, entry, parent, eff)
-        if interior(entry):
+        if N.interior(entry):
             raise DMError(P.S_NOT_ALLOWED, "%s is an interior node" % U.format(segs))
-        f = fields(entry)
-        if f[FLAGS] & READONLY:
+        f = N.fields(entry)
+        if f[N.FLAGS] & N.READONLY:
             raise DMError(P.S_NOT_ALLOWED, "%s is read-only" % U.format(segs))
         A.need(eff, P.CMD_REPLACE, principal, segs)
         if fmt == "node":
             raise DMError(P.S_BAD_FORMAT, "a leaf cannot become interior")
-        fmt = fmt or f[FMT]
+        fmt = fmt or f[N.FMT]
         value = F.coerce(value, fmt)
         if mime is not None:
-            f[TYPE] = F.stored_type(fmt, mime)
-        server_id = self._check_server_id(segs, value) and f[VALUE] != value
+            f[N.TYPE] = F.stored_type(fmt, mime)
+        server_id = self._check_server_id(segs, value) and f[N.VALUE] != value
         self._check_size(value)
-        grown = F.size(value) - F.size(f[VALUE])
+        grown = F.size(value) - F.size(f[N.VALUE])
         if grown > 0:
             self._grown += grown
             if self._grown > _GROWTH:  # a longer value: room is checked a few hundred bytes
@@ -305,17 +294,8 @@ class Tree:
         if write:
             self._call(write, value)
         if server_id:  # the same server by a new name: its rights follow it
-            _rare("server_id", "rename", self, f[VALUE], value)
+            _rare("server_id", "rename", self, f[N.VALUE], value)
         self._set_value(parent, segs, f, value, fmt)
-
-    def _replace_acl(self, principal, segs, value, fmt, entry, parent, eff, src, peff, psrc):
-        uri = U.format(segs)
-        if not A.acl_replace_decision(principal, segs, entry, eff, src, peff, psrc)[0]:
-            raise DMError(P.S_PERMISSION_DENIED, "Replace of the ACL of %s not permitted" % uri)
-        canonical = A.parse(_text(value, fmt, "ACL"))
-        if not segs and A.ids(canonical, P.CMD_ADD) != "*":
-            raise DMError(P.S_NOT_ALLOWED, "the root's Add must stay *")
-        self._set_acl(parent, segs[-1] if segs else None, uri, entry, canonical)
 
     def delete(self, principal, uri):
         """Needs Delete on the node and on every node below it (their effective ACLs)."""
@@ -353,11 +333,11 @@ class Tree:
         max_nodes = self.limits["max_nodes"]
         if request and max_nodes and self._count >= max_nodes:
             raise DMError(P.S_DEVICE_FULL, "the tree holds the most nodes it may")
-        if not interior(entry):
-            self._check_size(fields(entry)[VALUE])
+        if not N.interior(entry):
+            self._check_size(N.fields(entry)[N.VALUE])
         if request:
             self._check_room()
-        self._set_child(parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
+        N.set_child(self._undo, parent, segs[-1], entry)  # a MemoryError: the dispatcher's 420
         self._count += 1
         if self._redo is not None:
             self._log("put", U.format(segs), _record_form(entry))
@@ -374,45 +354,38 @@ class Tree:
             raise DMError(P.S_TOO_LARGE, "value longer than %d bytes" % limit)
 
     def _check_server_id(self, segs, value):
-        """./DMAcc/<X>/ServerID is what ACLs name: a valid identifier, unique among accounts."""
+        """-> whether segs is ./DMAcc/<X>/ServerID, what ACLs name; a value for one is checked
+        by agent.server_id (accounts are provisioned rarely: loaded for it)."""
         if len(segs) != 3 or segs[0] != DMACC or segs[2] != "ServerID":
             return False
-        if not A.is_identifier(value):
-            raise DMError(P.S_BAD_REQUEST, "a ServerID must be printable ASCII without =&*+")
-        for name, account in N.items(N.child(self._root, DMACC)):
-            if name != segs[1] and interior(account):
-                sid = N.child(account, "ServerID")
-                if sid is not MISSING and not interior(sid) and fields(sid)[VALUE] == value:
-                    raise DMError(P.S_EXISTS, "ServerID %s is taken" % value)
+        _rare("server_id", "check", self, segs[1], value)
         return True
 
     def _set_value(self, parent, segs, f, value, fmt):
-        f[VALUE], f[FMT] = value, fmt
-        self._set_child(parent, segs[-1], pack(f))
-        self._log("val", U.format(segs), value, fmt, f[TYPE])
+        f[N.VALUE], f[N.FMT] = value, fmt
+        N.set_child(self._undo, parent, segs[-1], N.pack(f))
+        self._log("val", U.format(segs), value, fmt, f[N.TYPE])
 
-    def _set_acl(self, parent, name, uri, entry, acl):
-        self._set_meta(parent, name, entry, ACL, acl)
-        self._log("acl", uri, acl)
-
-    def _set_meta(self, parent, name, entry, slot, value):
-        if interior(entry):
-            self._set(entry, slot, value)
+    def _set_meta(self, parent, name, uri, entry, slot, value):
+        """Set a node's own ACL (slot ACL, canonical) or its Title (TITLE; "" is none), journaled."""
+        kept = value if slot == N.ACL else value or None
+        if N.interior(entry):
+            N.set_slot(self._undo, entry, slot, kept)
         else:
-            f = fields(entry)
-            f[slot] = value
-            self._set_child(parent, name, pack(f))
+            f = N.fields(entry)
+            f[slot] = kept
+            N.set_child(self._undo, parent, name, N.pack(f))
+        self._log("acl" if slot == N.ACL else "title", uri, value)
 
     def _move(self, parent, segs, name):
-        self._set_child(parent, name, self._pop_child(parent, segs[-1]))
+        N.set_child(self._undo, parent, name, N.pop_child(self._undo, parent, segs[-1]))
         self._log("mv", U.format(segs), name)
 
     def _remove(self, parent, segs, count):
-        self._pop_child(parent, segs[-1])
+        N.pop_child(self._undo, parent, segs[-1])
         self._count -= count
         self._log("del", U.format(segs))
 
-    # --- the device's own reads and writes, and board code --------------------------------
     # --- the device's own writes and board code: agent.device, loaded at boot and when a board
     # asks (the agent unloads it after boot)
     def put(self, uri, value=None, fmt=None, acl="", flags=0, title=None, mime=None):
@@ -421,11 +394,6 @@ class Tree:
         from . import device
 
         device.put(self, uri, value, fmt, acl, flags, title, mime)
-
-    def _put(self, segs, entry):
-        from . import device
-
-        device.put_entry(self, segs, entry)
 
     def set_acl(self, uri, acl):
         """Set a node's own ACL as the device itself (board policy, provisioning)."""
@@ -467,8 +435,7 @@ class Tree:
     def value(self, uri):
         """A leaf's value (an interior node's child names) as the device itself sees it: no
         ACL, secrets included. For the session layer and boards."""
-        entry = self._locate(U.parse(uri)[0])[0]
-        return list(N.names(entry)) if interior(entry) else self._read(entry)
+        return self._read(self._locate(U.parse(uri)[0])[0])
 
     def exists(self, uri):
         try:
@@ -483,10 +450,16 @@ class Tree:
         return None
 
     def _read(self, entry):
+        """A leaf's value (its read hook's, if bound), or an interior node's child names."""
         if type(entry) is not list:
             return entry
+        if entry[N.FMT] == "node":
+            names = []
+            for name, _ in N.items(entry):
+                names.append(name)
+            return names
         read = self._hook_fn(entry, 0)
-        return self._call(read) if read else entry[VALUE]
+        return self._call(read) if read else entry[N.VALUE]
 
     def _call(self, fn, *args):
         try:
@@ -506,6 +479,6 @@ def _record_form(entry):
         return entry
     f = entry[:]
     f[N.HOOK] = None
-    if f[FMT] == "node":
-        f[VALUE] = []
+    if f[N.FMT] == "node":
+        f[N.VALUE] = []
     return f

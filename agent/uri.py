@@ -11,11 +11,6 @@ from . import proto as P
 from .errors import DMError
 
 LISTINGS = ("Struct", "StructData")
-_HEX = "0123456789abcdefABCDEF"
-
-
-def _bad(msg):
-    return DMError(P.S_BAD_REQUEST, msg)
 
 
 def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
@@ -26,7 +21,7 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
     if type(text) is tuple:
         return text
     if type(text) is not str or not text:
-        raise _bad("URI must be non-empty text")
+        raise DMError(P.S_BAD_REQUEST, "URI must be non-empty text")
     prop = listing = None
     q = text.find("?")
     if q >= 0:
@@ -35,13 +30,13 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
         if query.startswith("prop="):
             prop = query[5:]
             if not prop.isalpha():
-                raise _bad("bad ?prop= name")
+                raise DMError(P.S_BAD_REQUEST, "bad ?prop= name")
         elif query[:5] == "list=" and query[5:]:
             listing = query[5:]
             if listing not in LISTINGS:  # TNDS and the like: a serialisation not offered
                 raise DMError(P.S_NOT_SUPPORTED, "?list=Struct|StructData only")
         else:
-            raise _bad("query must be ?prop=NAME or ?list=Struct|StructData")
+            raise DMError(P.S_BAD_REQUEST, "query must be ?prop=NAME or ?list=Struct|StructData")
     if text == ".":
         segs = []
     else:
@@ -50,17 +45,20 @@ def parse(text, max_depth=0, max_tot_len=0, max_seg_len=0):
         segs = text.split("/")
         for i in range(len(segs)):
             seg = segs[i]
-            if "%" in seg:
-                segs[i] = seg = _unescape(seg)
+            if "%" in seg:  # rare: the decoder is loaded on the first escape and kept
+                from . import percent
+
+                segs[i] = seg = percent.decode(seg)
             if not is_name(seg):
-                raise _bad("empty, '.', '..' or '/' name in URI")
+                raise DMError(P.S_BAD_REQUEST, "empty, '.', '..' or '/' name in URI")
     if max_depth and len(segs) > max_depth:
         raise DMError(P.S_URI_TOO_LONG, "URI deeper than %d" % max_depth)
-    if max_seg_len:
-        for seg in segs:
-            if len(seg) > max_seg_len:
-                raise DMError(P.S_URI_TOO_LONG, "segment longer than %d" % max_seg_len)
-    if max_tot_len and length(segs) > max_tot_len:
+    total = 1  # the canonical URI's length ("." and "/name" each), without building it
+    for seg in segs:
+        if max_seg_len and len(seg) > max_seg_len:
+            raise DMError(P.S_URI_TOO_LONG, "segment longer than %d" % max_seg_len)
+        total += 1 + len(seg) + 2 * (seg.count("%") + seg.count("?"))  # escape() makes 3 of 1
+    if max_tot_len and total > max_tot_len:
         raise DMError(P.S_URI_TOO_LONG, "URI longer than %d" % max_tot_len)
     return segs, prop, listing
 
@@ -70,45 +68,16 @@ def is_name(name):
     return name and name != "." and name != ".." and "/" not in name
 
 
-def _unescape(seg):
-    out = bytearray()
-    i = 0
-    n = len(seg)
-    while i < n:
-        c = seg[i]
-        if c == "%":
-            h = seg[i + 1 : i + 3]
-            if len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
-                raise _bad("bad %XX escape in URI")
-            out.append(int(h, 16))
-            i += 3
-        else:
-            out.extend(c.encode())
-            i += 1
-    try:
-        return bytes(out).decode()
-    except UnicodeError:
-        raise _bad("%XX escapes are not UTF-8")
-
-
 def escape(name):
     if "%" in name or "?" in name:  # a name holds no '/' (is_name)
         return name.replace("%", "%25").replace("?", "%3F")
     return name
 
 
-def length(segs):
-    """Length of the canonical URI of segs, without building it."""
-    n = 1  # "."
-    for seg in segs:
-        n += 1 + len(seg) + 2 * (seg.count("%") + seg.count("?"))
-    return n
-
-
 def format(segs):
     if not segs:
         return "."
-    return "./" + "/".join([escape(s) for s in segs])
+    return "./" + "/".join(map(escape, segs))
 
 
 def join(uri, name):

@@ -1,5 +1,5 @@
 """The ACL rules at their edges, through agent.acl's public functions (parse, grants, ids,
-is_identifier, creator; remove_id: agent.accounts): the places a one-character slip in the scanner would
+is_identifier, creator_acl; remove_id: agent.accounts): the places a one-character slip in the scanner would
 grant the wrong principal. Plain asserts: runs under CPython and the device runtime.
 """
 
@@ -139,7 +139,7 @@ def test_rule_remove_id_at_root_leaves_star_not_nothing():
 
 
 def test_rule_creator_gets_add_delete_replace_on_its_node():
-    acl = A.creator("Srv1")
+    acl = A.creator_acl("", "Srv1")  # no Replace on the parent
     assert A.parse(acl) == acl
     for cmd in ("Add", "Delete", "Replace"):
         assert A.grants(acl, cmd, "Srv1") is True

@@ -4,7 +4,7 @@ time values that exist. Runs on CPython and under the device runtime.
 """
 
 from agent import proto as P
-from agent.formats import is_date, is_time
+from agent.dates import is_date, is_time
 from tests.agent.acl_fixture import _agent, _As, _do, _st, get_st, val
 
 
