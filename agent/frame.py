@@ -2,6 +2,7 @@
 
 FrameDecoder.feed() is a generator whose bodies are memoryviews into the decoder's one
 buffer: each is valid only until the loop asks for the next frame, so copy what you keep.
+COBS of a whole buffer each way, which the agent itself never needs, is agent.cobs.
 """
 
 import binascii
@@ -69,41 +70,6 @@ def _encode_into(data, out, o, n=None):
         return o + 1 + k
 
 
-def cobs_encode(data):
-    """Standard COBS: the result holds no 0x00 and has no delimiter."""
-    data = _findable(data)
-    out = bytearray(encoded_bound(len(data)))
-    end = _encode_into(data, out, 0)
-    return bytes(memoryview(out)[:end])
-
-
-def cobs_decode(data):
-    """Inverse of cobs_encode (input without delimiter); ValueError if malformed. Accepts one
-    non-canonical form: a final 01 after a full FF block, which means the same data."""
-    data = _findable(data)
-    n = len(data)
-    if n == 0:
-        raise ValueError("COBS: empty input (the encoding of nothing is 01)")
-    z = data.find(b"\x00")
-    if z >= 0:
-        raise ValueError("COBS: zero byte at offset %d" % z)
-    mv = memoryview(data)
-    out = bytearray(n)  # decoded is always shorter than encoded
-    i = o = 0
-    while i < n:
-        code = data[i]
-        k = code - 1
-        if i + 1 + k > n:
-            raise ValueError("COBS: code byte %d at offset %d runs past the end" % (code, i))
-        out[o : o + k] = mv[i + 1 : i + 1 + k]
-        o += k
-        i += 1 + k
-        if code != 0xFF and i < n:
-            out[o] = 0
-            o += 1
-    return bytes(memoryview(out)[:o])
-
-
 def frame_into(content, n, out):
     """The wire frame of content[0:n] (kind || body), whose CRC goes into content[n:n+4]:
     COBS-encoded into out, delimiter included. -> memoryview of out. content must be a
@@ -136,14 +102,7 @@ def encode_frame(kind, body, max_frame=proto.MAX_FRAME):
     content = bytearray(n)
     content[0] = kind
     content[1 : 1 + nb] = body
-    crc = binascii.crc32(memoryview(content)[: 1 + nb])
-    for j in range(4):
-        content[1 + nb + j] = (crc >> (8 * j)) & 0xFF
-    content = _findable(content)
-    out = bytearray(encoded_bound(n) + 1)
-    end = _encode_into(content, out, 0)
-    out[end] = 0  # already zero; the delimiter, spelled out
-    return bytes(memoryview(out)[: end + 1])
+    return bytes(frame_into(content, 1 + nb, bytearray(encoded_bound(n) + 1)))
 
 
 _out = []  # see out_buffer()

@@ -15,7 +15,7 @@ import os
 import struct
 
 from .store import (HEADER_SIZE, JOURNAL, JOURNAL_MAGIC, JOURNAL_TMP, RECORD_HEAD, SNAPSHOT,
-                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull, _exists,
+                         SNAPSHOT_MAGIC, SNAPSHOT_TMP, VERSION, StoreError, StoreFull,
                          _remove_quietly, _size, _sync, _write_all, is_full)
 
 _COPY_CHUNK = 512  # pragma: no mutate (any chunk size copies the same bytes)
@@ -57,11 +57,13 @@ def recover(store, keep, restore=None):
     (snapshot, [journal payloads])), or a function called with each payload in turn, after
     restore(snapshot or None): then no more than one record is in memory at a time."""
     try:
-        return _recover_files(store, keep, restore)
+        result = _recover_files(store, keep, restore)
     except OSError as exc:
         if is_full(exc):
             raise StoreFull("store recovery: no space left to repair the journal")
         raise
+    store._keep_reserve()
+    return result
 
 def _recover_files(store, keep, restore):
     _makedirs(store.root)
@@ -254,10 +256,10 @@ def _snapshot_tmp_ok(store, path):
 
 def _settle_tmp(store, tmp, final, complete):
     tpath = store._path(tmp)
-    if not _exists(tpath):
+    if _size(tpath) is None:
         return
     fpath = store._path(final)
-    if not _exists(fpath) and complete(store, tpath):
+    if _size(fpath) is None and complete(store, tpath):
         os.rename(tpath, fpath)
         store._sync_dir()
     else:

@@ -9,7 +9,7 @@ import os
 import struct
 
 from .recovery import _read_record
-from .store import HEADER_SIZE, JOURNAL, RECORD_HEAD, _exists, _size
+from .store import HEADER_SIZE, JOURNAL, RECORD_HEAD, _size
 
 
 def next_good_record(f, start, size, head):
@@ -104,10 +104,10 @@ def set_aside(store, snapshot):
     (a free name: .1, .2, ...), then snapshot (the state as loaded) is compacted in, which
     drops the damaged record and everything after it. Returns the name it was kept under."""
     name = None
-    if _exists(store._path(JOURNAL)):
+    if _size(store._path(JOURNAL)) is not None:
         name = "journal.damaged"
         k = 0
-        while _exists(store._path(name)):
+        while _size(store._path(name)) is not None:
             k += 1
             name = "journal.damaged.%d" % k
         store.close()

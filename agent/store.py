@@ -24,6 +24,7 @@ compact(S), current generation G:
      (journal.bin still says G: stale, ignored at load and replaced)
   3. write journal.tmp (header G+1, no records), flush + fsync     crash: state after
   4. rename journal.tmp -> journal.bin, fsync the folder           crash: state after
+(Its code is agent.compaction, loaded for each run and unloaded after it.)
 At load a leftover *.tmp is removed, except where the final file is missing, which only a
 rename done as "remove, then rename" (FAT) can leave: then a complete tmp is renamed in
 (journal.tmp: a good header; snapshot.tmp: a good record of generation J+1 where journal.bin
@@ -45,6 +46,8 @@ new data is committed only by flush/close, so a failed or cut-off append leaves 
 import binascii
 import os
 import struct
+
+from . import unload
 
 try:
     from micropython import const
@@ -82,24 +85,14 @@ class StoreFull(StoreError):
     """A write failed for lack of space; no partial record was left behind."""
 
 
-def _errno(exc):
+def is_full(exc):
+    """True for the OSErrors that mean "no room": they answer 420, never 500."""
+    if not isinstance(exc, OSError):
+        return False
     err = getattr(exc, "errno", None)
     if err is None and exc.args:
         err = exc.args[0]
-    return err
-
-
-def is_full(exc):
-    """True for the OSErrors that mean "no room": they answer 420, never 500."""
-    return isinstance(exc, OSError) and _errno(exc) in _FULL
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
+    return err in _FULL
 
 
 def _size(path):
@@ -146,7 +139,8 @@ def header(magic, generation):
     return h
 
 
-def _record_head(payload):
+def record_head(payload):
+    """The 8 bytes that go before payload on disk: its length and CRC."""
     h = bytearray(RECORD_HEAD)
     struct.pack_into("<I", h, 0, len(payload))
     struct.pack_into("<I", h, 4, binascii.crc32(payload, binascii.crc32(memoryview(h)[:4])))
@@ -157,7 +151,7 @@ def record(payload):
     """The on-disk bytes of one record, in one buffer (so append can write it in one call)."""
     n = len(payload)
     rec = bytearray(RECORD_HEAD + n)
-    rec[0:RECORD_HEAD] = _record_head(payload)
+    rec[0:RECORD_HEAD] = record_head(payload)
     rec[RECORD_HEAD:] = payload
     return rec
 
@@ -205,20 +199,16 @@ class Store:
         gives the snapshot's next bytes, at most n, and b"" at its end once its CRC is found
         good; then apply(payload) for each journal record in order, one at a time. A board's
         heap holds neither the whole snapshot nor all records at once."""
-        return self._recover(apply or True, restore)
+        from . import recovery  # boot-time code, in its own module: the agent unloads it once booted
 
-    def _recover(self, keep, restore=None):
-        # Boot-time code, in its own module: the agent unloads it once booted (heap).
-        from . import recovery
-
-        result = recovery.recover(self, keep, restore)
-        self._keep_reserve()
-        return result
+        return recovery.recover(self, apply or True, restore)
 
     # --- writing --------------------------------------------------------------
     def _ready(self):
-        if self._gen is None:
-            self._recover(False)  # pragma: no mutate (True would only hold the payloads too: none is returned here)
+        if self._gen is None:  # after a failed write, or before load()
+            from . import recovery
+
+            recovery.recover(self, False)  # pragma: no mutate (True would only hold the payloads too: none is returned here)
         if self._jf is None and self.damage is None:  # damaged: not even created or opened
             try:
                 self._jf = self._open_append(self._path(JOURNAL))
@@ -266,23 +256,15 @@ class Store:
         snapshot is bytes, or a function dump(write) that hands the payload to write() in
         pieces, the same each call: then a large state never sits whole in memory.
         spend_reserve: out of space, give reserve.bin's room to this compaction and try once
-        more (for a state that only deleted since the last one); rebuilt afterwards."""
+        more (for a state that only deleted since the last one); rebuilt afterwards.
+        Its code (agent.compaction) is in the heap only while it runs: MemoryError if it
+        finds no room to load, with nothing changed (the journal waits for the next try)."""
+        from . import compaction
+
         try:
-            self._compact(snapshot)
-        except StoreFull:
-            self._no_room = True
-            path = self._path(RESERVE)
-            if not (spend_reserve and self.reserve and _exists(path)):
-                raise
-            os.remove(path)
-            self.reserve_short = True  # pragma: no mutate (every way out runs _keep_reserve, which sets it again)
-            try:
-                self._compact(snapshot)
-            except Exception:
-                self._keep_reserve()  # not enough even so: take the room back for next time
-                raise
-        self._pressed = self._no_room = False
-        self._keep_reserve()
+            compaction.compact(self, snapshot, spend_reserve)
+        finally:
+            unload(".compaction")
 
     def _keep_reserve(self):
         """reserve.bin at its size for this generation; reserve_short if there is no room."""
@@ -315,43 +297,6 @@ class Store:
             return  # what got written stays: it is room all the same
         self.reserve_short = False
 
-    def _compact(self, snapshot):
-        self._ready()
-        if self.damage is not None:
-            raise StoreError(self.damage)
-        gen = self._gen + 1
-        tmp = self._path(SNAPSHOT_TMP)
-        n = 0  # pragma: no mutate (only the message's size, for a streamed snapshot not measured yet)
-        try:
-            if callable(snapshot):
-                n = self._write_streamed(tmp, header(SNAPSHOT_MAGIC, gen), snapshot)
-            else:
-                n = len(snapshot)
-                self._write_file(tmp, (header(SNAPSHOT_MAGIC, gen), _record_head(snapshot), snapshot))
-        except Exception as exc:  # noqa: BLE001 - the old snapshot and journal still stand
-            _remove_quietly(tmp)
-            if is_full(exc):
-                raise StoreFull("compaction: no space left for a %d-byte snapshot" % n)
-            raise
-        self._step("snapshot.tmp written")
-        # From the rename on, journal.bin is stale: until a fresh one is in, a failure leaves
-        # recovery to the next call, which replaces it.
-        self.close()
-        self._gen = None
-        os.rename(tmp, self._path(SNAPSHOT))
-        self._sync_dir()
-        self._ssize = _size(self._path(SNAPSHOT)) or 0  # pragma: no mutate (just renamed in: never None)
-        self._step("snapshot renamed")
-        try:
-            self._new_journal(gen)
-        except OSError as exc:
-            if is_full(exc):  # the new snapshot stands; recovery makes the journal
-                raise StoreFull("compaction: no space left for a fresh journal")
-            raise
-        self._jsize = HEADER_SIZE
-        self._count = 0
-        self._gen = gen
-
     def _new_journal(self, gen):
         tmp = self._path(JOURNAL_TMP)
         try:
@@ -363,40 +308,6 @@ class Store:
         os.rename(tmp, self._path(JOURNAL))
         self._sync_dir()
         self._step("journal renamed")
-
-    def _write_streamed(self, path, head, dump):
-        """One record from dump(write): a first pass measures it, the second writes it with
-        a placeholder CRC, which a seek then fills in. Returns the payload length."""
-        size = [0]
-
-        def measure(chunk):
-            size[0] += len(chunk)
-
-        dump(measure)
-        len_written = size[0]
-        rec = bytearray(RECORD_HEAD)
-        struct.pack_into("<I", rec, 0, size[0])
-        crc = [binascii.crc32(memoryview(rec)[:4])]
-        f = open(path, "wb")
-        try:
-            _write_all(f, head)
-            _write_all(f, rec)
-
-            def write(chunk):
-                crc[0] = binascii.crc32(chunk, crc[0])
-                size[0] -= len(chunk)
-                _write_all(f, chunk)
-
-            dump(write)
-            if size[0]:
-                raise StoreError("snapshot changed while it was written")
-            struct.pack_into("<I", rec, 4, crc[0])
-            f.seek(HEADER_SIZE + 4)
-            _write_all(f, memoryview(rec)[4:])
-            _sync(f)
-        finally:
-            f.close()
-        return len_written  # pragma: no mutate (read only by the error message, which a failure raises before this)
 
     def _write_file(self, path, parts):
         f = open(path, "wb")

@@ -36,6 +36,8 @@ PRAGMA = "pragma: no mutate"
 TARGETS = {
     "agent/store.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
                        "tests/host/test_store_file_size_limit.py"],
+    "agent/compaction.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
+                            "tests/host/test_store_file_size_limit.py"],
     "agent/journal.py": [],
     "agent/recovery.py": ["tests/host/test_store_sync_order.py", "tests/host/test_store_leaks.py",
                           "tests/host/test_store_file_size_limit.py"],

@@ -34,37 +34,6 @@ def set_random(fn):
     _board_random = fn
 
 
-def _cryptolib(key):
-    try:
-        import cryptolib
-    except ImportError:
-        import ucryptolib as cryptolib  # MicroPython before 1.20
-    return cryptolib.aes(key, 1).encrypt  # mode 1: ECB; encrypt(src[, dst])
-
-
-def _into(fn):
-    # give a one-argument block function the (src, dst) form
-    def block(src, dst=None):
-        if dst is None:
-            return fn(src)
-        dst[:] = fn(src)
-        return dst
-
-    return block
-
-
-def _cryptography(key):
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    return _into(Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor().update)
-
-
-def _pure(key):
-    from .. import aes
-
-    return aes.AES(key).encrypt
-
-
 def _board(key):
     if _board_aes is None:
         raise ImportError("no board AES registered")
@@ -80,9 +49,6 @@ def _board(key):
         return dst
 
     return block
-
-
-_FACTORIES = {"cryptolib": _cryptolib, "cryptography": _cryptography, "board": _board, "pure": _pure}
 
 
 def _present(name):
@@ -127,9 +93,23 @@ def aes_block(key, backend=None):
     name = backend or backend_name()
     if name == "cryptolib" and len(key) == 24 and not backend:
         name = "board" if _board_aes is not None else "pure"  # cryptolib has no AES-192
-    if name not in _FACTORIES:
-        raise ValueError("unknown AES backend %r" % (name,))
-    return _FACTORIES[name](key)
+    if name == "cryptolib":
+        try:
+            import cryptolib
+        except ImportError:
+            import ucryptolib as cryptolib  # MicroPython before 1.20
+        return cryptolib.aes(key, 1).encrypt  # mode 1: ECB; encrypt(src[, dst])
+    if name == "cryptography":
+        from .cpython import cryptography_aes  # CPython only
+
+        return cryptography_aes(key)
+    if name == "board":
+        return _board(key)
+    if name == "pure":
+        from .. import aes
+
+        return aes.AES(key).encrypt
+    raise ValueError("unknown AES backend %r" % (name,))
 
 
 def random_bytes(n):
@@ -171,15 +151,4 @@ if hasattr(time, "ticks_ms"):
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
 else:
-    _PERIOD = 1 << 30  # MicroPython's on 32-bit ports (the small-int range)
-    _HALF = _PERIOD >> 1
-
-    def ticks_ms():
-        return (time.monotonic_ns() // 1000000) & (_PERIOD - 1)
-
-    def ticks_diff(end, start):
-        """end - start, right across one wrap, in -2^29 .. 2^29-1 ms."""
-        return ((end - start + _HALF) & (_PERIOD - 1)) - _HALF
-
-    def ticks_add(ticks, delta):
-        return (ticks + delta) & (_PERIOD - 1)
+    from .cpython import ticks_add, ticks_diff, ticks_ms  # noqa: F401

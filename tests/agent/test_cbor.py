@@ -5,7 +5,8 @@ import json
 import math
 from collections import OrderedDict
 
-from agent.cbor import CBORDecodeError, CBOREncodeError, CBORSimpleValue, CBORTag, dumps, loads, undefined
+from agent.cbor import CBORDecodeError, CBOREncodeError, dumps, loads
+from agent.cbor_extra import CBORSimpleValue, CBORTag, undefined
 from tests.agent.check import raises, tohex, unhex
 
 VECTORS = "tests/vectors/cbor-appendix-a.json"  # the repo root is the CWD under both runners
@@ -197,8 +198,8 @@ def test_unencodable_objects():
         assert isinstance(exc, ValueError)
 
 
-def test_encode_into_and_dump_give_the_dumps_bytes():
-    from agent.cbor import dump, encode_into
+def test_encode_into_gives_the_dumps_bytes():
+    from agent.cbor import encode_into
 
     value = {0: 7, 2: 200, 4: ["./DevInfo", b"\x00" * 300, 1.5, -(2**40)], 7: "\u00fcber"}
     want = dumps(value)
@@ -206,10 +207,6 @@ def test_encode_into_and_dump_give_the_dumps_bytes():
     assert encode_into(value, buf, 3) == len(want) + 3
     assert bytes(buf[3:]) == want
     assert raises(CBOREncodeError, encode_into, value, bytearray(len(want) - 1))
-    pieces = []
-    dump(value, lambda chunk: pieces.append(bytes(chunk)), 64)
-    assert b"".join(pieces) == want
-    assert max(len(p) for p in pieces) <= 64
 
 
 def test_rfc8949_4_2_1_deterministic_maps_sort_keys_bytewise_on_every_runtime():
@@ -235,3 +232,35 @@ def test_a_string_over_max_len_is_never_made_and_says_how_far_the_map_was_read()
     # a claim past the bytes left is "truncated" (400), not too long
     exc = raises(CBORDecodeError, loads, b"\xa1\x04\x78\x40abc", 16, 32)
     assert exc.args == ("truncated",)
+
+
+class _NoRoomToLoad:
+    """Stands for agent.cbor_extra on a heap with no room to load it: any use is MemoryError."""
+
+    def __getattr__(self, name):
+        raise MemoryError("no room to load agent.cbor_extra")
+
+
+def test_rule_common_items_never_load_the_rare_half_and_a_failed_load_is_a_memory_error():
+    # The rare half (agent.cbor_extra) is imported on first use: the items of the wire and
+    # the tree (ints to 64 bits, ASCII text, bytes, bools, null, arrays, maps) never touch
+    # it. When it cannot be loaded, the rare item is a MemoryError, which the session
+    # answers 420 "device out of memory": never a wrong value, never 400.
+    import sys
+
+    import agent
+    from agent import cbor_extra
+
+    common = {0: 7, 1: "./DevInfo/DevId", 2: [True, False, None, -5, 2**32, -(2**64)], 3: b"\x00\x01",
+              "k": {"a": [], -1: {}}}
+    data = dumps(common)
+    try:
+        sys.modules["agent.cbor_extra"] = agent.cbor_extra = _NoRoomToLoad()
+        assert loads(data) == common and dumps(loads(data)) == data
+        for rare in (1.5, 2**64, -(2**64) - 1, undefined, CBORTag(1, 0), CBORSimpleValue(0), object()):
+            raises(MemoryError, dumps, rare)
+        for rare in ("f9 3c00", "fb 3ff8000000000000", "c1 00", "f7", "e0", "5f 41 00 ff", "62 c3 bc"):
+            raises(MemoryError, loads, unhex(rare))
+    finally:
+        sys.modules["agent.cbor_extra"] = agent.cbor_extra = cbor_extra
+    assert loads(unhex("f9 3c00")) == 1.0 and loads(unhex("62 c3 bc")) == "\u00fc"  # loaded: as before

@@ -3,7 +3,8 @@
 import binascii
 
 from agent import proto
-from agent.frame import FrameDecoder, cobs_decode, cobs_encode, encode_frame, encoded_bound
+from agent.cobs import cobs_decode, cobs_encode
+from agent.frame import FrameDecoder, encode_frame, encoded_bound
 from tests.agent.check import raises, tohex, unhex
 
 

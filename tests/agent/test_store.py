@@ -402,6 +402,42 @@ def test_compact_then_load():
         _cleanup(d)
 
 
+class _NoRoomForCompactionCode:
+    """Stands for agent.compaction when loading it finds no room in the heap."""
+
+    def compact(self, store, snapshot, spend_reserve):
+        raise MemoryError("no room to load agent.compaction")
+
+
+def test_rule_compaction_code_is_loaded_for_each_run_and_a_failed_load_changes_nothing():
+    # agent.compaction is in the heap only while a compaction runs. When it cannot be
+    # loaded, nothing is written: the journal just grows, and the next try compacts.
+    import sys
+
+    import agent
+
+    d = _tmpdir()
+    try:
+        s = Store(d)
+        s.load()
+        s.append(b"r1")
+        s.compact(b"state after r1")
+        assert "agent.compaction" not in sys.modules
+        s.append(b"r2")
+        files = [(name, _read(d + "/" + name)) for name in _names(d)]
+        sys.modules["agent.compaction"] = agent.compaction = _NoRoomForCompactionCode()
+        raises(MemoryError, s.compact, b"state after r2")
+        assert "agent.compaction" not in sys.modules  # the stand-in is dropped as the module is
+        assert [(name, _read(d + "/" + name)) for name in _names(d)] == files
+        s.append(b"r3")
+        assert _load(d) == (b"state after r1", [b"r2", b"r3"])
+        s.compact(b"state after r3")
+        s.close()
+        assert _load(d) == (b"state after r3", [])
+    finally:
+        _cleanup(d)
+
+
 def test_stats_and_should_compact():
     d = _tmpdir()
     try:
@@ -796,6 +832,17 @@ class _NoRoomToCompact(Store):
         Store._write_file(self, path, parts)
 
 
+def _streamed(n):
+    """A snapshot of n bytes of x as a dump(write) function, handed over 500 bytes at a time."""
+    piece = b"x" * 500
+
+    def dump(write):
+        for _ in range(n // 500):
+            write(piece)
+
+    return dump
+
+
 def test_reserve_is_kept_at_the_size_of_the_next_compaction():
     # Rule: reserve.bin holds room for a snapshot of the largest state this generation can
     # reach (snapshot + compact_bytes + RESERVE_SLACK, in KiB), regrown when that moves.
@@ -807,7 +854,7 @@ def test_reserve_is_kept_at_the_size_of_the_next_compaction():
         assert os.stat(r)[6] == 6144 and not s.reserve_short  # 0 + 2048 + 4096
         s.compact(b"x" * 5000)  # snapshot.bin: 16 + 8 + 5000 bytes
         assert os.stat(r)[6] == 11264
-        s.compact(b"x" * 20000)
+        s.compact(_streamed(20000))  # as the agent writes one: never 20 KB in one block
         assert os.stat(r)[6] == 26624
         s.compact(b"x" * 3000)  # 4 KiB too big or less is kept; this is far more
         assert os.stat(r)[6] == 9216

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz import examples
 
-from dmagent.agent import cbor
+from dmagent.agent import cbor, cbor_extra
 
 EXAMPLES = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEEP = 1000  # random values may nest past the protocol's 16; depth has its own tests
@@ -29,8 +29,8 @@ ints = st.one_of(
 floats = st.one_of(st.floats(), st.floats(width=32), st.floats(width=16))
 scalars = st.one_of(
     st.none(), st.booleans(), ints, floats, st.binary(max_size=40), st.text(max_size=20),
-    st.just(cbor.undefined),
-    st.one_of(st.integers(0, 19), st.integers(32, 255)).map(cbor.CBORSimpleValue),
+    st.just(cbor_extra.undefined),
+    st.one_of(st.integers(0, 19), st.integers(32, 255)).map(cbor_extra.CBORSimpleValue),
 )
 keys = st.one_of(st.text(max_size=8), st.integers())
 tag_numbers = st.integers(6, 2**64 - 1).filter(lambda n: n not in CBOR2_SEMANTIC_TAGS)
@@ -41,7 +41,7 @@ def _containers(children, max_keys=8):
         st.lists(children, max_size=5),
         st.tuples(children, children),
         st.dictionaries(keys, children, max_size=max_keys),
-        st.builds(cbor.CBORTag, tag_numbers, children),
+        st.builds(cbor_extra.CBORTag, tag_numbers, children),
     )
 
 
@@ -62,11 +62,11 @@ def norm(obj):
         return [norm(x) for x in obj]
     if isinstance(obj, (dict, cbor2.frozendict)):  # cbor2 freezes maps inside tags
         return ("map", sorted(((norm(k), norm(v)) for k, v in obj.items()), key=repr))
-    if isinstance(obj, (cbor.CBORTag, cbor2.CBORTag)):
+    if isinstance(obj, (cbor_extra.CBORTag, cbor2.CBORTag)):
         return ("tag", obj.tag, norm(obj.value))
-    if isinstance(obj, (cbor.CBORSimpleValue, cbor2.CBORSimpleValue)):
+    if isinstance(obj, (cbor_extra.CBORSimpleValue, cbor2.CBORSimpleValue)):
         return ("simple", obj.value)
-    if obj is cbor.undefined or obj is cbor2.undefined:
+    if obj is cbor_extra.undefined or obj is cbor2.undefined:
         return ("undefined",)
     if isinstance(obj, bytes):
         return ("bytes", obj)
@@ -79,11 +79,11 @@ def to_cbor2(obj):
         return [to_cbor2(x) for x in obj]
     if isinstance(obj, dict):
         return {k: to_cbor2(v) for k, v in obj.items()}
-    if isinstance(obj, cbor.CBORTag):
+    if isinstance(obj, cbor_extra.CBORTag):
         return cbor2.CBORTag(obj.tag, to_cbor2(obj.value))
-    if isinstance(obj, cbor.CBORSimpleValue):
+    if isinstance(obj, cbor_extra.CBORSimpleValue):
         return cbor2.CBORSimpleValue(obj.value)
-    if obj is cbor.undefined:
+    if obj is cbor_extra.undefined:
         return cbor2.undefined
     return obj
 
@@ -163,8 +163,8 @@ def _strict_utf8(data):
         return False
 
 
-# The byte-by-byte UTF-8 check runs only on MicroPython (whose decoder accepts overlong
-# forms and surrogates); here it is held to CPython's strict decoder.
+# The byte-by-byte UTF-8 check is what refuses overlong forms and surrogates on MicroPython
+# (whose decoder accepts them); here it is held to CPython's strict decoder.
 utf8ish = st.lists(st.one_of(st.integers(0, 255), st.integers(0x80, 0xBF), st.sampled_from(
     [0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF])), max_size=12).map(bytes)
 
@@ -172,7 +172,7 @@ utf8ish = st.lists(st.one_of(st.integers(0, 255), st.integers(0x80, 0xBF), st.sa
 @settings(max_examples=examples(2000), deadline=None)
 @given(st.one_of(utf8ish, st.text(max_size=10).map(lambda s: s.encode())))
 def test_utf8_check_agrees_with_cpython(data):
-    assert cbor._utf8_ok(data) == _strict_utf8(data)
+    assert cbor_extra.utf8_ok(data) == _strict_utf8(data)
 
 
 def test_lone_surrogate_is_an_encode_error():

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tests.fuzz import examples
 
 from dmagent.agent import proto
-from dmagent.agent.frame import FrameDecoder, cobs_decode, cobs_encode, encode_frame
+from dmagent.agent.cobs import cobs_decode, cobs_encode
+from dmagent.agent.frame import FrameDecoder, encode_frame
 
 SETTINGS = settings(max_examples=examples(200), deadline=None)
 
