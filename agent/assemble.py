@@ -108,24 +108,35 @@ def _boot(app, config):
 
     store = app.store
     if store is not None:
-        for name in (".journal", ".device"):  # code first, into a whole heap,
-            __import__(_PKG + name)  # then the tree (loaded mid-replay, code finds no room)
+        # Code first, into a whole heap, then the tree (loaded mid-replay, code finds no
+        # room). agent.journal comes with the first snapshot or record (Tree.restore,
+        # Tree.apply), still before the tree: a first boot never needs it.
+        __import__(_PKG + ".device")
         store.load(restore, apply)
     damaged = store is not None and store.damage is not None
     if damaged:
         app.log("ERROR: STORAGE DAMAGED: " + store.damage)
     if not found[0] and not found[1]:
-        mo.seed(tree, config)
+        # A first boot: the code that read the store (a reboot holds it to its end) leaves
+        # before the seeding code comes in, the first boot's peak; counted back below.
+        reading = _in_use()
+        unload(".recovery")
+        if reading is not None:
+            reading -= _in_use()
+        mo.seed(tree, config)  # its code loaded, run and gone
         mo.bind(tree)
+        boot_use = None
         if store is not None and not damaged:
-            # what a boot holds (boot's code and the config), with the seeding code too:
-            # more than a next boot, which measures again (re-importing here was the
-            # first boot's peak)
-            boot_use = _in_use()
+            if reading is not None:
+                # What a reboot of this state holds here: the tree, the config and boot's
+                # code, agent.journal too (loaded into the seeding code's room to be
+                # measured); not the seeding code, which no reboot loads (counted, it
+                # refused a 110k .mpy agent's first Add).
+                __import__(_PKG + ".journal")
+                boot_use = _in_use() + reading
             _unload_boot_code()  # room for the snapshot code beside the security code
             store.compact(app.dump_state)
-            return boot_use
-        return None
+        return boot_use
     mo.bind(tree)
     boot_use = None
     if store is not None:

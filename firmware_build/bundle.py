@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from dmagent.firmware_build import mpy
+from dmagent.firmware_build import fold, mpy
 from dmagent.firmware_build.mpy import BuildError
 from dmagent.host_tools.paths import BOARDS_DIR, IN_CLONE, ROOT, build_dir
 
@@ -181,15 +181,16 @@ def build(board, out=None):
     lib = board["paths"]["lib"].rstrip("/")
     entries = []
 
-    agent_src = ROOT / "agent"
-    compiled = mpy.compile_packages([agent_src], extra_args=mpy.AGENT_MPY_ARGS)  # as proven at 110k
-    for rel, src in mpy.sources([agent_src]):
+    folder = Path(board["dir"])
+    folded = fold.prepare(board_modules(board))  # what the board runs: proto's constants folded in
+    compiled = mpy.compile_packages([folded / "agent"], extra_args=mpy.AGENT_MPY_ARGS)  # as proven at 110k
+    for rel, src in mpy.sources([folded / "agent"]):
         built = compiled / (rel[:-3] + ".mpy")
         device_path = "%s/%s" % (lib, built.relative_to(compiled).as_posix())
-        _place(files, device_path, built.read_bytes(), entries, _rel(src), src.stat().st_size)
+        original = ROOT / rel
+        _place(files, device_path, built.read_bytes(), entries, _rel(original), original.stat().st_size)
         _copy(src, work / "freeze" / rel)
 
-    folder = Path(board["dir"])
     for fname in board.get("files", []):
         src = (folder / fname).resolve()
         base = src.name
@@ -200,9 +201,9 @@ def build(board, out=None):
             _place(files, "%s/%s" % (lib, base), src.read_bytes(), entries, _rel(src), src.stat().st_size)
             continue
         target = work / "compiled" / (base[:-3] + ".mpy")
-        mpy.compile_file(src, target, base, mpy.AGENT_MPY_ARGS)
+        mpy.compile_file(folded / base, target, base, mpy.AGENT_MPY_ARGS)
         _place(files, "%s/%s" % (lib, target.name), target.read_bytes(), entries, _rel(src), src.stat().st_size)
-        _copy(src, work / "freeze" / base)
+        _copy(folded / base, work / "freeze" / base)
     shutil.rmtree(work / "compiled", ignore_errors=True)
 
     for entry in entries:
@@ -278,16 +279,23 @@ def freeze_include(board):
     return (board.get("firmware") or {}).get("include", "$(PORT_DIR)/boards/manifest.py")
 
 
-def freeze_files(board):
-    """(path under freeze/, source) of every module a firmware freezes: the agent package and
-    the board's modules (boot.py and main.py stay files: they are run by name)."""
-    files = list(mpy.sources([ROOT / "agent"]))
+def board_modules(board):
+    """The board's own modules that are compiled or frozen (boot.py and main.py stay files:
+    they are run by name)."""
     folder = Path(board["dir"])
+    found = []
     for fname in board.get("files", []):
         src = (folder / fname).resolve()
         if src.name.endswith(".py") and src.name not in RUN_BY_NAME:
-            files.append((src.name, src))
-    return files
+            found.append(src)
+    return found
+
+
+def freeze_files(board):
+    """(path under freeze/, file) of every module a firmware freezes, as folded for a board
+    (firmware_build.fold): the agent package and the board's modules."""
+    folded = fold.prepare(board_modules(board))
+    return list(mpy.sources([folded / "agent"])) + [(src.name, folded / src.name) for src in board_modules(board)]
 
 
 def freeze_manifest_body(board):

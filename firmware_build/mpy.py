@@ -132,10 +132,11 @@ def sources(package_dirs):
     return found
 
 
-def compile_packages(package_dirs, out_dir=None, extra_args=()):
-    """Compile every package to .mpy under out_dir (default: a cache folder named by the
-    sources' hash) keeping the package layout. Returns the output folder."""
-    files = sources(package_dirs)
+def compile_packages(package_dirs, out_dir=None, extra_args=(), modules=()):
+    """Compile every package, and each top-level module of modules, to .mpy under out_dir
+    (default: a cache folder named by the sources' hash) keeping the package layout. Returns
+    the output folder."""
+    files = sources(package_dirs) + [(Path(m).name, Path(m)) for m in modules]
     if not files:
         raise BuildError("nothing to compile in %s" % ", ".join(map(str, package_dirs)))
     digest = hashlib.sha256(mpy_cross_version().encode())
@@ -167,5 +168,12 @@ AGENT_MPY_ARGS = ("-O3",)
 
 
 def agent_mpy():
-    """The agent package as .mpy (cached): what `serve --runtime micropython` imports."""
-    return compile_packages([ROOT / "agent"], extra_args=AGENT_MPY_ARGS)
+    """The agent package and the Unix board's own modules (boards/unix: dmunix), protocol
+    constants folded (firmware_build.fold), as .mpy (cached): what the device runtime imports."""
+    from dmagent.firmware_build import fold
+    from dmagent.firmware_build.bundle import board_modules, load_board
+
+    modules = board_modules(load_board("unix"))
+    folded = fold.prepare(modules)
+    return compile_packages([folded / "agent"], extra_args=AGENT_MPY_ARGS,
+                            modules=[folded / m.name for m in modules])

@@ -1,7 +1,7 @@
 """The standard management objects every agent carries: DevInfo, DevDetail, DMAcc.
 
 seed() writes them from config on first boot only (state on flash wins afterwards; the
-code is in agent.mo.first_boot, which the agent unloads once booted); bind() attaches the code
+code is in agent.mo.first_boot, which seed() unloads once it has run); bind() attaches the code
 behind live values and Exec nodes, on every boot, because code is never stored in the
 tree. Config schema: docs/config.md.
 """
@@ -11,9 +11,13 @@ from ..mo import ext
 
 def seed(tree, config):
     """Install DevInfo, DevDetail, DMAcc and config's extra nodes and ACLs, as the device."""
+    from .. import unload
     from ..mo import first_boot
 
-    first_boot.seed(tree, config)
+    try:
+        first_boot.seed(tree, config)
+    finally:
+        unload(".mo.first_boot")  # never needed again: its room is the tree's now
 
 
 def bind(tree):

@@ -11,6 +11,7 @@ MO_DEVINFO = "urn:oma:mo:oma-dm-devinfo:1.0"
 MO_DEVDETAIL = "urn:oma:mo:oma-dm-devdetail:1.0"
 MO_DMACC = "urn:oma:mo:oma-dm-dmacc:1.0"
 APP_ID = "w7"  # DMAcc AppID: the OMA DM application's registered id
+EVERYONE_READ = "Get=*"
 
 
 def _text(cfg, key, default=""):
@@ -21,27 +22,13 @@ def _text(cfg, key, default=""):
 
 
 def seed(tree, config):
-    dev = config.get("device", {})
+    # In several functions, not one: each function's code is one block of heap, and at a
+    # first boot on a 110k heap no free piece held one of 365-408 bytes (docs/memory.md).
     accounts = config.get("accounts", [])
     ids = [_server_id(a) for a in accounts]
-    everyone_read = "Get=*"
-
-    tree.put("./DevInfo", fmt="node", acl=everyone_read, flags=PERMANENT, mime=MO_DEVINFO)
-    for name, key, default in (("DevId", "devid", "urn:dmagent:unset"), ("Man", "man", ""),
-                               ("Mod", "mod", ""), ("DmV", "dmv", DMV), ("Lang", "lang", "en-US")):
-        tree.put("./DevInfo/" + name, _text(dev, key, default), "chr", flags=RO)
-
-    tree.put("./DevDetail", fmt="node", acl=everyone_read, flags=PERMANENT, mime=MO_DEVDETAIL)
-    for name, key in (("DevTyp", "devtyp"), ("OEM", "oem"), ("FwV", "fwv"), ("SwV", "swv"),
-                      ("HwV", "hwv")):
-        tree.put("./DevDetail/" + name, _text(dev, key), "chr", flags=RO)
-    tree.put("./DevDetail/LrgObj", False, "bool", flags=RO)
-    tree.put("./DevDetail/URI", fmt="node", flags=PERMANENT)
-    lim = tree.limits
-    for name, key in (("MaxDepth", "max_depth"), ("MaxTotLen", "max_tot_len"),
-                      ("MaxSegLen", "max_seg_len")):
-        tree.put("./DevDetail/URI/" + name, lim[key], "int", flags=RO)
-    _seed_ext(tree, ids)
+    dev = config.get("device", {})
+    _seed_devinfo(tree, dev)
+    _seed_devdetail(tree, dev, ids)
 
     # Each account is managed by its own server; the DMAcc listing is readable by all of them.
     dmacc_acl = "Get=" + "+".join(ids) if ids else ""
@@ -54,6 +41,27 @@ def seed(tree, config):
                  node.get("title"), node.get("type"))
     for uri, acl in config.get("acls", {}).items():
         _set_acl(tree, uri, acl)
+
+
+def _seed_devinfo(tree, dev):
+    tree.put("./DevInfo", fmt="node", acl=EVERYONE_READ, flags=PERMANENT, mime=MO_DEVINFO)
+    for name, key, default in (("DevId", "devid", "urn:dmagent:unset"), ("Man", "man", ""),
+                               ("Mod", "mod", ""), ("DmV", "dmv", DMV), ("Lang", "lang", "en-US")):
+        tree.put("./DevInfo/" + name, _text(dev, key, default), "chr", flags=RO)
+
+
+def _seed_devdetail(tree, dev, ids):
+    tree.put("./DevDetail", fmt="node", acl=EVERYONE_READ, flags=PERMANENT, mime=MO_DEVDETAIL)
+    for name, key in (("DevTyp", "devtyp"), ("OEM", "oem"), ("FwV", "fwv"), ("SwV", "swv"),
+                      ("HwV", "hwv")):
+        tree.put("./DevDetail/" + name, _text(dev, key), "chr", flags=RO)
+    tree.put("./DevDetail/LrgObj", False, "bool", flags=RO)
+    tree.put("./DevDetail/URI", fmt="node", flags=PERMANENT)
+    lim = tree.limits
+    for name, key in (("MaxDepth", "max_depth"), ("MaxTotLen", "max_tot_len"),
+                      ("MaxSegLen", "max_seg_len")):
+        tree.put("./DevDetail/URI/" + name, lim[key], "int", flags=RO)
+    _seed_ext(tree, ids)
 
 
 def _server_id(account):
@@ -80,15 +88,19 @@ def _add_account(tree, account, sid):
         tree.put(base + "/AppAddr/Srv/AddrType", _text(account, "addr_type", "URI"), "chr")
     auth = account.get("auth")
     if auth:
-        tree.put(base + "/AppAuth", fmt="node")
-        tree.put(base + "/AppAuth/" + "Srv", fmt="node")
-        leaf = base + "/AppAuth/Srv/"
-        tree.put(leaf + "AAuthLevel", auth.get("level", "SRVCRED"), "chr")
-        tree.put(leaf + "AAuthType", auth.get("type", "HMAC"), "chr")
-        tree.put(leaf + "AAuthName", auth.get("name", sid), "chr")
-        tree.put(leaf + "AAuthSecret", auth.get("secret", ""), "chr", flags=SECRET)
-        if "data" in auth:  # ZeroOrOne; No-Get in the DMAcc DDF, like the secret
-            tree.put(leaf + "AAuthData", _text(auth, "data"), "chr", flags=SECRET)
+        _add_auth(tree, base, auth, sid)
+
+
+def _add_auth(tree, base, auth, sid):
+    tree.put(base + "/AppAuth", fmt="node")
+    tree.put(base + "/AppAuth/" + "Srv", fmt="node")
+    leaf = base + "/AppAuth/Srv/"
+    tree.put(leaf + "AAuthLevel", auth.get("level", "SRVCRED"), "chr")
+    tree.put(leaf + "AAuthType", auth.get("type", "HMAC"), "chr")
+    tree.put(leaf + "AAuthName", auth.get("name", sid), "chr")
+    tree.put(leaf + "AAuthSecret", auth.get("secret", ""), "chr", flags=SECRET)
+    if "data" in auth:  # ZeroOrOne; No-Get in the DMAcc DDF, like the secret
+        tree.put(leaf + "AAuthData", _text(auth, "data"), "chr", flags=SECRET)
 
 
 def _set_acl(tree, uri, acl):

@@ -16,6 +16,7 @@ import vboard_hal
 import dmboard
 import agent
 from agent import hal
+from agent import proto as P
 
 READ_CHUNK = 256
 
@@ -65,7 +66,7 @@ class VirtualBoard(dmboard.Board):
 
     def _repl(self, tree, principal, data):
         self.leaving = True  # once the 200 is on the console
-        return dmboard.P.S_OK, "the console goes back to the REPL"
+        return P.S_OK, "the console goes back to the REPL"
 
     def stop(self):
         self.leaving = False

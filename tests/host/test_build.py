@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from dmagent import agent
 from dmagent.firmware_build import bundle as B
-from dmagent.firmware_build import mpy
+from dmagent.firmware_build import fold, mpy
 from dmagent.firmware_build.mpy import BuildError
 from dmagent.host_tools.runtime import micropython as mpy_runtime
 from dmagent.host_tools.cli.build import build_command
@@ -71,7 +71,12 @@ def test_freeze_manifest_uses_micropython_manifest_syntax(esp32):
     assert 'package("agent", base_path="freeze", opt=3)' in text
     assert 'module("dmboard.py", base_path="freeze", opt=3)' in text
     assert "boot.py" not in [line.split('"')[1] for line in text.splitlines() if line.startswith("module(")]
-    assert (esp32.dir / "freeze" / "agent" / "app.py").read_bytes() == (ROOT / "agent" / "app.py").read_bytes()
+    # Rule: what is frozen is what the .mpy files hold: the sources with proto's constants folded
+    folded = fold.prepare([ROOT / "boards" / "esp32" / "dmboard.py", ROOT / "boards" / "esp32" / "dmlinks.py"])
+    for rel in ("agent/app.py", "agent/proto.py", "dmboard.py"):
+        assert (esp32.dir / "freeze" / rel).read_bytes() == (folded / rel).read_bytes(), rel
+    assert (esp32.dir / "freeze" / "agent" / "proto.py").read_bytes() == (ROOT / "agent" / "proto.py").read_bytes()
+    assert "import proto" not in (esp32.dir / "freeze" / "dmboard.py").read_text()
     compile(text.replace("$(PORT_DIR)", "/x"), "manifest.py", "exec")  # valid Python
 
 

@@ -1,0 +1,137 @@
+"""The agent on MicroPython's Unix port (the device runtime, the frozen firmware), as a board runs it.
+
+main.py calls main(); `dmagent serve --runtime micropython[-frozen]` starts it with the CPython
+server's flags. Links: --tcp HOST:PORT, --serial DEV (a tty opened raw with termios), --stdio
+(the launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console). A module,
+not main.py's body, so that its code is .mpy or frozen, not compiled into the heap at each start.
+"""
+import asyncio
+import gc
+import sys
+
+from agent import frame, startup
+
+USAGE = ("usage: main.py [--tcp HOST:PORT] [--serial DEV[@BAUD]]... [--stdio] [--state DIR]"
+         " [--config FILE [--config-checked]] [--keys PATH]... [--insecure]")
+
+
+def parse_args(argv):
+    opts = {"tcp": None, "serial": [], "keys": [], "stdio": False, "state": None, "config": None,
+            "insecure": False, "config_checked": False}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--stdio", "--insecure", "--config-checked"):
+            opts[arg[2:].replace("-", "_")] = True
+            i += 1
+            continue
+        if arg not in ("--tcp", "--serial", "--keys", "--state", "--config") or i + 1 >= len(argv):
+            raise ValueError("bad argument %r\n%s" % (arg, USAGE))
+        if arg in ("--serial", "--keys"):
+            opts[arg[2:]].append(argv[i + 1])
+        else:
+            opts[arg[2:]] = argv[i + 1]
+        i += 2
+    return opts
+
+
+def links_wanted(opts):
+    """How many links to reserve buffers for: each serial line, stdio, one TCP client (a
+    second one gets buffers if the heap has them then, else it is refused and logged)."""
+    return len(opts["serial"]) + opts["stdio"] + (1 if opts["tcp"] else 0)
+
+
+def secrets(state):
+    """The device key's store, for key files wrapped on a board: a file in the state folder.
+    Key files given by --keys are the operator's: read as they are, never rewritten."""
+    if not state:
+        return None
+    from agent.keywrap import FileSecrets
+
+    return FileSecrets(state + "/secrets")
+
+
+def boot(opts):
+    """The agent from the command line's config, state and keys; then the start-up module
+    leaves the heap. Nothing here keeps the config: the App drops it after boot. A bad
+    config or key file is one line naming the file (never the key), and exit 2."""
+    global startup
+    try:
+        config = startup.load_config(opts["config"], opts["config_checked"]) if opts["config"] else {}
+        keys = None
+        if opts["keys"]:  # before the agent boots: plain files need no crypto code, and the
+            # key reader's code then leaves a hole that boot fills (after boot: a hole among
+            # the tree's objects, and a 110k heap too cut up for a handshake)
+            from agent import keys as keyfiles
+
+            keys = keyfiles.load(opts["keys"], secrets=lambda: secrets(opts["state"]))
+    except ValueError as exc:  # ConfigError is one too
+        print("dmagent: %s" % exc, file=sys.stderr)
+        sys.exit(2)
+    app = startup.make_app(config, opts["state"], keys, None, opts["insecure"])
+    startup = None
+    import agent
+
+    agent.unload("agent.keys")
+    agent.unload("agent.startup")
+    return app
+
+
+async def run(opts, held):
+    global parse_args, links_wanted, secrets, boot
+    app = boot(opts)
+    held.pop()
+    # Boot is over: the functions only it needed leave (as .mpy, their code is in the heap;
+    # measured: 528 bytes at serve time)
+    del parse_args, links_wanted, secrets, boot
+    from agent import server  # main() imported it before boot
+
+    tasks = []
+    if opts["tcp"]:
+        host, port = opts["tcp"].rsplit(":", 1)
+        # Two TCP links unless config says: one, and the one kept for a principal (the
+        # second gets buffers if the heap has them then, else it is refused with a status).
+        limits = dict(app.link_limits or {})
+        limits.setdefault("max", 2)
+        await server.serve_tcp(app, host, int(port), limits)
+    for spec in opts["serial"]:
+        dev, _, baud = spec.partition("@")
+        f = server.open_tty(dev, int(baud or 115200))
+        tasks.append(asyncio.create_task(server.serve_file(app, f, "serial " + dev)))
+    if opts["stdio"]:
+        try:
+            server.make_raw(0)
+        except Exception:
+            pass  # not a tty: a pipe needs no raw mode
+        tasks.append(asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio")))
+    gc.collect()
+    print("dmagent: heap %d bytes in use, %d free; code from %s" % (gc.mem_alloc(), gc.mem_free(), frame.__file__),
+          file=sys.stderr)
+    print("dmagent: ready", file=sys.stderr)
+    while True:
+        await asyncio.sleep(3600)
+
+
+def main():
+    """Parse the command line (a mistake: one line, exit 2), reserve the links' buffers, then
+    boot and serve until stopped."""
+    try:
+        opts = parse_args(sys.argv[1:])
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    # First, before imports and boot cut the heap into small pieces: the buffers of the links
+    # to come (each needs blocks of MAX_FRAME bytes in one piece). What is not served costs
+    # nothing: on a board's heap a spare 3 KB is a few dozen nodes.
+    startup.reserve(links_wanted(opts))
+    # A piece kept whole through boot for the first session's key schedules (2 x 304 bytes):
+    # boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
+    # one piece with 5 KB free. Given back once booted, before any link is served.
+    held = [bytearray(1024)]
+    from agent import server  # noqa: F401  the agent's code next, before config and keys
+    from agent import app  # noqa: F401
+
+    try:
+        asyncio.run(run(opts, held))
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the whole process group: a stop, not a crash
+        print("dmagent: stopping", file=sys.stderr)
