@@ -158,7 +158,7 @@ def record(payload):
 
 class Store:
     """Snapshot + journal in root_dir (created if missing). Call load() first; append(),
-    compact() and stats() run the same recovery themselves if it has not run yet."""
+    compact() and should_compact() run the same recovery themselves if it has not run yet."""
 
     _truncate_in_place = True  # where files have truncate(); tests turn it off for the copy path
 
@@ -340,15 +340,6 @@ class Store:
             os.close(fd)
 
     # --- housekeeping -----------------------------------------------------------
-    def stats(self):
-        self._ready()
-        return {
-            "journal_bytes": self._jsize,
-            "journal_records": self._count,
-            "snapshot_bytes": self._ssize,
-            "generation": self._gen,
-        }
-
     def should_compact(self, freed=False):
         """True once the journal has grown past compact_bytes, or when a write that freed
         something follows a lack of space (compaction is what gives the space back)."""

@@ -6,7 +6,8 @@ AES backends, first present wins: "cryptolib" (MicroPython, ECB), "cryptography"
 one made here also takes an output buffer, block(src, dst) -> dst, so AES-CCM can run
 without allocating a block.
 Randomness: os.urandom, else the source registered with set_random, else an error: never
-a weak fallback. Every import is lazy: the agent's heap is a board's.
+a weak fallback. Every import is lazy: the agent's heap is a board's (the list of backends
+present, for tests and benches, is agent.hal.backends).
 """
 
 import time
@@ -69,11 +70,6 @@ def _present(name):
     return True
 
 
-def aes_backends():
-    """Names of the AES backends this runtime has, in the order aes_block tries them."""
-    return [name for name in BACKENDS if _present(name)]
-
-
 def backend_name():
     """The AES backend aes_block uses (for `info`)."""
     global _default
@@ -130,18 +126,6 @@ def random_bytes(n):
             raise OSError("board random source gave %d bytes, not %d" % (len(data), n))
         return data
     raise OSError("no random source: os.urandom is missing and no board source is set (hal.set_random)")
-
-
-def random_name():
-    """Where random_bytes comes from: 'os.urandom', 'board' or None (for `info`)."""
-    try:
-        import os
-
-        if hasattr(os, "urandom"):
-            return "os.urandom"
-    except ImportError:
-        pass
-    return "board" if _board_random is not None else None
 
 
 # Milliseconds on a wrapping counter, with MicroPython's semantics on every runtime, so code
