@@ -186,9 +186,6 @@ class Store:
     def _path(self, name):
         return (self.root if self.root == "/" else self.root + "/") + name
 
-    def _step(self, name):
-        """Called between the steps of compaction and truncation; a test raises here to crash."""
-
     def _open_append(self, path):
         return open(path, "ab", buffering=0)
 
@@ -304,10 +301,7 @@ class Store:
         except OSError:
             _remove_quietly(tmp)
             raise
-        self._step("journal.tmp written")
-        os.rename(tmp, self._path(JOURNAL))
-        self._sync_dir()
-        self._step("journal renamed")
+        self._rename(JOURNAL_TMP, JOURNAL)
 
     def _write_file(self, path, parts):
         f = open(path, "wb")
@@ -324,20 +318,14 @@ class Store:
 
         recovery.truncate_journal(self, n)
 
-    def _sync_dir(self):
-        # A rename is durable once the folder is; only CPython can fsync one.
-        if _fsync is None:
-            return
-        try:
-            fd = os.open(self.root, os.O_RDONLY)
-        except (OSError, AttributeError):
-            return
-        try:
-            _fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    def _rename(self, tmp, final):
+        """Rename tmp over final. Every step of compaction and truncation ends in one, and it
+        is where a test crashes the store: before the rename or after it."""
+        os.rename(self._path(tmp), self._path(final))
+        if _fsync is not None:  # a rename is durable once its folder is: only CPython can fsync one
+            from .hal.cpython import sync_dir
+
+            sync_dir(self.root)
 
     # --- housekeeping -----------------------------------------------------------
     def should_compact(self, freed=False):

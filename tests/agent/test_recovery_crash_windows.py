@@ -26,9 +26,10 @@ class Crash(Exception):
 class _CopyCrashStore(Store):
     _truncate_in_place = False  # cut a torn tail by copying, as MicroPython does
 
-    def _step(self, name):
-        if name == "journal.tmp copied":
-            raise Crash(name)
+    def _rename(self, tmp, final):
+        if tmp == "journal.tmp":  # the good records are copied, not yet renamed in
+            raise Crash(tmp)
+        Store._rename(self, tmp, final)
 
 
 def _torn(d):

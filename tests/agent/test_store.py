@@ -1,7 +1,7 @@
 """agent.store: round trips, torn and corrupt tails, crash at every compaction step, full storage.
 
 Each test works in its own folder under /tmp and removes it. A "crash" is an exception
-raised from Store._step between two steps: everything before it was flushed, nothing after
+raised from Store._rename before or after the rename that ends a step: everything before it was flushed, nothing after
 it ran, which is what power loss at that point leaves.
 """
 
@@ -77,11 +77,17 @@ class Crash(Exception):
 
 
 class CrashingStore(Store):
+    """Crashes at crash_at, one of STEPS: "X.tmp written" just before X.tmp is renamed in,
+    "X renamed" just after (every step of compaction and truncation ends in a rename)."""
+
     crash_at = None
 
-    def _step(self, name):
-        if name == self.crash_at:
-            raise Crash(name)
+    def _rename(self, tmp, final):
+        if self.crash_at == tmp + " written":
+            raise Crash(self.crash_at)
+        Store._rename(self, tmp, final)
+        if self.crash_at == final.replace(".bin", " renamed"):
+            raise Crash(self.crash_at)
 
 
 class CopyTruncStore(Store):
@@ -222,7 +228,7 @@ def test_crash_while_cutting_a_torn_tail_by_copy():
         torn = _read(j)[:-3]
         _write(j, torn)
         s = CrashingCopyStore(d)
-        s.crash_at = "journal.tmp copied"
+        s.crash_at = "journal.tmp written"  # the good records copied, not renamed in
         raises(Crash, s.load)
         s.close()
         assert _read(j) == torn  # untouched: the copy sits in journal.tmp
