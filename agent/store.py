@@ -147,15 +147,6 @@ def record_head(payload):
     return h
 
 
-def record(payload):
-    """The on-disk bytes of one record, in one buffer (so append can write it in one call)."""
-    n = len(payload)
-    rec = bytearray(RECORD_HEAD + n)
-    rec[0:RECORD_HEAD] = record_head(payload)
-    rec[RECORD_HEAD:] = payload
-    return rec
-
-
 class Store:
     """Snapshot + journal in root_dir (created if missing). Call load() first; append(),
     compact() and should_compact() run the same recovery themselves if it has not run yet."""
@@ -221,7 +212,9 @@ class Store:
         self._ready()
         if self.damage is not None:  # the operator resolves it first (agent.repair)
             raise StoreError(self.damage)
-        rec = record(payload)
+        rec = bytearray(RECORD_HEAD + len(payload))  # one buffer: append writes it in one call
+        rec[0:RECORD_HEAD] = record_head(payload)
+        rec[RECORD_HEAD:] = payload
         if self.reserve and not frees:
             if self.reserve_short:
                 raise StoreFull("room kept for Deletes")
@@ -232,21 +225,18 @@ class Store:
             _write_all(self._jf, rec)
             _sync(self._jf)
         except OSError as exc:
-            self._undo_append()
+            self.close()
+            try:  # no partial record may stay: cut the journal back
+                if _size(self._path(JOURNAL)) != self._jsize:
+                    self._truncate_journal(self._jsize)
+            except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
+                self._gen = None
             if is_full(exc):
                 self._pressed = True
                 raise StoreFull("journal append: no space left for a %d-byte record" % len(rec))
             raise
         self._jsize += len(rec)
         self._count += 1
-
-    def _undo_append(self):
-        self.close()
-        try:
-            if _size(self._path(JOURNAL)) != self._jsize:
-                self._truncate_journal(self._jsize)
-        except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
-            self._gen = None
 
     def compact(self, snapshot, spend_reserve=False):
         """Make snapshot (the whole current state) the snapshot and empty the journal.
@@ -270,29 +260,27 @@ class Store:
             have = _size(self._path(RESERVE)) or 0
             if want <= have <= want + 4096:
                 self.reserve_short = False
-            else:  # rare: the first boot, or the tree's size moved
-                self._grow_reserve(want, have)
-
-    def _grow_reserve(self, want, have):
-        path = self._path(RESERVE)
-        if have > want:
-            os.remove(path)
-            have = 0
-        self.reserve_short = True
-        # small: at boot the heap is at its most cut up
-        zeros = bytes(64)  # pragma: no mutate (a longer one: only its first 64 bytes are written)
-        try:
-            with open(path, "ab") as f:
-                while have < want:
-                    k = min(64, want - have)
-                    _write_all(f, memoryview(zeros)[:k])
-                    have += k
-                _sync(f)
-        except OSError as exc:
-            if not is_full(exc):
-                raise
-            return  # what got written stays: it is room all the same
-        self.reserve_short = False
+                return
+            # rare: the first boot, or the tree's size moved
+            path = self._path(RESERVE)
+            if have > want:
+                os.remove(path)
+                have = 0
+            self.reserve_short = True
+            # small: at boot the heap is at its most cut up
+            zeros = bytes(64)  # pragma: no mutate (a longer one: only its first 64 bytes are written)
+            try:
+                with open(path, "ab") as f:
+                    while have < want:
+                        k = min(64, want - have)
+                        _write_all(f, memoryview(zeros)[:k])
+                        have += k
+                    _sync(f)
+            except OSError as exc:
+                if not is_full(exc):
+                    raise
+                return  # what got written stays: it is room all the same
+            self.reserve_short = False
 
     def _new_journal(self, gen):
         tmp = self._path(JOURNAL_TMP)

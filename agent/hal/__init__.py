@@ -35,23 +35,6 @@ def set_random(fn):
     _board_random = fn
 
 
-def _board(key):
-    if _board_aes is None:
-        raise ImportError("no board AES registered")
-    fn = _board_aes(key)
-
-    def block(src, dst=None):
-        out = bytes(fn(bytes(src)))  # plain bytes both ways: the simplest for JS glue
-        if len(out) != 16:
-            raise ValueError("board AES returned %d bytes, not 16" % len(out))
-        if dst is None:
-            return out
-        dst[:] = out
-        return dst
-
-    return block
-
-
 def _present(name):
     if name == "board":
         return _board_aes is not None
@@ -100,7 +83,20 @@ def aes_block(key, backend=None):
 
         return cryptography_aes(key)
     if name == "board":
-        return _board(key)
+        if _board_aes is None:
+            raise ImportError("no board AES registered")
+        fn = _board_aes(key)
+
+        def block(src, dst=None):
+            out = bytes(fn(bytes(src)))  # plain bytes both ways: the simplest for JS glue
+            if len(out) != 16:
+                raise ValueError("board AES returned %d bytes, not 16" % len(out))
+            if dst is None:
+                return out
+            dst[:] = out
+            return dst
+
+        return block
     if name == "pure":
         from .. import aes
 

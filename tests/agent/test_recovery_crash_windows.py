@@ -5,13 +5,18 @@ missing final file, and a repair that runs out of space. Through Store.load(). P
 
 import os
 
-from agent.store import Store, StoreError, StoreFull, header, record
+from agent.store import Store, StoreError, StoreFull, header, record_head
 from tests.agent.check import raises
 from tests.agent.edge_helpers import cleanup as _cleanup
 from tests.agent.edge_helpers import load as _load
 from tests.agent.edge_helpers import read as _read
 from tests.agent.edge_helpers import tmpdir
 from tests.agent.edge_helpers import write as _write
+
+
+def record(payload):
+    """The on-disk bytes of one record: its head, then the payload."""
+    return bytes(record_head(payload)) + payload
 
 
 def _tmpdir():

@@ -5,7 +5,7 @@ rebuilds, and which leftover file wins at boot. Plain asserts: CPython and the d
 
 import os
 
-from agent.store import HEADER_SIZE, RECORD_HEAD, Store, StoreError, StoreFull, header, record
+from agent.store import HEADER_SIZE, RECORD_HEAD, Store, StoreError, StoreFull, header, record_head
 from tests.agent.check import raises
 from tests.agent.edge_helpers import cleanup as _cleanup
 from tests.agent.edge_helpers import tmpdir
@@ -13,6 +13,11 @@ from tests.agent.edge_helpers import load as _load
 from tests.agent.edge_helpers import read as _read
 from tests.agent.edge_helpers import write as _write
 from tests.agent.store_stats import stats
+
+
+def record(payload):
+    """The on-disk bytes of one record: its head, then the payload."""
+    return bytes(record_head(payload)) + payload
 
 
 def _tmpdir():
