@@ -145,8 +145,7 @@ class FrameDecoder:
         self.bad_crc = 0
         self.bad_cobs = 0
         self.oversized = 0
-        self._done = False  # _scan completed a good frame of _last content bytes
-        self._last = 0
+        self._good = 0  # content bytes of a good frame _scan completed, not yet yielded
         self._reset()
 
     def _reset(self, overflow=False):
@@ -185,12 +184,13 @@ class FrameDecoder:
             end = len(data)
         while i < end:
             i = self._scan(data, mv, i, end)
-            if self._done:
-                self._done = False
-                yield self._buf[0], self._mv[1 : self._last - 4]
+            n = self._good
+            if n:
+                self._good = 0
+                yield self._buf[0], self._mv[1 : n - 4]
 
     def _scan(self, data, mv, i, end):
-        """Take data from i on until a good frame is complete (sets _done) or data ends;
+        """Take data from i on until a good frame is complete (sets _good) or data ends;
         returns where it stopped."""
         buf = self._buf
         while i < end:
@@ -237,8 +237,7 @@ class FrameDecoder:
                     self.bad_crc += 1
                 else:
                     self.frames += 1
-                    self._last = n
-                    self._done = True
+                    self._good = n
                     return i
                 continue
             if self._zero:
