@@ -89,12 +89,19 @@ def test_a_name_not_a_plain_constant_stays_and_so_does_the_import():
     assert "from . import proto as P" in out.text and "3 use(s)" in out.kept
 
 
-def test_a_constant_a_module_assigns_is_folded_nowhere(tmp_path):
+def _package(tmp_path, **modules):
+    """An agent package under tmp_path with PROTO as its proto and each module's text."""
     package = tmp_path / "src" / "agent"
     package.mkdir(parents=True)
     (package / "proto.py").write_text(PROTO)
-    (package / "patch.py").write_text("from . import proto as P\nP.S_OK = 201\n")
-    (package / "user.py").write_text("from . import proto as P\n\ndef ok():\n    return P.S_OK, P.NAME\n")
+    for name, text in modules.items():
+        (package / (name + ".py")).write_text(text)
+    return package
+
+
+def test_a_constant_a_module_assigns_is_folded_nowhere(tmp_path):
+    package = _package(tmp_path, patch="from . import proto as P\nP.S_OK = 201\n",
+                       user="from . import proto as P\n\ndef ok():\n    return P.S_OK, P.NAME\n")
     report = fold.fold_tree(package, tmp_path / "out")
     # P.S_OK is left (patch.py changes it at run time), so user.py keeps its import
     user = (tmp_path / "out" / "agent" / "user.py").read_text()
@@ -261,12 +268,8 @@ def test_an_imported_name_another_module_reads_through_this_one_stays():
 
 
 def test_the_tree_fold_takes_each_exporting_modules_own_constants(tmp_path):
-    package = tmp_path / "src" / "agent"
-    package.mkdir(parents=True)
-    (package / "proto.py").write_text(PROTO)
-    (package / "nodes.py").write_text("from . import proto as P\nOK = P.S_OK\nVALUE = 0\n")
-    (package / "patch.py").write_text("from . import nodes\nnodes.VALUE = 1\n")
-    (package / "user.py").write_text("from .nodes import OK, VALUE\nx = OK, VALUE\n")
+    package = _package(tmp_path, nodes="from . import proto as P\nOK = P.S_OK\nVALUE = 0\n",
+                       patch="from . import nodes\nnodes.VALUE = 1\n", user="from .nodes import OK, VALUE\nx = OK, VALUE\n")
     report = fold.fold_tree(package, tmp_path / "out")
     # OK is proto's S_OK once proto is folded into nodes; VALUE is assigned by patch.py
     assert (tmp_path / "out" / "agent" / "user.py").read_text() == "from .nodes import VALUE\nx = 200, VALUE\n"
