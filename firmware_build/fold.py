@@ -305,7 +305,8 @@ def fold_imports(text, exports, package="agent", never=None, reached=(), module=
         if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) in dropped for a in node.names):
             kept = [a for a in node.names if (a.asname or a.name) not in dropped]
             imports[(node.lineno, node.col_offset)] = [a.name for a in kept]
-            edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, _import_text(node, kept)))
+            edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset,
+                          _import_text(node, kept)))
     folded = _apply(text.splitlines(keepends=True), edits)
     _check_imports(text, folded, {spot: value for spot, (_, value) in folds.items()}, imports)
     return Folded(folded, len(folds), None)

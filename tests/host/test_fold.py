@@ -269,7 +269,8 @@ def test_an_imported_name_another_module_reads_through_this_one_stays():
 
 def test_the_tree_fold_takes_each_exporting_modules_own_constants(tmp_path):
     package = _package(tmp_path, nodes="from . import proto as P\nOK = P.S_OK\nVALUE = 0\n",
-                       patch="from . import nodes\nnodes.VALUE = 1\n", user="from .nodes import OK, VALUE\nx = OK, VALUE\n")
+                       patch="from . import nodes\nnodes.VALUE = 1\n",
+                       user="from .nodes import OK, VALUE\nx = OK, VALUE\n")
     report = fold.fold_tree(package, tmp_path / "out")
     # OK is proto's S_OK once proto is folded into nodes; VALUE is assigned by patch.py
     assert (tmp_path / "out" / "agent" / "user.py").read_text() == "from .nodes import VALUE\nx = 200, VALUE\n"
