@@ -1,9 +1,10 @@
 """The agent on MicroPython's Unix port (the device runtime, the frozen firmware), as a board runs it.
 
-main.py calls main(); `dmagent serve --runtime micropython[-frozen]` starts it with the CPython
-server's flags. Links: --tcp HOST:PORT, --serial DEV (a tty opened raw with termios), --stdio
-(the launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console). A module,
-not main.py's body, so that its code is .mpy or frozen, not compiled into the heap at each start.
+main.py calls main(), which boots and leaves, then runs the event loop; `dmagent serve
+--runtime micropython[-frozen]` starts it with the CPython server's flags. Links: --tcp
+HOST:PORT, --serial DEV (a tty opened raw with termios), --stdio (the launcher hands a
+pseudo-terminal in as stdin/stdout, like a board's USB console). A module, not main.py's
+body, so that its code is .mpy or frozen, not compiled into the heap at each start.
 """
 import asyncio
 import sys
@@ -128,8 +129,8 @@ def main():
     # boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
     # one piece with 5 KB free. Given back once booted, before any link is served.
     held = bytearray(1024)
-    from agent import server  # noqa: F401  the agent's code next, before config and keys
-    from agent import app  # noqa: F401
+    import agent.server  # noqa: F401  the agent's code next, before config and keys
+    import agent.app  # noqa: F401
 
     app = boot(opts)
     del held
