@@ -17,19 +17,6 @@ try:
 except ImportError:  # CPython: the same wrapping arithmetic
     from .hal import ticks_diff, ticks_ms
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
-
-try:
-    import termios
-except ImportError:  # boards without termios use machine.UART instead
-    termios = None
-
 READ_CHUNK = 256
 _READ_KEEP = 4
 _read_spare = []  # read buffers of closed links, and those reserve_reads() set aside
@@ -194,31 +181,6 @@ async def serve_tcp(app, host, port, limits=None):
     server = await asyncio.start_server(on_client, host, port)
     app.log("listening on tcp %s:%d" % (host, port))
     return server
-
-
-_VTIME = const(5)  # indices into the tty's control characters (Linux)
-_VMIN = const(6)
-
-
-def make_raw(fd, baud=None):
-    """Raw mode, and reads that return what has arrived: the Unix port's file read(n)
-    otherwise waits for all n bytes, and a 6-byte request would sit unanswered."""
-    termios.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    speed = getattr(termios, "B%d" % baud, None) if baud else None
-    if speed is not None:
-        attrs[4] = speed
-        attrs[5] = speed
-    attrs[6][_VMIN] = 0  # with VTIME 0: read() takes what is there (asyncio polled first)
-    attrs[6][_VTIME] = 0
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
-
-
-def open_tty(path, baud=115200):
-    """Open a tty (a UART device or a pseudo-terminal) raw, for MicroPython's Unix port."""
-    f = open(path, "r+b")
-    make_raw(f.fileno(), baud)
-    return f
 
 
 async def serve_file(app, f, name):

@@ -84,7 +84,7 @@ async def run(opts, held):
     # Boot is over: the functions only it needed leave (as .mpy, their code is in the heap;
     # measured: 528 bytes at serve time)
     del parse_args, links_wanted, secrets, boot
-    from agent import server  # main() imported it before boot
+    from agent import server, tty  # server: main() imported it before boot; tty: boot-only
 
     tasks = []
     if opts["tcp"]:
@@ -96,14 +96,18 @@ async def run(opts, held):
         await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
-        f = server.open_tty(dev, int(baud or 115200))
+        f = tty.open_tty(dev, int(baud or 115200))
         tasks.append(asyncio.create_task(server.serve_file(app, f, "serial " + dev)))
     if opts["stdio"]:
         try:
-            server.make_raw(0)
+            tty.make_raw(0)
         except Exception:
             pass  # not a tty: a pipe needs no raw mode
         tasks.append(asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio")))
+    tty = None
+    import agent
+
+    agent.unload("agent.tty")  # the links are open: its code leaves the heap
     gc.collect()
     print("dmagent: heap %d bytes in use, %d free; code from %s" % (gc.mem_alloc(), gc.mem_free(), frame.__file__),
           file=sys.stderr)
