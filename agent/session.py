@@ -140,7 +140,8 @@ class Session:
                 self._log("%s: out of memory" % self.link_name)
             try:
                 if kind == P.KIND_HANDSHAKE:
-                    return frame.encode_frame(kind, cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
+                    return self._frame(kind, None, None, self._workspace(), 0,
+                                       cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
                 if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
                     return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
                                                                     P.K_MSG: "device out of memory"})
@@ -161,7 +162,7 @@ class Session:
                     self.replies.records = []
                     if self._log:
                         self._log("%s: session for %s" % (self.link_name, channel.principal))
-            return frame.encode_frame(P.KIND_HANDSHAKE, reply)
+            return self._frame(kind, None, None, self._workspace(), 0, reply)
         if kind in _PROTECTED:
             opened = channel.open(kind, body) if channel is not None else None
             if opened is None:  # bad tag, replay, no session: dropped unanswered, counted
