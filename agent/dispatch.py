@@ -15,10 +15,6 @@ from .errors import DMError
 from .mo.ext import OWNER_ONLY
 
 _MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
-_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
-_ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
-_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
-_NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
 
 
 class Dispatcher:
@@ -46,7 +42,7 @@ class Dispatcher:
         # Out of heap: rolled back and unwound, the request's own objects are garbage then and
         # a collection may give it the piece it lacked: once more. Not an Exec, whose handler
         # may have done what the tree does not show.
-        again = again and op not in _NOT_AGAIN
+        again = again and op != P.OP_EXEC
         while True:
             response = {P.K_ID: rid} if rid is not None else {}
             try:
@@ -88,7 +84,7 @@ class Dispatcher:
             return
         if session.principal is None:  # only the open reads, and no URI error tells more
             try:
-                segs = op in _ANONYMOUS_READS and self._canonical(op, request)[0][0]
+                segs = op in (P.OP_GET, P.OP_ACL) and self._canonical(op, request)[0][0]  # the reads
             except DMError:
                 segs = False
             for root in self.open_reads:
@@ -108,7 +104,8 @@ class Dispatcher:
             # `for` never makes one (a Sequence's items carry no `for` of their own), nor
             # does a DMAcc account or an ACL.
             channel = session.channel
-            speaker = channel.principal if channel is not None and session.kind in _PROTECTED else session.named
+            protected = channel is not None and session.kind in (P.KIND_SEALED, P.KIND_SIGNED)
+            speaker = channel.principal if protected else session.named
             owner = session.principal is not None and session.principal == speaker and speaker in guard.owners
             if guard.confidential and session.kind != P.KIND_SEALED:
                 for segs, _, listing in targets:
@@ -289,7 +286,7 @@ class Dispatcher:
                 if not isinstance(item, dict):
                     raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
                 op = item.get(P.K_OP)
-                if op not in _ATOMIC_OPS:
+                if op not in (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY):
                     # OMA DM: Get, Atomic, Sequence may not be in an Atomic (500); Exec here is 406
                     raise DMError(P.S_NOT_SUPPORTED if op == P.OP_EXEC else P.S_FAILED, "not allowed in an atomic")
                 sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)

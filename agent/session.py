@@ -318,9 +318,9 @@ class Session:
 
 # Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
 # HMAC suite's tag is as long).
-_ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
-_BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
-_SMALL = 256
+_ROOM = const(4 + P.SEQ_LEN + P.TAG_LEN)  # (a board's copy has proto's values folded in)
+_BODY_AT = const(1 + P.SEQ_LEN)  # a sealed reply's plaintext starts after kind and seq
+_SMALL = const(256)  # a read's reply up to this size is kept
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 
