@@ -235,8 +235,26 @@ class Dispatcher:
             resp[P.K_STATUS] = status
             kept = self._encode(resp)
             records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
-        if records:
-            self._persist(records, frees)  # rolls the tree back and raises if the write fails
+        if records and store is not None:
+            # On flash, or DMError: 420 for any lack of room, 500 for a failed write. Not on
+            # flash means not acknowledged: handle() rolls the tree back. A MemoryError is the
+            # heap, not the storage: it goes up to handle() (420 too).
+            try:
+                try:
+                    store.append(self._encode(records), frees)
+                except Exception as exc:
+                    if not (frees and _full(exc)):
+                        raise
+                    # A Delete on a full device: the snapshot of the tree with it applied, written
+                    # in the reserve's room, persists it and gives the journal's space back.
+                    store.compact(self._snapshot, True)
+                    self._journal_replies(records)
+            except MemoryError:
+                raise
+            except Exception as exc:
+                if _full(exc):
+                    raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
+                raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
         tree.commit()
         if kept is not None:  # before compaction: the snapshot keeps it then
             session.durable.put(key[0], key[1], key[2], kept)
@@ -317,30 +335,6 @@ class Dispatcher:
         resp[P.K_ITEMS] = results
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
-
-    def _persist(self, records, frees):
-        """records on flash, or DMError: 420 for any lack of room, 500 for a failed write.
-        Not on flash means not acknowledged: the caller's except clause rolls the tree back.
-        A MemoryError is the heap, not the storage: it goes up to handle() (420 too)."""
-        store = self.store
-        if store is None:
-            return
-        try:
-            try:
-                store.append(self._encode(records), frees)
-            except Exception as exc:
-                if not (frees and _full(exc)):
-                    raise
-                # A Delete on a full device: the snapshot of the tree with it applied, written
-                # in the reserve's room, persists it and gives the journal's space back.
-                store.compact(self._snapshot, True)
-                self._journal_replies(records)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            if _full(exc):
-                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
-            raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
 
     def _journal_replies(self, extra=()):
         """The kept write replies (and the reply records among extra, not kept yet) start a

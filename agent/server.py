@@ -19,13 +19,8 @@ except ImportError:  # CPython: the same wrapping arithmetic
 
 READ_CHUNK = 256
 _READ_KEEP = 4
-_read_spare = []  # read buffers of closed links, and those reserve_reads() set aside
-
-
-def reserve_reads(count):
-    """Set aside read buffers for count links now, while the heap is whole (see frame.reserve)."""
-    while len(_read_spare) < count:
-        _read_spare.append(bytearray(READ_CHUNK))
+# Read buffers of closed links, and those agent.startup.reserve set aside while the heap was whole
+read_spare = []
 
 # MicroPython: its streams have readinto(), and copy what they cannot send at once; CPython's
 # transports may keep a view until it is sent, so a reply (a view of a shared buffer) is copied
@@ -66,7 +61,7 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
     try:
         link = app.new_link(name, ordered, source)
         if _READINTO and hasattr(reader, "readinto"):  # MicroPython: no new bytes per read
-            buf = _read_spare.pop() if _read_spare else bytearray(READ_CHUNK)
+            buf = read_spare.pop() if read_spare else bytearray(READ_CHUNK)
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
@@ -114,8 +109,8 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         dec = link.decoder
         link.close()
         link = None
-        if buf is not None and len(_read_spare) < _READ_KEEP:
-            _read_spare.append(buf)  # for the next link: a heap in small pieces may have none
+        if buf is not None and len(read_spare) < _READ_KEEP:
+            read_spare.append(buf)  # for the next link: a heap in small pieces may have none
         heap = ""
         if hasattr(gc, "mem_free"):  # MicroPython, where the heap is small and fixed
             gc.collect()
