@@ -144,7 +144,7 @@ async def refuse(writer, msg):
 async def serve_tcp(app, host, port, limits=None):
     """limits: config "links" (docs/protocol.md section 2)."""
     counter = [0]
-    table = LinkTable(limits if limits is not None else getattr(app, "link_limits", None))
+    table = LinkTable(limits if limits is not None else app.link_limits)
     app.tcp_links = table
     asyncio.create_task(table.watch(app.log))
 
