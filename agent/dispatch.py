@@ -14,8 +14,6 @@ from . import uri as U
 from .errors import DMError
 from .mo.ext import OWNER_ONLY
 
-_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
-
 
 class Dispatcher:
     def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None, guard=None):
@@ -167,7 +165,7 @@ class Dispatcher:
                 info["heap_free"] = gc.mem_free()
             resp[P.K_VALUE] = info
             return P.S_OK
-        if op in _MUTATING:
+        if op in (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY):  # a transaction
             return self._mutate(session, op, req, resp)
         if op == P.OP_SEQUENCE:
             from . import extra_ops  # loaded on first use: the heap is for the common ops

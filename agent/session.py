@@ -33,6 +33,11 @@ _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _PER_SCOPE = const(16)  # the newest replies kept
 _SCOPES = const(4)  # scopes kept; the least recently used goes first
 _SCOPE_BYTES = const(1024)  # reply bytes kept per scope
+# Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
+# HMAC suite's tag is as long). Before their first use: a const() is folded only there.
+_ROOM = const(4 + P.SEQ_LEN + P.TAG_LEN)  # (a board's copy has proto's values folded in)
+_BODY_AT = const(1 + P.SEQ_LEN)  # a sealed reply's plaintext starts after kind and seq
+_SMALL = const(256)  # a read's reply up to this size is kept
 
 
 class Replies:
@@ -311,11 +316,6 @@ class Session:
         return self.workspace
 
 
-# Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
-# HMAC suite's tag is as long).
-_ROOM = const(4 + P.SEQ_LEN + P.TAG_LEN)  # (a board's copy has proto's values folded in)
-_BODY_AT = const(1 + P.SEQ_LEN)  # a sealed reply's plaintext starts after kind and seq
-_SMALL = const(256)  # a read's reply up to this size is kept
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 
