@@ -56,7 +56,8 @@ class LinkTable:
 
 async def serve_stream(app, reader, writer, name, ordered=False, source=None, table=None):
     """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict.
-    source: the peer's address; table: the LinkTable bounding these links (TCP)."""
+    source: the peer's address; table: the LinkTable bounding these links (TCP). A raw file
+    (a tty agent.tty opened, stdio) is asyncio.StreamReader(f) as reader and writer both."""
     buf = None
     try:
         link = app.new_link(name, ordered, source)
@@ -177,8 +178,3 @@ async def serve_tcp(app, host, port, limits=None):
     app.log("listening on tcp %s:%d" % (host, port))
     return server
 
-
-async def serve_file(app, f, name):
-    """Serve a raw file-like stream (tty, UART, stdio) that MicroPython's asyncio can poll."""
-    stream = asyncio.StreamReader(f)
-    await serve_stream(app, stream, stream, name)

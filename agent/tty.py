@@ -1,7 +1,7 @@
 """A tty (a UART device, a pseudo-terminal, the console) made raw, for MicroPython's Unix port.
 
 Boot-only: a board opens its links with it and unloads it (agent.unload), so its code is not
-in the running agent's heap. Without termios (bare-metal ports) make_raw raises.
+in the running agent's heap. Without termios (bare-metal ports) importing it raises ImportError.
 """
 
 import termios

@@ -96,14 +96,15 @@ async def run(opts, held):
         await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
-        f = tty.open_tty(dev, int(baud or 115200))
-        tasks.append(asyncio.create_task(server.serve_file(app, f, "serial " + dev)))
+        stream = asyncio.StreamReader(tty.open_tty(dev, int(baud or 115200)))  # reads and writes
+        tasks.append(asyncio.create_task(server.serve_stream(app, stream, stream, "serial " + dev)))
     if opts["stdio"]:
         try:
             tty.make_raw(0)
         except Exception:
             pass  # not a tty: a pipe needs no raw mode
-        tasks.append(asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio")))
+        stream = asyncio.StreamReader(sys.stdin.buffer)
+        tasks.append(asyncio.create_task(server.serve_stream(app, stream, stream, "stdio")))
     tty = None
     import agent
 
