@@ -80,7 +80,7 @@ def boot(opts):
 async def start_links(app, opts):
     """The links the command line asks for: the TCP server listening, each serial line and
     stdio a task. They serve once main.py runs the event loop."""
-    from agent import server  # main() imported it before boot
+    from agent import server, tty  # server: main() imported it before boot; tty: boot-only
 
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
@@ -91,14 +91,18 @@ async def start_links(app, opts):
         await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
-        f = server.open_tty(dev, int(baud or 115200))
-        asyncio.create_task(server.serve_file(app, f, "serial " + dev))
+        stream = asyncio.StreamReader(tty.open_tty(dev, int(baud or 115200)))  # reads and writes
+        asyncio.create_task(server.serve_stream(app, stream, stream, "serial " + dev))
     if opts["stdio"]:
         try:
-            server.make_raw(0)
+            tty.make_raw(0)
         except Exception:
             pass  # not a tty: a pipe needs no raw mode
-        asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio"))
+        stream = asyncio.StreamReader(sys.stdin.buffer)
+        asyncio.create_task(server.serve_stream(app, stream, stream, "stdio"))
+    import agent
+
+    agent.unload("agent.tty")  # the links are open: its code leaves the heap
 
 
 async def report(code_from):
