@@ -34,9 +34,10 @@ _PER_SCOPE = const(16)  # the newest replies kept
 _SCOPES = const(4)  # scopes kept; the least recently used goes first
 _SCOPE_BYTES = const(1024)  # reply bytes kept per scope
 # Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
-# HMAC suite's tag is as long). Before their first use: a const() is folded only there.
-_ROOM = const(4 + P.SEQ_LEN + P.TAG_LEN)  # (a board's copy has proto's values folded in)
-_BODY_AT = const(1 + P.SEQ_LEN)  # a sealed reply's plaintext starts after kind and seq
+# HMAC suite's tag is as long). Not const(): compiled from source on MicroPython (`dmagent
+# mpy run --source`) P.X is no constant; a const() is also folded only after its own line.
+_ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
+_BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
 _SMALL = const(256)  # a read's reply up to this size is kept
 
 

