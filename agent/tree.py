@@ -4,7 +4,8 @@ Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
 lives in modules loaded when asked for (_rare): listing, query (check), props, server_id (a
-new ServerID), accounts; journal (replay) and device (the device's own writes) for boot.
+new ServerID), accounts; device (the device's own writes) for boot. Boot replays the flash
+into the tree with agent.journal (apply, restore), which uses the primitives below.
 """
 
 try:
@@ -413,20 +414,6 @@ class Tree:
         from . import device
 
         device.hook(self, uri, 2, handler, 2, handler, True)
-
-    # Boot replays the journal record by record: agent.journal stays loaded until the
-    # agent unloads it after boot. Compaction loads it for its two passes.
-    def apply(self, record):
-        """Re-apply one journal record (from commit()) as the device itself."""
-        from . import journal
-
-        journal.apply(self, record)
-
-    def restore(self, read):
-        """Take the snapshot read(n) gives as the whole tree (agent.journal.restore)."""
-        from . import journal
-
-        journal.restore(self, read)
 
     def dump(self, write):
         """Stream the snapshot to write(chunk) (see Store.compact)."""
