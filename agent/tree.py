@@ -3,9 +3,9 @@
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
-lives in modules loaded when asked for (_rare): listing, query (check), props, server_id (a
-new ServerID), accounts; device (the device's own writes) for boot. Boot replays the flash
-into the tree with agent.journal (apply, restore), which uses the primitives below.
+lives in modules loaded when asked for (_rare): listing, query (check), props, execute (Exec),
+server_id (a new ServerID), accounts; device (the device's own writes) for boot. Boot replays
+the flash into the tree with agent.journal (apply, restore), which uses the primitives below.
 """
 
 try:
@@ -316,17 +316,7 @@ class Tree:
 
     def execute(self, principal, uri, data=None):
         """-> (status, result) from the node's Exec handler: 200 done, or 202 started."""
-        segs, prop, listing = self._parse(uri)
-        _plain(prop, listing, "Exec")
-        entry, parent, eff, src, peff, psrc = self._locate(segs)
-        handler = self._hook_fn(entry, 2)
-        if not handler:
-            raise DMError(P.S_NOT_ALLOWED, "%s cannot be executed" % U.format(segs))
-        A.need(eff, P.CMD_EXEC, principal, segs)
-        result = self._call(handler, self, principal, data)
-        if type(result) not in (tuple, list) or len(result) != 2 or result[0] not in (P.S_OK, P.S_ACCEPTED):
-            raise DMError(P.S_FAILED, "Exec handler gave no (200|202, result)")
-        return result[0], result[1]
+        return _rare("execute", "execute", self, principal, uri, data)
 
     # --- primitives shared by the commands, the device's writes and journal replay --------
     def _insert(self, parent, segs, entry, request):
