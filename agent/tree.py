@@ -3,9 +3,10 @@
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
-lives in modules loaded when asked for (_rare): listing, query (check), props, execute (Exec),
-server_id (a new ServerID), accounts; device (the device's own writes) for boot. Boot replays
-the flash into the tree with agent.journal (apply, restore), which uses the primitives below.
+lives in modules loaded when asked for (_rare): listing, query (check, the ACL query), props,
+execute (Exec), server_id (a new ServerID), accounts; device (the device's own writes) for
+boot. Boot replays the flash into the tree with agent.journal (apply, restore), which uses
+the primitives below.
 """
 
 try:
@@ -213,12 +214,7 @@ class Tree:
 
     def acl_info(self, principal, uri):
         """-> (own ACL, effective ACL, URI of the node the effective ACL comes from)."""
-        segs, prop, listing = self._parse(uri)
-        if prop is not None or listing:
-            raise DMError(P.S_BAD_REQUEST, "the ACL query takes a plain URI")
-        entry, parent, eff, src, peff, psrc = self._locate(segs)
-        A.need(eff, P.CMD_GET, principal, segs)
-        return N.own_acl(entry), eff, U.format(segs[:src])
+        return _rare("query", "acl_info", self, principal, uri)
 
     def check(self, asker, server, cmd, uri):
         return _rare("query", "check", self, asker, server, cmd, uri)

@@ -1,6 +1,7 @@
 """Rule: code only rare requests need is loaded for them (docs/memory.md): a URI's %XX decoder
 (agent.percent, loaded on the first escape and kept), the check of a new ServerID
-(agent.server_id) and Exec (agent.execute), each loaded for the request and dropped. The answer is the same whether it was
+(agent.server_id), Exec (agent.execute) and the ACL query (agent.query), each loaded for the
+request and dropped. The answer is the same whether it was
 loaded before or not; where loading it runs out of heap (a MemoryError, which the dispatcher
 answers with 420) nothing changes. Runs on CPython and under the device runtime.
 """
@@ -11,7 +12,7 @@ from agent import proto as P
 from agent import unload
 from agent import uri as U
 from agent.errors import DMError
-from tests.agent.acl_fixture import _agent, _do
+from tests.agent.acl_fixture import T_ACL, _agent, _do
 from tests.agent.check import raises
 
 _PKG = U.__name__.rpartition(".")[0]  # "agent"
@@ -27,6 +28,9 @@ class _NoRoom:
         raise MemoryError()
 
     def execute(self, tree, principal, uri, data):
+        raise MemoryError()
+
+    def acl_info(self, tree, principal, uri):
         raise MemoryError()
 
 
@@ -119,3 +123,15 @@ def test_rule_an_exec_whose_code_finds_no_room_is_420_and_runs_no_handler():
     assert ran == [] and _digest(t) == before and not t.in_transaction()
     assert _do("A", P.OP_EXEC, "./T/Run", "go")[P.K_STATUS] == P.S_OK  # room again: it runs
     assert ran == ["go"]
+
+
+def test_rule_the_acl_query_runs_code_loaded_for_the_request_and_dropped():
+    t, d = _agent()
+    resp = _do("A", P.OP_ACL, "./T/N")
+    assert (resp[P.K_STATUS], resp[P.K_ACL], resp[P.K_EFFECTIVE], resp[P.K_FROM]) == (200, "", T_ACL, "./T")
+    assert _PKG + ".query" not in sys.modules
+    _load_fails("query")
+    raises(MemoryError, t.acl_info, "A", "./T/N")  # the dispatcher's 420
+    assert _PKG + ".query" not in sys.modules  # the failed load is not kept
+    _load_fails("query")
+    assert _do("A", P.OP_ACL, "./T/N")[P.K_STATUS] == P.S_OK  # its second try loads it again
