@@ -158,27 +158,16 @@ class Tree:
                 eff, src = own
         return entry, parent, eff, src, peff, psrc
 
-    def _walk(self, top, top_uri, eff, src, after=None):
+    def _walk(self, top, top_uri, eff, src, stack=None):
         """Pre-order from top, children in name order: yields (uri, entry, eff, src, parent,
-        name), src being the URI the effective ACL comes from. With `after` (a path relative
-        to top, e.g. a paging cursor) only what comes after it; it need not exist any more."""
-        if after is None:
+        name), src being the URI the effective ACL comes from. With `stack` (agent.listing's,
+        made along a paging cursor) the walk goes on from there, top not yielded again."""
+        if stack is None:
             yield top_uri, top, eff, src, None, None
-        if not N.interior(top):
-            return
-        stack = []  # frames (node, its children to come, uri, eff, src)
-        node, uri = top, top_uri
-        for name in after or ():  # along the cursor, each level resumes after its name
-            stack.append((node, N.items(node, name), uri, eff, src))
-            node = N.child(node, name)
-            if not N.interior(node):
-                break
-            uri = U.join(uri, name)
-            own = A.effective(node, uri)
-            if own:
-                eff, src = own
-        else:
-            stack.append((node, N.items(node), uri, eff, src))
+            if not N.interior(top):
+                return
+            # frames (node, its children to come, uri, eff, src)
+            stack = [(top, N.items(top), top_uri, eff, src)]
         while stack:
             node, kids, uri, eff, src = stack[-1]
             for name, entry in kids:
