@@ -20,10 +20,7 @@ except ImportError:  # CPython
         return x
 
 
-ALG_AES_CCM_16_64_128 = const(10)
-KEY_LEN = const(16)  # alg 10
-NONCE_LEN = const(13)
-TAG_LEN = const(8)
+_TAG_LEN = const(8)  # the default: COSE alg 10's (its key and nonce lengths: the docstring)
 
 
 def _start(block, nonce, tag_len, aad, n):
@@ -114,7 +111,7 @@ def _ctr_mac(block, x, a, src, out, enc):
         block(x, x)
 
 
-def encrypt(block, nonce, aad, plaintext, tag_len=TAG_LEN):
+def encrypt(block, nonce, aad, plaintext, tag_len=_TAG_LEN):
     """ciphertext || tag (len(plaintext) + tag_len bytes)."""
     n = len(plaintext)
     out = bytearray(n + tag_len)
@@ -123,7 +120,7 @@ def encrypt(block, nonce, aad, plaintext, tag_len=TAG_LEN):
     return bytes(out)
 
 
-def encrypt_in_place(block, nonce, aad, buf, start, n, tag_len=TAG_LEN):
+def encrypt_in_place(block, nonce, aad, buf, start, n, tag_len=_TAG_LEN):
     """Encrypt buf[start:start+n] where it is and write the tag after it (buf needs the
     room): no allocation for the message. Returns the end offset."""
     mv = memoryview(buf)
@@ -135,14 +132,14 @@ def encrypt_in_place(block, nonce, aad, buf, start, n, tag_len=TAG_LEN):
     return end + tag_len
 
 
-def decrypt(block, nonce, aad, data, tag_len=TAG_LEN):
+def decrypt(block, nonce, aad, data, tag_len=_TAG_LEN):
     """The plaintext of data = ciphertext || tag, or None if the tag does not verify
     (compared in constant time; the unauthenticated plaintext never leaves)."""
     plain = decrypt_in_place(block, nonce, aad, memoryview(bytearray(data)), tag_len)
     return None if plain is None else bytes(plain)
 
 
-def decrypt_in_place(block, nonce, aad, data, tag_len=TAG_LEN):
+def decrypt_in_place(block, nonce, aad, data, tag_len=_TAG_LEN):
     """decrypt() where the message is: data, a writable memoryview of ciphertext || tag, gets
     the plaintext in its first bytes. -> a memoryview of them, or None (the bytes wiped).
     No allocation for the message: a sealed request is opened in the link's receive buffer."""

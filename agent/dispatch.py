@@ -14,12 +14,6 @@ from . import uri as U
 from .errors import DMError
 from .mo.ext import OWNER_ONLY
 
-_MUTATING = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY)
-_ATOMIC_OPS = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY)
-_ANONYMOUS_READS = (P.OP_GET, P.OP_ACL)
-_PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
-_NOT_AGAIN = (P.OP_EXEC,)  # its handler may act outside the tree
-
 
 class Dispatcher:
     def __init__(self, tree, store=None, encode=None, info=None, open_reads=(), snapshot=None, guard=None):
@@ -46,7 +40,7 @@ class Dispatcher:
         # Out of heap: rolled back and unwound, the request's own objects are garbage then and
         # a collection may give it the piece it lacked: once more. Not an Exec, whose handler
         # may have done what the tree does not show.
-        again = again and op not in _NOT_AGAIN
+        again = again and op != P.OP_EXEC
         while True:
             response = {P.K_ID: rid} if rid is not None else {}
             try:
@@ -88,7 +82,7 @@ class Dispatcher:
             return
         if session.principal is None:  # only the open reads, and no URI error tells more
             try:
-                segs = op in _ANONYMOUS_READS and self._canonical(op, request)[0][0]
+                segs = op in (P.OP_GET, P.OP_ACL) and self._canonical(op, request)[0][0]  # the reads
             except DMError:
                 segs = False
             for root in self.open_reads:
@@ -108,7 +102,8 @@ class Dispatcher:
             # `for` never makes one (a Sequence's items carry no `for` of their own), nor
             # does a DMAcc account or an ACL.
             channel = session.channel
-            speaker = channel.principal if channel is not None and session.kind in _PROTECTED else session.named
+            protected = channel is not None and session.kind in (P.KIND_SEALED, P.KIND_SIGNED)
+            speaker = channel.principal if protected else session.named
             owner = session.principal is not None and session.principal == speaker and speaker in guard.owners
             if guard.confidential and session.kind != P.KIND_SEALED:
                 for segs, _, listing in targets:
@@ -170,7 +165,7 @@ class Dispatcher:
                 info["heap_free"] = gc.mem_free()
             resp[P.K_VALUE] = info
             return P.S_OK
-        if op in _MUTATING:
+        if op in (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_COPY):  # a transaction
             return self._mutate(session, op, req, resp)
         if op == P.OP_SEQUENCE:
             from . import extra_ops  # loaded on first use: the heap is for the common ops
@@ -238,8 +233,26 @@ class Dispatcher:
             resp[P.K_STATUS] = status
             kept = self._encode(resp)
             records = records + [["rep", key[0], key[1], key[2], kept]]  # see Replies.load
-        if records:
-            self._persist(records, frees)  # rolls the tree back and raises if the write fails
+        if records and store is not None:
+            # On flash, or DMError: 420 for any lack of room, 500 for a failed write. Not on
+            # flash means not acknowledged: handle() rolls the tree back. A MemoryError is the
+            # heap, not the storage: it goes up to handle() (420 too).
+            try:
+                try:
+                    store.append(self._encode(records), frees)
+                except Exception as exc:
+                    if not (frees and _full(exc)):
+                        raise
+                    # A Delete on a full device: the snapshot of the tree with it applied, written
+                    # in the reserve's room, persists it and gives the journal's space back.
+                    store.compact(self._snapshot, True)
+                    self._journal_replies(records)
+            except MemoryError:
+                raise
+            except Exception as exc:
+                if _full(exc):
+                    raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
+                raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
         tree.commit()
         if kept is not None:  # before compaction: the snapshot keeps it then
             session.durable.put(key[0], key[1], key[2], kept)
@@ -289,7 +302,7 @@ class Dispatcher:
                 if not isinstance(item, dict):
                     raise DMError(P.S_BAD_REQUEST, "atomic item must be a map")
                 op = item.get(P.K_OP)
-                if op not in _ATOMIC_OPS:
+                if op not in (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_COPY):
                     # OMA DM: Get, Atomic, Sequence may not be in an Atomic (500); Exec here is 406
                     raise DMError(P.S_NOT_SUPPORTED if op == P.OP_EXEC else P.S_FAILED, "not allowed in an atomic")
                 sub[P.K_STATUS] = self._apply_one(session.principal, op, item, sub)
@@ -320,30 +333,6 @@ class Dispatcher:
         resp[P.K_ITEMS] = results
         resp[P.K_MSG] = "item %d failed" % failed_at
         return P.S_ATOMIC_FAILED if rolled_back == P.S_ROLLED_BACK else P.S_ROLLBACK_FAILED
-
-    def _persist(self, records, frees):
-        """records on flash, or DMError: 420 for any lack of room, 500 for a failed write.
-        Not on flash means not acknowledged: the caller's except clause rolls the tree back.
-        A MemoryError is the heap, not the storage: it goes up to handle() (420 too)."""
-        store = self.store
-        if store is None:
-            return
-        try:
-            try:
-                store.append(self._encode(records), frees)
-            except Exception as exc:
-                if not (frees and _full(exc)):
-                    raise
-                # A Delete on a full device: the snapshot of the tree with it applied, written
-                # in the reserve's room, persists it and gives the journal's space back.
-                store.compact(self._snapshot, True)
-                self._journal_replies(records)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            if _full(exc):
-                raise DMError(P.S_DEVICE_FULL, "storage full: %s" % (exc.args[-1] if exc.args else ""))
-            raise DMError(P.S_FAILED, "storage write failed: %r" % (exc,))
 
     def _journal_replies(self, extra=()):
         """The kept write replies (and the reply records among extra, not kept yet) start a

@@ -149,10 +149,6 @@ def _aad(alg, request_piv, options):
     return cbor.dumps(["Encrypt0", b"", external])
 
 
-def _error(status, msg):
-    return cbor.dumps([P.HS_ERR, status, msg])
-
-
 class Channel:
     """One link's security state. strict: TCP (strictly increasing seq); else a window.
     source: whom this link's failures count against (its peer's address, or the link)."""
@@ -200,7 +196,7 @@ class Channel:
                 self.abandon(False)  # this link's own earlier handshake: a lost HS2 is retried so
                 # Busy and backing off read the same, without a time: nothing to plan an attack by.
                 if guard.backing_off(self.source) or not guard.admit(self):
-                    return _error(P.S_FORBIDDEN, "busy: try again later")
+                    return cbor.dumps([P.HS_ERR, P.S_FORBIDDEN, "busy: try again later"])
                 # AES-CCM if offered, else HMAC-only if offered. The same for every name, so
                 # HS2 does not tell who exists; whether the principal may use it is HS3's.
                 if P.SUITE_CCM in offered:
@@ -208,7 +204,7 @@ class Channel:
                 elif P.SUITE_HMAC in offered:
                     suite = P.SUITE_HMAC
                 else:
-                    return _error(P.S_FORBIDDEN, "no suite this device supports")
+                    return cbor.dumps([P.HS_ERR, P.S_FORBIDDEN, "no suite this device supports"])
                 key = guard.keys.get(principal)
                 if key is None:  # answer as for a wrong key: do not tell which principals exist
                     key = hal.random_bytes(16)  # pragma: no mutate 16 -> 17 (a random key of any length fails alike)
@@ -223,7 +219,7 @@ class Channel:
             # HS3 -> HS4: the client's MAC over both messages proves its key
             hs = self._hs
             if hs is None:
-                return _error(P.S_BAD_REQUEST, "no handshake in progress")
+                return cbor.dumps([P.HS_ERR, P.S_BAD_REQUEST, "no handshake in progress"])
             self.abandon(False)
             principal, key, hs1, hs2, started, salt, suite, named = hs
             hs3 = bytes(body)
@@ -234,11 +230,11 @@ class Channel:
                 guard.failed(self.source)
                 if guard.log:
                     guard.log("handshake failed for %r" % named)
-                return _error(P.S_UNAUTHORIZED, "handshake failed")
+                return cbor.dumps([P.HS_ERR, P.S_UNAUTHORIZED, "handshake failed"])
             guard.succeeded(self.source)
             # told only to one who proved the key
             if suite != P.SUITE_CCM and principal not in guard.integrity_only:
-                return _error(P.S_FORBIDDEN, "integrity-only is not allowed for %s" % principal)
+                return cbor.dumps([P.HS_ERR, P.S_FORBIDDEN, "integrity-only is not allowed for %s" % principal])
             self._clear()  # the link's old session ends here, once the new one is proven
             mac4 = crypto.hmac_sha256(key, P.HS_LABEL4 + hs1 + hs2 + hs3)
             key_len = 16 if suite == P.SUITE_CCM else 32
@@ -254,7 +250,7 @@ class Channel:
             self.kind = P.KIND_SEALED if suite == P.SUITE_CCM else P.KIND_SIGNED
             return cbor.dumps([P.HS4, P.S_OK, mac4])
         except (ValueError, TypeError, IndexError):
-            return _error(P.S_BAD_REQUEST, "malformed handshake")
+            return cbor.dumps([P.HS_ERR, P.S_BAD_REQUEST, "malformed handshake"])
 
     def abandon(self, failed=True):
         """Drop our pending handshake, if any; failed: without its HS3, a failure of our

@@ -17,28 +17,10 @@ try:
 except ImportError:  # CPython: the same wrapping arithmetic
     from .hal import ticks_diff, ticks_ms
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
-
-try:
-    import termios
-except ImportError:  # boards without termios use machine.UART instead
-    termios = None
-
 READ_CHUNK = 256
 _READ_KEEP = 4
-_read_spare = []  # read buffers of closed links, and those reserve_reads() set aside
-
-
-def reserve_reads(count):
-    """Set aside read buffers for count links now, while the heap is whole (see frame.reserve)."""
-    while len(_read_spare) < count:
-        _read_spare.append(bytearray(READ_CHUNK))
+# Read buffers of closed links, and those agent.startup.reserve set aside while the heap was whole
+read_spare = []
 
 # MicroPython: its streams have readinto(), and copy what they cannot send at once; CPython's
 # transports may keep a view until it is sent, so a reply (a view of a shared buffer) is copied
@@ -74,12 +56,13 @@ class LinkTable:
 
 async def serve_stream(app, reader, writer, name, ordered=False, source=None, table=None):
     """ordered: the stream never reorders or repeats (TCP), so replay checks can be strict.
-    source: the peer's address; table: the LinkTable bounding these links (TCP)."""
+    source: the peer's address; table: the LinkTable bounding these links (TCP). A raw file
+    (a tty agent.tty opened, stdio) is asyncio.StreamReader(f) as reader and writer both."""
     buf = None
     try:
         link = app.new_link(name, ordered, source)
         if _READINTO and hasattr(reader, "readinto"):  # MicroPython: no new bytes per read
-            buf = _read_spare.pop() if _read_spare else bytearray(READ_CHUNK)
+            buf = read_spare.pop() if read_spare else bytearray(READ_CHUNK)
     except MemoryError:
         # This link is refused; the ones already up keep being served.
         app.log("link refused: %s: out of memory" % name)
@@ -127,8 +110,8 @@ async def serve_stream(app, reader, writer, name, ordered=False, source=None, ta
         dec = link.decoder
         link.close()
         link = None
-        if buf is not None and len(_read_spare) < _READ_KEEP:
-            _read_spare.append(buf)  # for the next link: a heap in small pieces may have none
+        if buf is not None and len(read_spare) < _READ_KEEP:
+            read_spare.append(buf)  # for the next link: a heap in small pieces may have none
         heap = ""
         if hasattr(gc, "mem_free"):  # MicroPython, where the heap is small and fixed
             gc.collect()
@@ -162,7 +145,7 @@ async def refuse(writer, msg):
 async def serve_tcp(app, host, port, limits=None):
     """limits: config "links" (docs/protocol.md section 2)."""
     counter = [0]
-    table = LinkTable(limits if limits is not None else getattr(app, "link_limits", None))
+    table = LinkTable(limits if limits is not None else app.link_limits)
     app.tcp_links = table
     asyncio.create_task(table.watch(app.log))
 
@@ -195,33 +178,3 @@ async def serve_tcp(app, host, port, limits=None):
     app.log("listening on tcp %s:%d" % (host, port))
     return server
 
-
-_VTIME = const(5)  # indices into the tty's control characters (Linux)
-_VMIN = const(6)
-
-
-def make_raw(fd, baud=None):
-    """Raw mode, and reads that return what has arrived: the Unix port's file read(n)
-    otherwise waits for all n bytes, and a 6-byte request would sit unanswered."""
-    termios.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    speed = getattr(termios, "B%d" % baud, None) if baud else None
-    if speed is not None:
-        attrs[4] = speed
-        attrs[5] = speed
-    attrs[6][_VMIN] = 0  # with VTIME 0: read() takes what is there (asyncio polled first)
-    attrs[6][_VTIME] = 0
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
-
-
-def open_tty(path, baud=115200):
-    """Open a tty (a UART device or a pseudo-terminal) raw, for MicroPython's Unix port."""
-    f = open(path, "r+b")
-    make_raw(f.fileno(), baud)
-    return f
-
-
-async def serve_file(app, f, name):
-    """Serve a raw file-like stream (tty, UART, stdio) that MicroPython's asyncio can poll."""
-    stream = asyncio.StreamReader(f)
-    await serve_stream(app, stream, stream, name)

@@ -33,6 +33,11 @@ _PROTECTED = (P.KIND_SEALED, P.KIND_SIGNED)
 _PER_SCOPE = const(16)  # the newest replies kept
 _SCOPES = const(4)  # scopes kept; the least recently used goes first
 _SCOPE_BYTES = const(1024)  # reply bytes kept per scope
+# Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
+# HMAC suite's tag is as long). Before their first use: a const() is folded only there.
+_ROOM = const(4 + P.SEQ_LEN + P.TAG_LEN)  # (a board's copy has proto's values folded in)
+_BODY_AT = const(1 + P.SEQ_LEN)  # a sealed reply's plaintext starts after kind and seq
+_SMALL = const(256)  # a read's reply up to this size is kept
 
 
 class Replies:
@@ -102,7 +107,6 @@ class Session:
         self.workspace = None  # MAX_FRAME bytes to build replies in (a link lends its receive buffer)
         self.decoder = None  # a link's agent.frame.FrameDecoder (App.new_link), for receive()
         self._log = log
-        self._rid = self._piv = None  # of the request being answered
 
     @property
     def authenticated(self):
@@ -127,10 +131,105 @@ class Session:
             self._log("%s: principal %s (insecure hello)" % (self.link_name, server))
 
     def on_frame(self, kind, body):
-        """One received frame in, the encoded reply frame out (bytes), or None."""
-        self._rid = self._piv = None
+        """One received frame in, the encoded reply frame out (a view of the shared out
+        buffer), or None."""
+        piv = known = None  # the request's Partial IV (once opened) and id (once checked)
         try:
-            return self._on_frame(kind, body)
+            channel = self.channel
+            if kind == P.KIND_HANDSHAKE:
+                if channel is None:
+                    reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
+                else:
+                    was = channel._send
+                    reply = channel.handshake(bytes(body))
+                    if channel._send is not was:  # a new session: this link's replies start afresh
+                        self.replies.records = []
+                        if self._log:
+                            self._log("%s: session for %s" % (self.link_name, channel.principal))
+                return self._frame(kind, None, None, self._workspace(), 0, reply)
+            if kind in _PROTECTED:
+                opened = channel.open(kind, body) if channel is not None else None
+                if opened is None:  # bad tag, replay, no session: dropped unanswered, counted
+                    if channel is None:
+                        self.dropped += 1
+                    return None
+                body, piv = opened
+            elif kind != P.KIND_PLAIN:
+                return self._reply(P.KIND_PLAIN, None, None,
+                                   {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
+            try:  # a string the tree would refuse anyway is not made: its 413 needs no heap for it
+                request = cbor.loads(body, P.MAX_DEPTH, self.dispatcher.tree.longest)
+            except ValueError as exc:
+                if len(exc.args) > 1:  # that string (agent.cbor): 413, with the id if it was read
+                    head = exc.args[1]
+                    rid = head.get(P.K_ID) if type(head) is dict else None
+                    rid = rid if _uint30(rid) else None
+                    return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_TOO_LARGE, P.K_MSG: exc.args[0]})
+                return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
+            rid = token = None
+            if isinstance(request, dict):
+                rid = request.get(P.K_ID)
+                token = request.get(P.K_TOKEN)
+            if rid is not None and not _uint30(rid):
+                return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
+                                                     P.K_MSG: "request id must be an unsigned integer"})
+            known = rid  # a 420 answers it from here on
+            if token is not None and not _uint30(token):
+                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
+                                                    P.K_MSG: "client token must be an unsigned integer below 2^30"})
+            # Whom this request speaks for; 403 where policy refuses it: nothing ran, nothing kept.
+            speaker = channel.principal if kind in _PROTECTED else self.named
+            server = request.get(P.K_FOR) if isinstance(request, dict) else None  # (a non-map: dispatch refuses it)
+            if server is not None:
+                if kind not in _PROTECTED or not channel.guard.may_act_for(speaker, server):
+                    return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_FORBIDDEN,
+                                                        P.K_MSG: "%s may not act for %r" % (speaker or "this link", server)})
+                speaker = server
+            scope = write = chunk = None
+            if rid is not None:
+                chunk = request.get(P.K_CHUNK)
+                if chunk is not None:  # replies in pieces (docs/protocol.md 3)
+                    from . import pieces
+
+                    chunk = pieces.asked(request)
+                    if chunk is None:
+                        return self._reply(kind, piv, rid, pieces.refusal(rid))
+                # who spoke: the frame kind, the (proved or named) principal, the `for` ServerID
+                scope = "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN,
+                                      (channel.principal if kind in _PROTECTED else self.named) or "", server or "")
+                write = request.get(P.K_OP) in _WRITES
+                if token is None or speaker is None:
+                    token = write = None  # unscoped: this link's replies only
+                cached = self.durable.get(scope, token, rid) if write else None
+                if cached is None:
+                    cached = self.replies.get(scope, None, rid)
+                if cached is not None:
+                    if chunk is not None:
+                        return self._frame(kind, piv, rid, self._workspace(),
+                                           0, pieces.piece(rid, cached, chunk))  # pragma: no mutate (n comes from the body)
+                    return self._frame(kind, piv, rid, self._workspace(),
+                                       0, cached)  # pragma: no mutate (with a body, _frame takes n from it)
+            self.executed += 1
+            self.principal = speaker
+            self.reply_key = (scope, token, rid) if write else None
+            try:
+                self.kind = kind
+                response = self.dispatcher.handle(self, request)
+            except DMError as exc:
+                response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
+            finally:
+                self.principal = self.named
+                self.reply_key = None
+            keep = None
+            if rid is not None:
+                # A write must never run twice; a read's reply is kept if it is small and the heap
+                # has room (running a read again is harmless).
+                keep = 1 if request.get(P.K_OP) in _WRITES else 0  # pragma: no mutate (any true keep is a write's)
+                if chunk is not None:  # the pieces after the first come from the kept body
+                    body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
+                    return self._frame(kind, piv, rid, self._workspace(),
+                                       0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)
+            return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
         except MemoryError:
             # Out of heap in the middle of a request: the tree is as it was (the dispatcher
             # rolled back). Say so, in the little the reply needs; the link lives on.
@@ -140,112 +239,14 @@ class Session:
                 self._log("%s: out of memory" % self.link_name)
             try:
                 if kind == P.KIND_HANDSHAKE:
-                    return frame.encode_frame(kind, cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
-                if kind == P.KIND_PLAIN or self._piv is not None:  # (a sealed one: once opened)
-                    return self._reply(kind, self._piv, self._rid, {P.K_ID: self._rid, P.K_STATUS: P.S_DEVICE_FULL,
-                                                                    P.K_MSG: "device out of memory"})
+                    return self._frame(kind, None, None, self._workspace(), 0,
+                                       cbor.dumps([P.HS_ERR, P.S_DEVICE_FULL, "device out of memory"]))
+                if kind == P.KIND_PLAIN or piv is not None:  # (a sealed one: once opened)
+                    return self._reply(kind, piv, known, {P.K_ID: known, P.K_STATUS: P.S_DEVICE_FULL,
+                                                          P.K_MSG: "device out of memory"})
             except MemoryError:
                 pass
             return None
-
-    def _on_frame(self, kind, body):
-        piv = None
-        channel = self.channel
-        if kind == P.KIND_HANDSHAKE:
-            if channel is None:
-                reply = cbor.dumps([P.HS_ERR, P.S_NOT_SUPPORTED, "this device holds no keys"])
-            else:
-                was = channel._send
-                reply = channel.handshake(bytes(body))
-                if channel._send is not was:  # a new session: this link's replies start afresh
-                    self.replies.records = []
-                    if self._log:
-                        self._log("%s: session for %s" % (self.link_name, channel.principal))
-            return frame.encode_frame(P.KIND_HANDSHAKE, reply)
-        if kind in _PROTECTED:
-            opened = channel.open(kind, body) if channel is not None else None
-            if opened is None:  # bad tag, replay, no session: dropped unanswered, counted
-                if channel is None:
-                    self.dropped += 1
-                return None
-            body, piv = opened
-            self._piv = piv
-        elif kind != P.KIND_PLAIN:
-            return self._reply(P.KIND_PLAIN, None, None,
-                               {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "unsupported frame kind %d" % kind})
-        try:  # a string the tree would refuse anyway is not made: its 413 needs no heap for it
-            request = cbor.loads(body, P.MAX_DEPTH, self.dispatcher.tree.longest)
-        except ValueError as exc:
-            if len(exc.args) > 1:  # that string (agent.cbor): 413, with the id if it was read
-                head = exc.args[1]
-                rid = head.get(P.K_ID) if type(head) is dict else None
-                rid = rid if _uint30(rid) else None
-                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_TOO_LARGE, P.K_MSG: exc.args[0]})
-            return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST, P.K_MSG: "bad CBOR: %s" % exc})
-        rid = token = None
-        if isinstance(request, dict):
-            rid = request.get(P.K_ID)
-            token = request.get(P.K_TOKEN)
-        if rid is not None and not _uint30(rid):
-            return self._reply(kind, piv, None, {P.K_STATUS: P.S_BAD_REQUEST,
-                                                 P.K_MSG: "request id must be an unsigned integer"})
-        self._rid = rid
-        if token is not None and not _uint30(token):
-            return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_BAD_REQUEST,
-                                                P.K_MSG: "client token must be an unsigned integer below 2^30"})
-        # Whom this request speaks for; 403 where policy refuses it: nothing ran, nothing kept.
-        speaker = channel.principal if kind in _PROTECTED else self.named
-        server = request.get(P.K_FOR) if isinstance(request, dict) else None  # (a non-map: dispatch refuses it)
-        if server is not None:
-            if kind not in _PROTECTED or not channel.guard.may_act_for(speaker, server):
-                return self._reply(kind, piv, rid, {P.K_ID: rid, P.K_STATUS: P.S_FORBIDDEN,
-                                                    P.K_MSG: "%s may not act for %r" % (speaker or "this link", server)})
-            speaker = server
-        scope = write = chunk = None
-        if rid is not None:
-            chunk = request.get(P.K_CHUNK)
-            if chunk is not None:  # replies in pieces (docs/protocol.md 3)
-                from . import pieces
-
-                chunk = pieces.asked(request)
-                if chunk is None:
-                    return self._reply(kind, piv, rid, pieces.refusal(rid))
-            # who spoke: the frame kind, the (proved or named) principal, the `for` ServerID
-            scope = "%d:%s>%s" % (kind if kind in _PROTECTED else P.KIND_PLAIN,
-                                  (channel.principal if kind in _PROTECTED else self.named) or "", server or "")
-            write = request.get(P.K_OP) in _WRITES
-            if token is None or speaker is None:
-                token = write = None  # unscoped: this link's replies only
-            cached = self.durable.get(scope, token, rid) if write else None
-            if cached is None:
-                cached = self.replies.get(scope, None, rid)
-            if cached is not None:
-                if chunk is not None:
-                    return self._frame(kind, piv, rid, self._workspace(),
-                                       0, pieces.piece(rid, cached, chunk))  # pragma: no mutate (n comes from the body)
-                return self._frame(kind, piv, rid, self._workspace(),
-                                   0, cached)  # pragma: no mutate (with a body, _frame takes n from it)
-        self.executed += 1
-        self.principal = speaker
-        self.reply_key = (scope, token, rid) if write else None
-        try:
-            self.kind = kind
-            response = self.dispatcher.handle(self, request)
-        except DMError as exc:
-            response = {P.K_ID: rid, P.K_STATUS: exc.status, P.K_MSG: exc.msg}
-        finally:
-            self.principal = self.named
-            self.reply_key = None
-        keep = None
-        if rid is not None:
-            # A write must never run twice; a read's reply is kept if it is small and the heap
-            # has room (running a read again is harmless).
-            keep = 1 if request.get(P.K_OP) in _WRITES else 0  # pragma: no mutate (any true keep is a write's)
-            if chunk is not None:  # the pieces after the first come from the kept body
-                body = self._reply(kind, piv, rid, response, keep, scope, token if write else None, True)
-                return self._frame(kind, piv, rid, self._workspace(),
-                                   0, pieces.piece(rid, body, chunk))  # pragma: no mutate (n comes from the body)
-        return self._reply(kind, piv, rid, response, keep, scope, token if write else None)
 
     def _reply(self, kind, piv, rid, response, keep=None, scope=None, token=None, body_only=False):
         """The reply frame, built in the workspace and the shared out buffer (valid until the
@@ -315,11 +316,6 @@ class Session:
         return self.workspace
 
 
-# Room a reply body leaves in the frame: CRC, and what sealing adds (seq and tag; the
-# HMAC suite's tag is as long).
-_ROOM = 4 + P.SEQ_LEN + P.TAG_LEN
-_BODY_AT = 1 + P.SEQ_LEN  # a sealed reply's plaintext starts after kind and seq
-_SMALL = 256
 _WRITES = (P.OP_ADD, P.OP_REPLACE, P.OP_DELETE, P.OP_EXEC, P.OP_ATOMIC, P.OP_SEQUENCE, P.OP_COPY)
 
 

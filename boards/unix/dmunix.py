@@ -1,12 +1,12 @@
 """The agent on MicroPython's Unix port (the device runtime, the frozen firmware), as a board runs it.
 
-main.py calls main(); `dmagent serve --runtime micropython[-frozen]` starts it with the CPython
-server's flags. Links: --tcp HOST:PORT, --serial DEV (a tty opened raw with termios), --stdio
-(the launcher hands a pseudo-terminal in as stdin/stdout, like a board's USB console). A module,
-not main.py's body, so that its code is .mpy or frozen, not compiled into the heap at each start.
+main.py calls main(), which boots and leaves, then runs the event loop; `dmagent serve
+--runtime micropython[-frozen]` starts it with the CPython server's flags. Links: --tcp
+HOST:PORT, --serial DEV (a tty opened raw with termios), --stdio (the launcher hands a
+pseudo-terminal in as stdin/stdout, like a board's USB console). A module, not main.py's
+body, so that its code is .mpy or frozen, not compiled into the heap at each start.
 """
 import asyncio
-import gc
 import sys
 
 from agent import frame, startup
@@ -77,16 +77,11 @@ def boot(opts):
     return app
 
 
-async def run(opts, held):
-    global parse_args, links_wanted, secrets, boot
-    app = boot(opts)
-    held.pop()
-    # Boot is over: the functions only it needed leave (as .mpy, their code is in the heap;
-    # measured: 528 bytes at serve time)
-    del parse_args, links_wanted, secrets, boot
-    from agent import server  # main() imported it before boot
+async def start_links(app, opts):
+    """The links the command line asks for: the TCP server listening, each serial line and
+    stdio a task. They serve once main.py runs the event loop."""
+    from agent import server, tty  # server: main() imported it before boot; tty: boot-only
 
-    tasks = []
     if opts["tcp"]:
         host, port = opts["tcp"].rsplit(":", 1)
         # Two TCP links unless config says: one, and the one kept for a principal (the
@@ -96,25 +91,35 @@ async def run(opts, held):
         await server.serve_tcp(app, host, int(port), limits)
     for spec in opts["serial"]:
         dev, _, baud = spec.partition("@")
-        f = server.open_tty(dev, int(baud or 115200))
-        tasks.append(asyncio.create_task(server.serve_file(app, f, "serial " + dev)))
+        stream = asyncio.StreamReader(tty.open_tty(dev, int(baud or 115200)))  # reads and writes
+        asyncio.create_task(server.serve_stream(app, stream, stream, "serial " + dev))
     if opts["stdio"]:
         try:
-            server.make_raw(0)
+            tty.make_raw(0)
         except Exception:
             pass  # not a tty: a pipe needs no raw mode
-        tasks.append(asyncio.create_task(server.serve_file(app, sys.stdin.buffer, "stdio")))
+        stream = asyncio.StreamReader(sys.stdin.buffer)
+        asyncio.create_task(server.serve_stream(app, stream, stream, "stdio"))
+    import agent
+
+    agent.unload("agent.tty")  # the links are open: its code leaves the heap
+
+
+async def report(code_from):
+    """The heap in use once serving (this module gone, so the figure is what serves), then
+    ready. Imports its own modules: the module's globals are gone by the time it runs."""
+    import gc
+    import sys
+
     gc.collect()
-    print("dmagent: heap %d bytes in use, %d free; code from %s" % (gc.mem_alloc(), gc.mem_free(), frame.__file__),
+    print("dmagent: heap %d bytes in use, %d free; code from %s" % (gc.mem_alloc(), gc.mem_free(), code_from),
           file=sys.stderr)
     print("dmagent: ready", file=sys.stderr)
-    while True:
-        await asyncio.sleep(3600)
 
 
 def main():
-    """Parse the command line (a mistake: one line, exit 2), reserve the links' buffers, then
-    boot and serve until stopped."""
+    """Parse the command line (a mistake: one line, exit 2), reserve the links' buffers, boot,
+    start the links; then this module leaves the heap and main.py runs the event loop."""
     try:
         opts = parse_args(sys.argv[1:])
     except ValueError as exc:
@@ -127,11 +132,16 @@ def main():
     # A piece kept whole through boot for the first session's key schedules (2 x 304 bytes):
     # boot's small objects would cut up the heap, and the first handshake found no 304 bytes in
     # one piece with 5 KB free. Given back once booted, before any link is served.
-    held = [bytearray(1024)]
-    from agent import server  # noqa: F401  the agent's code next, before config and keys
-    from agent import app  # noqa: F401
+    held = bytearray(1024)
+    import agent.server  # noqa: F401  the agent's code next, before config and keys
+    import agent.app  # noqa: F401
 
-    try:
-        asyncio.run(run(opts, held))
-    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the whole process group: a stop, not a crash
-        print("dmagent: stopping", file=sys.stderr)
+    app = boot(opts)
+    del held
+    asyncio.get_event_loop().run_until_complete(start_links(app, opts))
+    asyncio.create_task(report(frame.__file__))
+    # Boot is over: this module leaves sys.modules, and its globals go with it (as .mpy, its
+    # code is in the heap; a function's globals are its module's, so report's would keep
+    # them all). main.py drops its name for the module; what serves is the agent's.
+    del sys.modules[__name__]
+    globals().clear()

@@ -4,6 +4,13 @@
 import sys
 
 sys.path.append(sys.path.pop(0))
-import dmunix  # noqa: E402
+import asyncio  # noqa: E402
 
-dmunix.main()
+try:
+    import dmunix  # noqa: E402
+
+    dmunix.main()  # boots and starts the links; then the start-up leaves the heap
+    del dmunix
+    asyncio.get_event_loop().run_forever()
+except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the whole process group: a stop, not a crash
+    print("dmagent: stopping", file=sys.stderr)

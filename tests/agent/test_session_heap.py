@@ -18,19 +18,29 @@ def _ask(link, message):
     return out
 
 
+class _Starving:
+    """The dispatcher, but the heap runs out the first time the session reads its tree (to
+    decode the request: before anything ran)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.calls = 0
+
+    @property
+    def tree(self):
+        self.calls += 1
+        if self.calls == 1:
+            raise MemoryError()
+        return self.real.tree
+
+    def handle(self, session, request):
+        return self.real.handle(session, request)
+
+
 def test_rule_a_request_without_heap_is_answered_420_counted_and_answered_on_retry():
     app = App({"device": {"devid": "urn:x"}, "open_reads": ["./DevInfo"]}, log=lambda msg: None)
     link = app.new_link("t", False)
-    real = link._on_frame
-    calls = [0]
-
-    def starving(kind, body):
-        calls[0] += 1
-        if calls[0] == 1:
-            raise MemoryError()
-        return real(kind, body)
-
-    link._on_frame = starving
+    link.dispatcher = _Starving(link.dispatcher)  # the session's own step, not the dispatcher's
     get = {P.K_ID: 7, P.K_OP: P.OP_GET, P.K_URI: "./DevInfo/DevId"}
     (short,) = _ask(link, get)  # no heap: said so
     assert short[P.K_STATUS] == P.S_DEVICE_FULL and short[P.K_MSG] == "device out of memory"

@@ -164,6 +164,19 @@ def test_bundle_mpy_files_boot_the_agent_on_the_device_runtime(esp32, tmp_path):
         proc.wait()
 
 
+def test_a_compiled_module_names_itself_in_tracebacks_by_its_module_name(tmp_path):
+    """Rule: the name tracebacks show (mpy-cross -s, interned by a board for good) is the
+    module's dotted name, a qstr every board has anyway, not a path of its own."""
+    assert [mpy.source_name(rel) for rel in ("agent/mo/__init__.py", "agent/mo/ext.py", "dmunix.py")] == \
+        ["agent.mo", "agent.mo.ext", "dmunix"]
+    needs_runtime()
+    probe = tmp_path / "raise.py"
+    probe.write_text("import sys\nfrom agent import uri\ntry:\n    uri.parse(None)\n"
+                     "except Exception as exc:\n    sys.print_exception(exc)\n")
+    out = mpy_runtime.run_file(probe, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and 'File "agent.uri", line 1, in parse' in out.stdout, out.stdout + out.stderr
+
+
 def test_esp32_main_serves_its_console_at_the_test_heap_and_gives_it_back(esp32, tmp_path):
     """The board's main.py and dmboard.mpy, with the bundle as the file system, on a pty
     console, in a board's 110k heap (relative paths, as on a board: MicroPython keeps its

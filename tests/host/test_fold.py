@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from dmagent.firmware_build import fold
-from dmagent.firmware_build.fold import FoldError, fold_module, proto_constants
+from dmagent.firmware_build.fold import FoldError, fold_imports, fold_module, proto_constants
 from dmagent.host_tools.paths import AGENT_DIR
 from dmagent.host_tools.runtime import micropython as mpy_runtime
 from tests.host.agents import ROOT
@@ -89,12 +89,19 @@ def test_a_name_not_a_plain_constant_stays_and_so_does_the_import():
     assert "from . import proto as P" in out.text and "3 use(s)" in out.kept
 
 
-def test_a_constant_a_module_assigns_is_folded_nowhere(tmp_path):
+def _package(tmp_path, **modules):
+    """An agent package under tmp_path with PROTO as its proto and each module's text."""
     package = tmp_path / "src" / "agent"
     package.mkdir(parents=True)
     (package / "proto.py").write_text(PROTO)
-    (package / "patch.py").write_text("from . import proto as P\nP.S_OK = 201\n")
-    (package / "user.py").write_text("from . import proto as P\n\ndef ok():\n    return P.S_OK, P.NAME\n")
+    for name, text in modules.items():
+        (package / (name + ".py")).write_text(text)
+    return package
+
+
+def test_a_constant_a_module_assigns_is_folded_nowhere(tmp_path):
+    package = _package(tmp_path, patch="from . import proto as P\nP.S_OK = 201\n",
+                       user="from . import proto as P\n\ndef ok():\n    return P.S_OK, P.NAME\n")
     report = fold.fold_tree(package, tmp_path / "out")
     # P.S_OK is left (patch.py changes it at run time), so user.py keeps its import
     user = (tmp_path / "out" / "agent" / "user.py").read_text()
@@ -174,6 +181,108 @@ def test_the_prepared_tree_is_keyed_by_the_fold_and_the_sources(tmp_path, monkey
     assert (fold.prepare([board], package_dir=package) / "board.py").read_text() == "pass\nx = 201\n"
 
 
+# --- constants agent modules import from each other ------------------------------------------
+NODES = textwrap.dedent('''
+    VALUE = const(0)
+    ACL = const(2)
+    FILE = "snapshot.bin"
+    MISSING = object()
+
+    def fields(node):
+        return node
+''')
+
+
+def _fold_imports(body, package="agent", never=None, reached=(), module="user"):
+    exports = {"agent.nodes": proto_constants(NODES), "agent.proto": proto_constants(PROTO)}
+    return fold_imports(textwrap.dedent(body), exports, package, never, reached, module)
+
+
+def test_a_constant_imported_by_name_is_folded_and_leaves_the_import():
+    out = _fold_imports('''
+        from .nodes import ACL, MISSING, fields
+        from .nodes import FILE as NAME
+
+        def f(node):
+            return fields(node)[ACL], NAME, node is MISSING, ACL.bit_length()
+    ''')
+    assert out.count == 3
+    # Rule: a constant's import goes once every use is its literal; the rest of the import stays.
+    assert out.text.startswith("\nfrom .nodes import MISSING, fields\npass\n"), out.text
+    assert "return fields(node)[(2)], 'snapshot.bin', node is MISSING, (2).bit_length()" in out.text
+
+
+def test_a_module_alias_attribute_is_folded_and_the_alias_stays_while_used():
+    out = _fold_imports('''
+        from . import nodes as N
+
+        def f(node):
+            return N.fields(node)[N.VALUE], N.MISSING, N.ACL
+    ''')
+    assert out.count == 2
+    assert "from . import nodes as N\n" in out.text and "N.fields(node)[(0)], N.MISSING, 2" in out.text
+    # in agent.mo, `from . import nodes` would be agent.mo.nodes: only `..` is agent.nodes
+    sub = _fold_imports("from . import nodes as N\nfrom .. import nodes\nx = N.ACL, nodes.ACL\n", package="agent.mo")
+    assert sub.text.endswith("x = N.ACL, 2\n") and sub.count == 1
+
+
+def test_a_name_imported_and_also_assigned_is_left_alone():
+    for body in ('''
+        from .nodes import ACL
+
+        def f():
+            global ACL
+            ACL = 3
+            return ACL
+    ''', '''
+        from .nodes import ACL
+
+        def f(ACL=ACL):
+            return ACL
+    ''', '''
+        from .nodes import ACL
+        from .other import ACL
+        x = ACL
+    '''):
+        out = _fold_imports(body)
+        assert out.text == textwrap.dedent(body) and out.count == 0
+
+
+def test_a_name_that_is_no_plain_constant_or_assigned_elsewhere_is_left():
+    out = _fold_imports('''
+        from .nodes import ACL, MISSING, fields
+        from . import nodes as N
+
+        def f(node):
+            N.VALUE = 1
+            return fields(node)[ACL], MISSING, f"{ACL}", N.VALUE
+    ''', never={"agent.nodes": {"VALUE"}})
+    # ACL in an f-string stays a name, so its import stays too; VALUE is assigned: no constant
+    assert out.count == 1 and "from .nodes import ACL, MISSING, fields\n" in out.text
+    assert "fields(node)[(2)], MISSING, f\"{ACL}\", N.VALUE" in out.text
+
+
+def test_an_imported_name_another_module_reads_through_this_one_stays():
+    out = _fold_imports("from .nodes import ACL\nx = ACL\n", reached={("user", "ACL")})
+    assert out.text == "from .nodes import ACL\nx = 2\n"
+
+
+def test_the_tree_fold_takes_each_exporting_modules_own_constants(tmp_path):
+    package = _package(tmp_path, nodes="from . import proto as P\nOK = P.S_OK\nVALUE = 0\n",
+                       patch="from . import nodes\nnodes.VALUE = 1\n",
+                       user="from .nodes import OK, VALUE\nx = OK, VALUE\n")
+    report = fold.fold_tree(package, tmp_path / "out")
+    # OK is proto's S_OK once proto is folded into nodes; VALUE is assigned by patch.py
+    assert (tmp_path / "out" / "agent" / "user.py").read_text() == "from .nodes import VALUE\nx = 200, VALUE\n"
+    assert report["agent/user.py"].count == 1
+
+
+def test_an_import_fold_that_wrote_something_else_is_a_build_error(monkeypatch):
+    monkeypatch.setattr(fold, "_import_text", lambda node, kept: "import os")
+    with pytest.raises(FoldError, match="changed more than"):
+        _fold_imports("from .nodes import ACL\nx = ACL\n")
+
+
 # --- the agent, folded --------------------------------------------------------------------------
 # A scripted session through the agent's own App (insecure, the demo config): every reply frame
 # in hex. Run once on the source and once on the folded copy, both on CPython.
@@ -213,6 +322,12 @@ def test_the_folded_agent_answers_byte_for_byte_as_the_source(tmp_path):
     # and the copies it ran are folded: no module but proto itself still imports it
     importing = [p.relative_to(folded).as_posix() for p in folded.rglob("*.py") if "import proto" in p.read_text()]
     assert importing == [], importing
+    # nor any constant of another agent module: folding the copies again finds nothing left
+    exports = {fold._module_of(p.relative_to(folded).as_posix()): proto_constants(p.read_text())
+               for p in folded.rglob("*.py")}
+    left = {p.name: fold_imports(p.read_text(), exports, fold._package_of(p.relative_to(folded).as_posix())).count
+            for p in (folded / "agent").rglob("*.py")}
+    assert set(left.values()) == {0} and "from .nodes import ACL" not in (folded / "agent" / "journal.py").read_text()
 
 
 BOOTED = textwrap.dedent('''

@@ -34,6 +34,33 @@ def test_the_unix_start_up_is_never_compiled_from_source(tmp_path, runtime):
         assert where.endswith("/dmunix.mpy") and where.startswith(".cache/mpy/"), where
 
 
+# main.py booted with no link (so the loop has nothing to wait for once the start-up's report
+# has run): the loop runs its tasks once, then what is left of dmunix is shown.
+BOOTED = """import sys, asyncio
+sys.path[0] = "boards/unix"
+sys.argv[1:] = ["--config", "boards/unix/demo-config.json", "--insecure"]
+
+def once():
+    asyncio.run_until_complete()
+    print("left:", "dmunix" in sys.modules, "dmunix" in globals())
+
+asyncio.Loop.run_forever = once
+exec(open("boards/unix/main.py").read())
+"""
+
+
+@pytest.mark.parametrize("runtime", mpy_runtime.RUNTIMES)
+def test_once_booted_the_start_up_has_left_the_heap(tmp_path, runtime):
+    """Rule: what serves is the agent's: dmunix's module and names are gone before the heap
+    figure is taken and the agent says it is ready."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(BOOTED)
+    proc = mpy_runtime.run_file(probe, runtime=runtime, cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dmagent: heap " in proc.stderr and "dmagent: ready" in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "left: False False", proc.stdout + proc.stderr
+
+
 def test_without_a_compiled_copy_main_py_falls_back_to_the_source(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
