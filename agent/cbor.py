@@ -193,46 +193,44 @@ class _Decoder:
             value = self._item()
             if value is _OPENED:
                 continue
+            top = stack[-1] if stack else None
             if value is _STOP:
-                top = stack[-1] if stack else None
                 if top is None or top[_COUNT] >= 0:
                     raise CBORDecodeError("break outside an indefinite-length item")
                 if top[_KEY] is not _NO_KEY:
                     raise CBORDecodeError("break where a map value belongs")
-                value = self._close(stack.pop())
-            # a complete value: it may complete the items around it in turn
-            while stack and self._add(stack[-1], value):
-                value = self._close(stack.pop())
-            if not stack:
+            # a complete value goes into top, and may complete it and the items around it in
+            # turn; a break completes top
+            while top is not None:
+                if value is not _STOP:
+                    if top[_MAJOR] == 5:
+                        if top[_KEY] is _NO_KEY:
+                            try:
+                                hash(value)  # an empty dict's lookup would not notice an unhashable key
+                            except TypeError:
+                                raise CBORDecodeError("map key is an array or map")
+                            if value in top[_CONTENT]:
+                                raise CBORDecodeError("duplicate map key")
+                            top[_KEY] = value
+                            break
+                        top[_CONTENT][top[_KEY]] = value
+                        top[_KEY] = _NO_KEY
+                    else:
+                        top[_CONTENT].append(value)
+                    if top[_COUNT] < 0:
+                        break
+                    top[_COUNT] -= 1
+                    if top[_COUNT]:
+                        break
+                stack.pop()
+                value = top[_CONTENT]
+                if top[_MAJOR] == 6:
+                    from . import cbor_extra
+
+                    value = cbor_extra.tagged(top[_TAG], value[0])
+                top = stack[-1] if stack else None
+            if top is None:
                 return value
-
-    def _add(self, top, value):
-        """Put a complete value into top; True when that was top's last one."""
-        if top[_MAJOR] == 5:
-            if top[_KEY] is _NO_KEY:
-                try:
-                    hash(value)  # an empty dict's lookup would not notice an unhashable key
-                except TypeError:
-                    raise CBORDecodeError("map key is an array or map")
-                if value in top[_CONTENT]:
-                    raise CBORDecodeError("duplicate map key")
-                top[_KEY] = value
-                return False
-            top[_CONTENT][top[_KEY]] = value
-            top[_KEY] = _NO_KEY
-        else:
-            top[_CONTENT].append(value)
-        if top[_COUNT] < 0:
-            return False
-        top[_COUNT] -= 1
-        return top[_COUNT] == 0
-
-    def _close(self, top):
-        if top[_MAJOR] != 6:
-            return top[_CONTENT]
-        from . import cbor_extra
-
-        return cbor_extra.tagged(top[_TAG], top[_CONTENT][0])
 
     def _open(self, major, count, content, tag=None):
         if len(self.stack) >= self.max_depth:

@@ -53,15 +53,12 @@ def _compact(store, snapshot):
         if is_full(exc):
             raise StoreFull("compaction: no space left for a %d-byte snapshot" % n)
         raise
-    store._step("snapshot.tmp written")
     # From the rename on, journal.bin is stale: until a fresh one is in, a failure leaves
     # recovery to the next call, which replaces it.
     store.close()
     store._gen = None
-    os.rename(tmp, store._path(SNAPSHOT))
-    store._sync_dir()
+    store._rename(SNAPSHOT_TMP, SNAPSHOT)
     store._ssize = _size(store._path(SNAPSHOT)) or 0  # pragma: no mutate (just renamed in: never None)
-    store._step("snapshot renamed")
     try:
         store._new_journal(gen)
     except OSError as exc:

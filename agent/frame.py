@@ -145,13 +145,16 @@ class FrameDecoder:
         self.bad_crc = 0
         self.bad_cobs = 0
         self.oversized = 0
-        self._skip = False  # dropping an oversized frame up to its 0x00
-        self._done = False  # _scan completed a good frame of _last content bytes
-        self._last = 0
+        self._good = 0  # content bytes of a good frame _scan completed, not yet yielded
         self._reset()
 
-    def _reset(self):
-        self._n = 0  # decoded bytes in _buf
+    def _reset(self, overflow=False):
+        """Start on the next frame; overflow: this one would pass max_frame, drop it up to its
+        0x00, unbuffered."""
+        if overflow:
+            self.oversized += 1
+        self._skip = overflow  # dropping an oversized frame up to its 0x00
+        self.buffered = 0  # decoded bytes of the frame in progress (never more than max_frame)
         self._left = 0  # data bytes still due in this COBS block; 0: a code byte is next
         self._zero = False  # the next code byte stands for a zero first (previous code < FF)
         self._open = False  # a code byte of this frame was seen: 0x00 now ends a frame
@@ -167,15 +170,6 @@ class FrameDecoder:
             _spare.append(self._buf)
         self._buf = self._mv = None
 
-    def _overflow(self):
-        self.oversized += 1
-        self._reset()
-        self._skip = True
-
-    def buffered(self):
-        """Decoded bytes of the frame in progress (never more than max_frame)."""
-        return self._n
-
     def feed(self, data, end=None):
         """Yield (kind, body) for each good frame that data completes; body is a memoryview
         into the decoder's buffer, valid until the next iteration. Iterate to the end: bytes
@@ -190,12 +184,13 @@ class FrameDecoder:
             end = len(data)
         while i < end:
             i = self._scan(data, mv, i, end)
-            if self._done:
-                self._done = False
-                yield self._buf[0], self._mv[1 : self._last - 4]
+            n = self._good
+            if n:
+                self._good = 0
+                yield self._buf[0], self._mv[1 : n - 4]
 
     def _scan(self, data, mv, i, end):
-        """Take data from i on until a good frame is complete (sets _done) or data ends;
+        """Take data from i on until a good frame is complete (sets _good) or data ends;
         returns where it stopped."""
         buf = self._buf
         while i < end:
@@ -217,46 +212,42 @@ class FrameDecoder:
                     self._reset()
                     i = z + 1
                     continue
-                n = self._n
+                n = self.buffered
                 if n + k > len(buf):
-                    self._overflow()
+                    self._reset(True)
                     i += k
                     continue
                 buf[n : n + k] = mv[i : i + k]
-                self._n = n + k
+                self.buffered = n + k
                 self._left = left - k
                 i += k
                 continue
             b = data[i]
             i += 1
             if b == 0:
-                if self._open and self._finish():
+                if not self._open:
+                    continue  # an empty frame (a sender's flush)
+                n = self.buffered
+                self._reset()
+                if n < _MIN_CONTENT:
+                    self.bad_cobs += 1
+                # The CRC-32 of content that ends in its own CRC (LE) is a fixed residue: one
+                # pass, and no big ints on a 32-bit port (the residue is a small int).
+                elif binascii.crc32(self._mv[:n]) != _CRC_RESIDUE:
+                    self.bad_crc += 1
+                else:
+                    self.frames += 1
+                    self._good = n
                     return i
-                continue  # else an empty frame (a sender's flush) or a dropped one
+                continue
             if self._zero:
-                n = self._n
+                n = self.buffered
                 if n >= len(buf):
-                    self._overflow()
+                    self._reset(True)
                     continue
                 buf[n] = 0
-                self._n = n + 1
+                self.buffered = n + 1
             self._open = True
             self._zero = b != 0xFF
             self._left = b - 1
         return i
-
-    def _finish(self):
-        n = self._n
-        self._reset()
-        if n < _MIN_CONTENT:
-            self.bad_cobs += 1
-            return False
-        # The CRC-32 of content that ends in its own CRC (LE) is a fixed residue: one pass,
-        # and no big ints on a 32-bit port (the residue is a small int).
-        if binascii.crc32(self._mv[:n]) != _CRC_RESIDUE:
-            self.bad_crc += 1
-            return False
-        self.frames += 1
-        self._last = n
-        self._done = True
-        return True

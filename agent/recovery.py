@@ -164,9 +164,7 @@ def truncate_journal(store, n):
     except Exception:
         _remove_quietly(tmp)
         raise
-    store._step("journal.tmp copied")
-    os.rename(tmp, path)
-    store._sync_dir()
+    store._rename(JOURNAL_TMP, JOURNAL)
 
 
 def _read_snapshot(store):
@@ -258,10 +256,8 @@ def _settle_tmp(store, tmp, final, complete):
     tpath = store._path(tmp)
     if _size(tpath) is None:
         return
-    fpath = store._path(final)
-    if _size(fpath) is None and complete(store, tpath):
-        os.rename(tpath, fpath)
-        store._sync_dir()
+    if _size(store._path(final)) is None and complete(store, tpath):
+        store._rename(tmp, final)
     else:
         os.remove(tpath)
 

@@ -5,7 +5,6 @@ when one of these happens.
 """
 
 import binascii
-import os
 import struct
 
 from .recovery import _read_record
@@ -111,8 +110,7 @@ def set_aside(store, snapshot):
             k += 1
             name = "journal.damaged.%d" % k
         store.close()
-        os.rename(store._path(JOURNAL), store._path(name))
-        store._sync_dir()
+        store._rename(JOURNAL, name)
     gen = store._gen
     store._new_journal(gen)  # empty: the state loaded now goes into the next snapshot
     store._jsize, store._count = HEADER_SIZE, 0

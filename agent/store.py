@@ -147,18 +147,9 @@ def record_head(payload):
     return h
 
 
-def record(payload):
-    """The on-disk bytes of one record, in one buffer (so append can write it in one call)."""
-    n = len(payload)
-    rec = bytearray(RECORD_HEAD + n)
-    rec[0:RECORD_HEAD] = record_head(payload)
-    rec[RECORD_HEAD:] = payload
-    return rec
-
-
 class Store:
     """Snapshot + journal in root_dir (created if missing). Call load() first; append(),
-    compact() and stats() run the same recovery themselves if it has not run yet."""
+    compact() and should_compact() run the same recovery themselves if it has not run yet."""
 
     _truncate_in_place = True  # where files have truncate(); tests turn it off for the copy path
 
@@ -185,9 +176,6 @@ class Store:
 
     def _path(self, name):
         return (self.root if self.root == "/" else self.root + "/") + name
-
-    def _step(self, name):
-        """Called between the steps of compaction and truncation; a test raises here to crash."""
 
     def _open_append(self, path):
         return open(path, "ab", buffering=0)
@@ -224,7 +212,9 @@ class Store:
         self._ready()
         if self.damage is not None:  # the operator resolves it first (agent.repair)
             raise StoreError(self.damage)
-        rec = record(payload)
+        rec = bytearray(RECORD_HEAD + len(payload))  # one buffer: append writes it in one call
+        rec[0:RECORD_HEAD] = record_head(payload)
+        rec[RECORD_HEAD:] = payload
         if self.reserve and not frees:
             if self.reserve_short:
                 raise StoreFull("room kept for Deletes")
@@ -235,21 +225,18 @@ class Store:
             _write_all(self._jf, rec)
             _sync(self._jf)
         except OSError as exc:
-            self._undo_append()
+            self.close()
+            try:  # no partial record may stay: cut the journal back
+                if _size(self._path(JOURNAL)) != self._jsize:
+                    self._truncate_journal(self._jsize)
+            except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
+                self._gen = None
             if is_full(exc):
                 self._pressed = True
                 raise StoreFull("journal append: no space left for a %d-byte record" % len(rec))
             raise
         self._jsize += len(rec)
         self._count += 1
-
-    def _undo_append(self):
-        self.close()
-        try:
-            if _size(self._path(JOURNAL)) != self._jsize:
-                self._truncate_journal(self._jsize)
-        except Exception:  # noqa: BLE001 - cannot cut back now: recover before the next write
-            self._gen = None
 
     def compact(self, snapshot, spend_reserve=False):
         """Make snapshot (the whole current state) the snapshot and empty the journal.
@@ -273,29 +260,27 @@ class Store:
             have = _size(self._path(RESERVE)) or 0
             if want <= have <= want + 4096:
                 self.reserve_short = False
-            else:  # rare: the first boot, or the tree's size moved
-                self._grow_reserve(want, have)
-
-    def _grow_reserve(self, want, have):
-        path = self._path(RESERVE)
-        if have > want:
-            os.remove(path)
-            have = 0
-        self.reserve_short = True
-        # small: at boot the heap is at its most cut up
-        zeros = bytes(64)  # pragma: no mutate (a longer one: only its first 64 bytes are written)
-        try:
-            with open(path, "ab") as f:
-                while have < want:
-                    k = min(64, want - have)
-                    _write_all(f, memoryview(zeros)[:k])
-                    have += k
-                _sync(f)
-        except OSError as exc:
-            if not is_full(exc):
-                raise
-            return  # what got written stays: it is room all the same
-        self.reserve_short = False
+                return
+            # rare: the first boot, or the tree's size moved
+            path = self._path(RESERVE)
+            if have > want:
+                os.remove(path)
+                have = 0
+            self.reserve_short = True
+            # small: at boot the heap is at its most cut up
+            zeros = bytes(64)  # pragma: no mutate (a longer one: only its first 64 bytes are written)
+            try:
+                with open(path, "ab") as f:
+                    while have < want:
+                        k = min(64, want - have)
+                        _write_all(f, memoryview(zeros)[:k])
+                        have += k
+                    _sync(f)
+            except OSError as exc:
+                if not is_full(exc):
+                    raise
+                return  # what got written stays: it is room all the same
+            self.reserve_short = False
 
     def _new_journal(self, gen):
         tmp = self._path(JOURNAL_TMP)
@@ -304,10 +289,7 @@ class Store:
         except OSError:
             _remove_quietly(tmp)
             raise
-        self._step("journal.tmp written")
-        os.rename(tmp, self._path(JOURNAL))
-        self._sync_dir()
-        self._step("journal renamed")
+        self._rename(JOURNAL_TMP, JOURNAL)
 
     def _write_file(self, path, parts):
         f = open(path, "wb")
@@ -324,31 +306,16 @@ class Store:
 
         recovery.truncate_journal(self, n)
 
-    def _sync_dir(self):
-        # A rename is durable once the folder is; only CPython can fsync one.
-        if _fsync is None:
-            return
-        try:
-            fd = os.open(self.root, os.O_RDONLY)
-        except (OSError, AttributeError):
-            return
-        try:
-            _fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    def _rename(self, tmp, final):
+        """Rename tmp over final. Every step of compaction and truncation ends in one, and it
+        is where a test crashes the store: before the rename or after it."""
+        os.rename(self._path(tmp), self._path(final))
+        if _fsync is not None:  # a rename is durable once its folder is: only CPython can fsync one
+            from .hal.cpython import sync_dir
+
+            sync_dir(self.root)
 
     # --- housekeeping -----------------------------------------------------------
-    def stats(self):
-        self._ready()
-        return {
-            "journal_bytes": self._jsize,
-            "journal_records": self._count,
-            "snapshot_bytes": self._ssize,
-            "generation": self._gen,
-        }
-
     def should_compact(self, freed=False):
         """True once the journal has grown past compact_bytes, or when a write that freed
         something follows a lack of space (compaction is what gives the space back)."""

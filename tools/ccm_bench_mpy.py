@@ -10,6 +10,7 @@ import sys
 import time
 
 from agent import ccm, hal
+from agent.hal.backends import aes_backends
 
 SIZES = (64, 256, 1024, 2000)  # 2000: about the largest frame (proto.MAX_FRAME is 2048)
 KEY = bytes(range(16))
@@ -32,7 +33,7 @@ def rate(fn, size, seconds):
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     print("MicroPython %s, heap free %d" % (".".join(str(v) for v in sys.implementation.version[:3]), gc.mem_free()))
-    for name in hal.aes_backends():
+    for name in aes_backends():
         block = hal.aes_block(KEY, name)
         for size in SIZES:
             msg = bytes(size)

@@ -6,7 +6,8 @@ AES backends, first present wins: "cryptolib" (MicroPython, ECB), "cryptography"
 one made here also takes an output buffer, block(src, dst) -> dst, so AES-CCM can run
 without allocating a block.
 Randomness: os.urandom, else the source registered with set_random, else an error: never
-a weak fallback. Every import is lazy: the agent's heap is a board's.
+a weak fallback. Every import is lazy: the agent's heap is a board's (the list of backends
+present, for tests and benches, is agent.hal.backends).
 """
 
 import time
@@ -34,23 +35,6 @@ def set_random(fn):
     _board_random = fn
 
 
-def _board(key):
-    if _board_aes is None:
-        raise ImportError("no board AES registered")
-    fn = _board_aes(key)
-
-    def block(src, dst=None):
-        out = bytes(fn(bytes(src)))  # plain bytes both ways: the simplest for JS glue
-        if len(out) != 16:
-            raise ValueError("board AES returned %d bytes, not 16" % len(out))
-        if dst is None:
-            return out
-        dst[:] = out
-        return dst
-
-    return block
-
-
 def _present(name):
     if name == "board":
         return _board_aes is not None
@@ -67,11 +51,6 @@ def _present(name):
     except ImportError:
         return False
     return True
-
-
-def aes_backends():
-    """Names of the AES backends this runtime has, in the order aes_block tries them."""
-    return [name for name in BACKENDS if _present(name)]
 
 
 def backend_name():
@@ -104,7 +83,20 @@ def aes_block(key, backend=None):
 
         return cryptography_aes(key)
     if name == "board":
-        return _board(key)
+        if _board_aes is None:
+            raise ImportError("no board AES registered")
+        fn = _board_aes(key)
+
+        def block(src, dst=None):
+            out = bytes(fn(bytes(src)))  # plain bytes both ways: the simplest for JS glue
+            if len(out) != 16:
+                raise ValueError("board AES returned %d bytes, not 16" % len(out))
+            if dst is None:
+                return out
+            dst[:] = out
+            return dst
+
+        return block
     if name == "pure":
         from .. import aes
 
@@ -130,18 +122,6 @@ def random_bytes(n):
             raise OSError("board random source gave %d bytes, not %d" % (len(data), n))
         return data
     raise OSError("no random source: os.urandom is missing and no board source is set (hal.set_random)")
-
-
-def random_name():
-    """Where random_bytes comes from: 'os.urandom', 'board' or None (for `info`)."""
-    try:
-        import os
-
-        if hasattr(os, "urandom"):
-            return "os.urandom"
-    except ImportError:
-        pass
-    return "board" if _board_random is not None else None
 
 
 # Milliseconds on a wrapping counter, with MicroPython's semantics on every runtime, so code

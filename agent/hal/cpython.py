@@ -1,7 +1,9 @@
-"""What agent.hal takes from CPython alone: AES from the cryptography package, and
-MicroPython's wrapping millisecond clock made from time.monotonic_ns. A board never loads it.
+"""What agent.hal takes from CPython alone: AES from the cryptography package,
+MicroPython's wrapping millisecond clock made from time.monotonic_ns, and the folder fsync
+that makes agent.store's renames durable. A board never loads it.
 """
 
+import os
 import time
 
 
@@ -18,6 +20,21 @@ def cryptography_aes(key):
         return dst
 
     return block
+
+
+def sync_dir(path):
+    """fsync the folder path (a rename in it is durable once the folder is); quietly nothing
+    where the file system cannot."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # The tick clock with MicroPython's semantics: the same wrap-around as on a board.

@@ -9,6 +9,7 @@ from agent.app import App
 from tests.agent.check import tohex
 from tests.agent.edge_helpers import ask as _ask
 from tests.agent.edge_helpers import rmtree as _rmtree
+from tests.agent.store_stats import stats
 
 _CONFIG = {"device": {"devid": "urn:t"}, "accounts": [{"server_id": "A"}]}
 
@@ -20,11 +21,11 @@ def test_rule_a_write_answered_200_is_in_the_journal_once_however_often_retried(
         app = App(_CONFIG, state_dir=d, insecure=True, log=lambda msg: None)
         link = app.new_link("t", False)
         assert _ask(link, {P.K_ID: 1, P.K_OP: P.OP_HELLO, P.K_SERVER: "A"})[P.K_STATUS] == 200
-        before = app.store.stats()["journal_records"]
+        before = stats(app.store)["journal_records"]
         add = {P.K_ID: 2, P.K_OP: P.OP_ADD, P.K_URI: "./X", P.K_VALUE: 5, P.K_FORMAT: "int"}
         for _ in range(3):
             assert _ask(link, add)[P.K_STATUS] == 200
-        assert app.store.stats()["journal_records"] == before + 1
+        assert stats(app.store)["journal_records"] == before + 1
         link.close()
         app.store.close()
         again = App(_CONFIG, state_dir=d, insecure=True, log=lambda msg: None)  # a reboot

@@ -222,7 +222,7 @@ def test_oversized_frame_dropped_without_growth():
     got = []
     for j in range(0, len(wire), 7):
         got.extend(_frames(dec, wire[j : j + 7]))
-        assert dec.buffered() <= 64
+        assert dec.buffered <= 64
     assert got == [(1, b"after")]
     assert dec.oversized == 1 and dec.frames == 1
     assert dec._buf is buf and len(buf) == 64
@@ -249,7 +249,7 @@ def test_endless_garbage_keeps_buffer_bounded():
     junk = bytes(range(1, 256))
     for _ in range(20):
         assert _frames(dec, junk) == []
-        assert dec.buffered() <= 32
+        assert dec.buffered <= 32
     assert _frames(dec, b"\x00" + encode_frame(1, b"hi")) == [(1, b"hi")]
     assert dec.oversized == 1
 

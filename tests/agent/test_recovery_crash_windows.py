@@ -5,13 +5,18 @@ missing final file, and a repair that runs out of space. Through Store.load(). P
 
 import os
 
-from agent.store import Store, StoreError, StoreFull, header, record
+from agent.store import Store, StoreError, StoreFull, header, record_head
 from tests.agent.check import raises
 from tests.agent.edge_helpers import cleanup as _cleanup
 from tests.agent.edge_helpers import load as _load
 from tests.agent.edge_helpers import read as _read
 from tests.agent.edge_helpers import tmpdir
 from tests.agent.edge_helpers import write as _write
+
+
+def record(payload):
+    """The on-disk bytes of one record: its head, then the payload."""
+    return bytes(record_head(payload)) + payload
 
 
 def _tmpdir():
@@ -26,9 +31,10 @@ class Crash(Exception):
 class _CopyCrashStore(Store):
     _truncate_in_place = False  # cut a torn tail by copying, as MicroPython does
 
-    def _step(self, name):
-        if name == "journal.tmp copied":
-            raise Crash(name)
+    def _rename(self, tmp, final):
+        if tmp == "journal.tmp":  # the good records are copied, not yet renamed in
+            raise Crash(tmp)
+        Store._rename(self, tmp, final)
 
 
 def _torn(d):

@@ -7,6 +7,7 @@ runtime.
 from agent.store import Store, StoreError
 from tests.agent.check import raises
 from tests.agent.edge_helpers import cleanup, load, read, tmpdir, write
+from tests.agent.store_stats import stats
 
 
 def test_rule_a_header_not_ours_is_refused_naming_what_was_read():
@@ -59,7 +60,7 @@ def test_rule_without_a_snapshot_restore_is_told_so_and_the_stats_say_none():
         s = Store(d)
         s.load(lambda read: seen.append(read), lambda rec: seen.append(rec))
         assert seen == [None, b"r1"]  # restore(None): the empty tree, then the records
-        assert s.stats()["snapshot_bytes"] == 0
+        assert stats(s)["snapshot_bytes"] == 0
         s.close()
     finally:
         cleanup(d)
@@ -101,7 +102,7 @@ def test_rule_a_streamed_snapshot_ends_in_empty_reads_and_counts_its_bytes():
         s = Store(d)
         s.load(restore, lambda rec: None)
         assert ends == [b"", b""]
-        assert s.stats()["snapshot_bytes"] == 16 + 8 + 24
+        assert stats(s)["snapshot_bytes"] == 16 + 8 + 24
         s.close()
     finally:
         cleanup(d)

@@ -1,7 +1,7 @@
 """agent.store: round trips, torn and corrupt tails, crash at every compaction step, full storage.
 
 Each test works in its own folder under /tmp and removes it. A "crash" is an exception
-raised from Store._step between two steps: everything before it was flushed, nothing after
+raised from Store._rename before or after the rename that ends a step: everything before it was flushed, nothing after
 it ran, which is what power loss at that point leaves.
 """
 
@@ -11,6 +11,7 @@ import struct
 
 from agent.store import Store, StoreError, StoreFull
 from tests.agent.check import raises, tohex
+from tests.agent.store_stats import stats
 
 STEPS = ("snapshot.tmp written", "snapshot renamed", "journal.tmp written", "journal renamed")
 _serial = [0]
@@ -76,11 +77,17 @@ class Crash(Exception):
 
 
 class CrashingStore(Store):
+    """Crashes at crash_at, one of STEPS: "X.tmp written" just before X.tmp is renamed in,
+    "X renamed" just after (every step of compaction and truncation ends in a rename)."""
+
     crash_at = None
 
-    def _step(self, name):
-        if name == self.crash_at:
-            raise Crash(name)
+    def _rename(self, tmp, final):
+        if self.crash_at == tmp + " written":
+            raise Crash(self.crash_at)
+        Store._rename(self, tmp, final)
+        if self.crash_at == final.replace(".bin", " renamed"):
+            raise Crash(self.crash_at)
 
 
 class CopyTruncStore(Store):
@@ -221,7 +228,7 @@ def test_crash_while_cutting_a_torn_tail_by_copy():
         torn = _read(j)[:-3]
         _write(j, torn)
         s = CrashingCopyStore(d)
-        s.crash_at = "journal.tmp copied"
+        s.crash_at = "journal.tmp written"  # the good records copied, not renamed in
         raises(Crash, s.load)
         s.close()
         assert _read(j) == torn  # untouched: the copy sits in journal.tmp
@@ -323,7 +330,7 @@ def test_damage_matrix_never_loses_acknowledged_records_silently():
         s.compact(b"the snapshot")
         offsets = []
         for p in payloads:
-            offsets.append(s.stats()["journal_bytes"])
+            offsets.append(stats(s)["journal_bytes"])
             s.append(p)
         s.close()
         good = _read(j)
@@ -444,18 +451,18 @@ def test_stats_and_should_compact():
         s = Store(d, compact_bytes=100)
         s.load()
         want = {"journal_bytes": 16, "journal_records": 0, "snapshot_bytes": 0, "generation": 0}
-        assert s.stats() == want
+        assert stats(s) == want
         s.append(bytes(50))
-        assert s.stats()["journal_bytes"] == 16 + 58 and not s.should_compact()
+        assert stats(s)["journal_bytes"] == 16 + 58 and not s.should_compact()
         s.append(bytes(50))
-        assert s.stats()["journal_records"] == 2 and s.should_compact()
+        assert stats(s)["journal_records"] == 2 and s.should_compact()
         s.compact(b"snap")
         want = {"journal_bytes": 16, "journal_records": 0, "snapshot_bytes": 28, "generation": 1}
-        assert s.stats() == want  # snapshot: header 16 + record head 8 + 4
+        assert stats(s) == want  # snapshot: header 16 + record head 8 + 4
         assert not s.should_compact()
         s.close()
         s = Store(d)
-        assert s.stats()["generation"] == 1
+        assert stats(s)["generation"] == 1
         s.close()
     finally:
         _cleanup(d)

@@ -8,6 +8,7 @@ import os
 from agent.store import HEADER_SIZE, RECORD_HEAD, RESERVE_SLACK, Store, StoreError, StoreFull
 from tests.agent.check import raises
 from tests.agent.edge_helpers import cleanup, load, tmpdir
+from tests.agent.store_stats import stats
 
 
 def _tmpdir():
@@ -185,14 +186,14 @@ def test_rule_the_default_journal_asks_for_compaction_once_past_16_kib():
     d = _tmpdir()
     try:
         s = _journal_of(d, 1023)  # 16 + 16 * 1023: exactly 16 KiB
-        assert s.stats()["journal_bytes"] == 16384 and not s.should_compact()
+        assert stats(s)["journal_bytes"] == 16384 and not s.should_compact()
         s.close()
     finally:
         cleanup(d)
     d = _tmpdir()
     try:
         s = _journal_of(d, 1024)  # one byte past it
-        assert s.stats()["journal_bytes"] == 16385 and s.should_compact()
+        assert stats(s)["journal_bytes"] == 16385 and s.should_compact()
         s.close()
     finally:
         cleanup(d)
@@ -275,7 +276,7 @@ def test_rule_the_journal_may_grow_to_compact_bytes_plus_half_the_slack_once_com
         s.load()
         for i in range(40):  # until compaction first fails, growth is not capped
             s.append(b"g" * 100)
-        assert s.stats()["journal_bytes"] == HEADER_SIZE + 40 * 108 > 256 + RESERVE_SLACK // 2
+        assert stats(s)["journal_bytes"] == HEADER_SIZE + 40 * 108 > 256 + RESERVE_SLACK // 2
         s.compact(b"snap")
         s.full = True
         raises(StoreFull, s.compact, b"snap 2")

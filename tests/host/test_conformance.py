@@ -138,9 +138,9 @@ def test_cli_runs_the_suite_writes_junit_and_says_failures_in_its_exit_status(tm
 
 
 def test_suite_passes_on_the_device_runtime_with_keys(tmp_path):
-    # 128k: this config (three accounts with addresses, three keys) does not boot in 110k.
+    # A board's 110k, with this config's three accounts with addresses and three keys.
     S.key_files(tmp_path / "keys")
-    agent = start_agent(tmp_path, runtime="micropython", config=S.config(), insecure=False, heap="128k",
+    agent = start_agent(tmp_path, runtime="micropython", config=S.config(), insecure=False, heap="110k",
                         extra=["--keys", str(tmp_path / "keys")])
     try:
         report = conformance.run(agent.url, keys=S.keys(), confidential=["./DMAcc"], timeout=4.0,

@@ -1,8 +1,8 @@
 """A console board at boot: what a client on the line can and cannot do to it.
 
 Real parts only: the ESP32 console board (boards/esp32: boot.py, main.py, dmboard.mpy from
-the bundle) on the MicroPython device runtime at its test heap (agents.TEST_HEAP: 128k for .mpy, issue 11) with a raw pseudo-terminal as its
-console (a raw pty carries Ctrl-C as the byte 0x03, as a board's UART does), and the
+the bundle) on the MicroPython device runtime at a board's 110k (agents.TEST_HEAP) with a raw
+pseudo-terminal as its console (a raw pty carries Ctrl-C as the byte 0x03, as a board's UART does), and the
 virtual board (the WebAssembly build, whose UART turns 0x03 into an interrupt whenever
 Python has Ctrl-C on). A "gateway" polls `info` through a reset with Ctrl-C bytes and
 garbage between its frames; a board with keys must answer it and never drop to the REPL.

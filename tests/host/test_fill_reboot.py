@@ -29,10 +29,7 @@ def _start(tmp_path, runtime, keys):
     extra = ["--keys", str(keys)] if keys else []
     config = json.loads(DEMO_CONFIG.read_text())
     config["limits"] = {"max_nodes": 0}  # no node limit: the heap is what fills up
-    # With keys the .mpy agent has little room left at its 128k test heap once a boot's
-    # margin is kept (docs/memory.md): the rule is the same at any heap, so 144k there.
-    heap = "144k" if keys and runtime == "micropython" else None
-    return start_agent(tmp_path, runtime=runtime, insecure=not keys, config=config, extra=extra, heap=heap)
+    return start_agent(tmp_path, runtime=runtime, insecure=not keys, config=config, extra=extra)
 
 
 def _fill(dev):

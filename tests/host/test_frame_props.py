@@ -38,7 +38,7 @@ def feed_all(decoder, chunks):
     for chunk in chunks:
         for kind, body in decoder.feed(chunk):
             got.append((kind, bytes(body)))
-        assert decoder.buffered() <= decoder.max_frame
+        assert decoder.buffered <= decoder.max_frame
         assert len(decoder._buf) == decoder.max_frame
     return got
 
@@ -160,7 +160,7 @@ def test_buffer_never_exceeds_bound_byte_by_byte(data, max_frame):
     for j in range(len(data)):
         for _ in dec.feed(data[j : j + 1]):
             pass
-        assert dec.buffered() <= max_frame
+        assert dec.buffered <= max_frame
     assert len(dec._buf) == max_frame
 
 

@@ -1,7 +1,7 @@
 """10,000 checked requests: the flashed bundle on the virtual board, and the same bundle's
-.mpy files on the device runtime under a 128k heap cap (the .mpy agent with keys no longer
-fits a 110k board: docs/memory.md), with keys (every frame sealed); a shorter run on the
-frozen firmware (the agent frozen into the Unix port) at a board's 110k.
+.mpy files on the device runtime under a board's 110k heap cap, with keys (every frame
+sealed); a shorter run on the frozen firmware (the agent frozen into the Unix port), also at
+110k.
 Each answer is checked against a model of the tree (host_tools/bench/soak.py)."""
 
 import pytest
@@ -19,8 +19,8 @@ def bundle(tmp_path_factory):
     return build("virtual", tmp_path_factory.mktemp("soak-bundle") / "virtual")
 
 
-def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_128k_without_running_out(tmp_path, bundle):
-    result = soak.on_device_runtime(REQUESTS, "128k", bundle.dir, tmp_path)
+def test_the_bundle_serves_10000_requests_on_the_device_runtime_at_110k_without_running_out(tmp_path, bundle):
+    result = soak.on_device_runtime(REQUESTS, "110k", bundle.dir, tmp_path)
     assert result["requests"] >= REQUESTS
     assert result["wrong"] == []
     assert result["out_of_memory"] == []
@@ -35,10 +35,10 @@ def test_the_frozen_firmware_serves_3000_requests_at_110k_without_running_out(tm
     assert "code from agent/frame.py" in result["log"]  # frozen: no file behind it
 
 
-def test_a_new_session_every_10_requests_never_leaves_a_128k_heap_without_room_for_one(tmp_path, bundle):
-    # A thousand re-keyings leave the free heap in small holes: at 128k (about 18 KB free
+def test_a_new_session_every_10_requests_never_leaves_a_110k_heap_without_room_for_one(tmp_path, bundle):
+    # A thousand re-keyings leave the free heap in small holes: at 110k (about 25 KB free
     # after boot) a handshake always finds room; `make soak` measures the edge (docs/memory.md).
-    result = soak.on_device_runtime(REQUESTS, "128k", bundle.dir, tmp_path, session_every=10)
+    result = soak.on_device_runtime(REQUESTS, "110k", bundle.dir, tmp_path, session_every=10)
     assert result["sessions"] >= 900  # handshakes, each with new key schedules
     assert result["wrong"] == []
     assert result["out_of_memory"] == []

@@ -2,7 +2,7 @@
 is fsynced after every rename, before the next step relies on it (agent/store.py, docs/storage.md).
 
 A real power cut cannot be made here, so this checks the order of the system calls that make
-it safe. pytest-mock only wraps os.rename and the store's fsync to RECORD the calls: every call
+it safe. pytest-mock only wraps os.rename and fsync to RECORD the calls: every call
 still goes to the real function on a real folder.
 """
 
@@ -25,7 +25,8 @@ def _recorder(mocker, root):
         calls.append(("rename", os.path.basename(src), os.path.basename(dst)))
         return real_rename(src, dst)
 
-    mocker.patch.object(store_mod, "_fsync", side_effect=fsync)
+    mocker.patch.object(store_mod, "_fsync", side_effect=fsync)  # files
+    mocker.patch.object(os, "fsync", side_effect=fsync)  # the folder (agent.hal.cpython.sync_dir)
     mocker.patch.object(os, "rename", side_effect=rename)
     return calls
 
