@@ -96,7 +96,9 @@ def _boot(app, config):
     def restore(read):  # the snapshot, streamed from flash an item at a time
         if read is not None:
             found[0] = 1
-            tree.restore(read)
+            from . import journal
+
+            journal.restore(tree, read)
 
     def apply(payload):
         found[1] += 1
@@ -104,13 +106,15 @@ def _boot(app, config):
             if record[0] == "rep":
                 replies.put(record[1], record[2], record[3], record[4])
             else:
-                tree.apply(record)
+                from . import journal
+
+                journal.apply(tree, record)
 
     store = app.store
     if store is not None:
         # Code first, into a whole heap, then the tree (loaded mid-replay, code finds no
-        # room). agent.journal comes with the first snapshot or record (Tree.restore,
-        # Tree.apply), still before the tree: a first boot never needs it.
+        # room). agent.journal comes with the first snapshot or tree record (restore,
+        # apply), still before the tree: a first boot never needs it.
         __import__(_PKG + ".device")
         store.load(restore, apply)
     damaged = store is not None and store.damage is not None

@@ -28,6 +28,7 @@ from .snapshot import VERSION
 from .tree import HARD_MAX_DEPTH
 
 _ITEM_DEPTH = const(4)  # item, entry, value: a snapshot item nests no deeper
+_FILL = const(12)  # names a restored chunk gets, chunks a restored group: room to grow
 
 
 def apply(tree, record):
@@ -116,7 +117,7 @@ def restore(tree, read):
             if lasts[-1] is not None and not lasts[-1] < name:
                 raise ValueError("names out of order")
             entry = _checked(item[2])
-            N.append_child(stack[-1], name, entry)
+            append_child(stack[-1], name, entry)
             lasts[-1] = name
             count += 1
             if interior(entry):
@@ -127,6 +128,24 @@ def restore(tree, read):
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, DMError) as exc:
         raise DMError(P.S_FAILED, "bad snapshot: %r" % (exc,))
     tree._root, tree._count, tree._hooks = root, count, {}
+
+
+def append_child(node, name, entry):
+    """Add a child whose name sorts after every other (agent.nodes' layout, filled to _FILL
+    so that later inserts split little). No undo: a failed restore drops the whole tree."""
+    kids = node[VALUE]
+    piece = N.packed_name(name.encode())
+    if kids:
+        group = kids[-1]
+        chunk = group[-1]
+        if len(chunk[1]) < _FILL and len(chunk[0]) + len(piece) <= N.CHUNK_BYTES:
+            chunk[0] += piece
+            chunk[1].append(entry)
+            return
+        if len(group) < _FILL:
+            group.append([bytearray(piece), [entry]])
+            return
+    kids.append([[bytearray(piece), [entry]]])
 
 
 def _next(read):

@@ -9,7 +9,7 @@ from . import acl as A
 from . import proto as P
 from . import uri as U
 from .errors import DMError
-from .nodes import SECRET, flags_of, fmt_of, interior
+from .nodes import SECRET, child, flags_of, fmt_of, interior, items
 
 # Room for a page's entries: a frame, less the response's other fields and sealing.
 _PAGE_BYTES = P.MAX_FRAME - 160
@@ -26,8 +26,12 @@ def listing(tree, principal, uri, cursor=None, limit=None):
         raise DMError(P.S_BAD_REQUEST, "limit must be a positive integer")
     entry, parent, eff, src, peff, psrc = tree._locate(segs)
     A.need(eff, P.CMD_GET, principal, segs)
-    walk = tree._walk(entry, U.format(segs), eff, None, _after(segs, cursor))
-    return _page(tree, walk, principal, kind == "StructData", limit)
+    top = U.format(segs)
+    after = _after(segs, cursor)
+    stack = None  # no cursor: the walk starts at the top
+    if after is not None:
+        stack = _resume(entry, top, eff, after) if interior(entry) else []  # after a leaf: nothing
+    return _page(tree, tree._walk(entry, top, eff, None, stack), principal, kind == "StructData", limit)
 
 
 def _after(segs, cursor):
@@ -42,6 +46,24 @@ def _after(segs, cursor):
     if cprop or clist or csegs[: len(segs)] != segs:
         raise DMError(P.S_BAD_REQUEST, "cursor is not at or below the listed URI")
     return csegs[len(segs) :]
+
+
+def _resume(node, uri, eff, after):
+    """Tree._walk's stack along `after` below interior node: each level resumes after its
+    name, which need not exist any more. src: None, as listing's walk takes it."""
+    stack = []
+    src = None
+    for name in after:
+        stack.append((node, items(node, name), uri, eff, src))
+        node = child(node, name)
+        if not interior(node):
+            return stack
+        uri = U.join(uri, name)
+        own = A.effective(node, uri)
+        if own:
+            eff, src = own
+    stack.append((node, items(node), uri, eff, src))
+    return stack
 
 
 def _page(tree, walk, principal, data, limit):

@@ -42,7 +42,6 @@ MOST = const(10)
 CHUNK = const(16)  # most names in one chunk (its entry list: 128 bytes at most)
 CHUNK_BYTES = const(192)  # a chunk of long names splits sooner
 GROUP = const(16)  # most chunks in one group
-_FILL = const(12)  # names a restored chunk gets, chunks a restored group: room to grow
 MISSING = object()
 
 
@@ -82,8 +81,10 @@ def pack(f):
 
 
 # --- names in a chunk: each is a length (1 byte below 128, else 2) and its UTF-8 bytes ----
-def _head(n):
-    return bytes((n,)) if n < 0x80 else bytes((0x80 | n >> 8, n & 0xFF))
+def packed_name(key):
+    """key (a name's UTF-8 bytes) as a chunk holds it."""
+    n = len(key)
+    return (bytes((n,)) if n < 0x80 else bytes((0x80 | n >> 8, n & 0xFF))) + key
 
 
 def _cmp(blob, s, n, key):
@@ -269,14 +270,14 @@ def set_child(undo, node, name, entry):
     kids = node[VALUE]
     key = name.encode()
     if not kids:
-        return _insert(undo, kids, 0, [[bytearray(_head(len(key)) + key), [entry]]])
+        return _insert(undo, kids, 0, [[bytearray(packed_name(key)), [entry]]])
     g, c, chunk = _place(kids, key)
     blob, vals = chunk
     p, o, found = _find(blob, key)
     if found:
         return set_slot(undo, vals, p, entry)
     _insert(undo, vals, p, entry)
-    _insert(undo, blob, o, _head(len(key)) + key)
+    _insert(undo, blob, o, packed_name(key))
     # A chunk, then its group, that grew too big is split in two halves, both made before
     # anything changes (a MemoryError there changes nothing).
     if len(vals) > CHUNK or len(blob) > CHUNK_BYTES and len(vals) > 1:
@@ -312,20 +313,3 @@ def pop_child(undo, node, name):
         _remove(undo, kids, g)
     return old
 
-
-def append_child(node, name, entry):
-    """Add a child whose name sorts after every other (a restore, in order). No undo."""
-    kids = node[VALUE]
-    key = name.encode()
-    piece = _head(len(key)) + key
-    if kids:
-        group = kids[-1]
-        chunk = group[-1]
-        if len(chunk[1]) < _FILL and len(chunk[0]) + len(piece) <= CHUNK_BYTES:
-            chunk[0] += piece
-            chunk[1].append(entry)
-            return
-        if len(group) < _FILL:
-            group.append([bytearray(piece), [entry]])
-            return
-    kids.append([[bytearray(piece), [entry]]])

@@ -1,11 +1,12 @@
-"""check(), loaded when asked: it answers with the very decisions the commands use
-(agent.acl). Listings are agent.listing; the effective-ACL query is Tree.acl_info.
+"""check() and the ACL query (acl_info), loaded when asked: they answer with the very
+decisions and the effective ACL the commands use (agent.acl). Listings are agent.listing.
 
 Asking about another principal needs Get on the node; a board-sized heap loads this module
 for the request and drops it after (a small module finds room where a big one may not).
 """
 
 from . import acl as A
+from . import nodes as N
 from . import proto as P
 from . import uri as U
 from .errors import DMError
@@ -25,6 +26,16 @@ def check(tree, asker, server, cmd, uri):
         allowed, depth = A.acl_replace_decision(server, segs, entry, eff, src, peff, psrc)
         return allowed, U.format(segs[:depth])
     return A.grants(eff, cmd, server), U.format(segs[:src])
+
+
+def acl_info(tree, principal, uri):
+    """-> (own ACL, effective ACL, URI of the node the effective ACL comes from)."""
+    segs, prop, listing = tree._parse(uri)
+    if prop is not None or listing:
+        raise DMError(P.S_BAD_REQUEST, "the ACL query takes a plain URI")
+    entry, parent, eff, src, peff, psrc = tree._locate(segs)
+    A.need(eff, P.CMD_GET, principal, segs)
+    return N.own_acl(entry), eff, U.format(segs[:src])
 
 
 def _target(tree, cmd, uri):

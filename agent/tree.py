@@ -3,8 +3,10 @@
 Checks run in one order (docs/protocol.md s.6): URI 400/414, existence 404, what the command
 may do at all 405/406, the ACL 425, the value 415/400, capacity 420/413; a refusal changes
 nothing. ACL decisions are agent.acl's, made here before any board handler runs. Rare work
-lives in modules loaded when asked for (_rare): listing, query (check), props, server_id (a
-new ServerID), accounts; journal (replay) and device (the device's own writes) for boot.
+lives in modules loaded when asked for (_rare): listing, query (check, the ACL query), props,
+execute (Exec), server_id (a new ServerID), accounts; device (the device's own writes) for
+boot. Boot replays the flash into the tree with agent.journal (apply, restore), which uses
+the primitives below.
 """
 
 try:
@@ -156,27 +158,16 @@ class Tree:
                 eff, src = own
         return entry, parent, eff, src, peff, psrc
 
-    def _walk(self, top, top_uri, eff, src, after=None):
+    def _walk(self, top, top_uri, eff, src, stack=None):
         """Pre-order from top, children in name order: yields (uri, entry, eff, src, parent,
-        name), src being the URI the effective ACL comes from. With `after` (a path relative
-        to top, e.g. a paging cursor) only what comes after it; it need not exist any more."""
-        if after is None:
+        name), src being the URI the effective ACL comes from. With `stack` (agent.listing's,
+        made along a paging cursor) the walk goes on from there, top not yielded again."""
+        if stack is None:
             yield top_uri, top, eff, src, None, None
-        if not N.interior(top):
-            return
-        stack = []  # frames (node, its children to come, uri, eff, src)
-        node, uri = top, top_uri
-        for name in after or ():  # along the cursor, each level resumes after its name
-            stack.append((node, N.items(node, name), uri, eff, src))
-            node = N.child(node, name)
-            if not N.interior(node):
-                break
-            uri = U.join(uri, name)
-            own = A.effective(node, uri)
-            if own:
-                eff, src = own
-        else:
-            stack.append((node, N.items(node), uri, eff, src))
+            if not N.interior(top):
+                return
+            # frames (node, its children to come, uri, eff, src)
+            stack = [(top, N.items(top), top_uri, eff, src)]
         while stack:
             node, kids, uri, eff, src = stack[-1]
             for name, entry in kids:
@@ -212,12 +203,7 @@ class Tree:
 
     def acl_info(self, principal, uri):
         """-> (own ACL, effective ACL, URI of the node the effective ACL comes from)."""
-        segs, prop, listing = self._parse(uri)
-        if prop is not None or listing:
-            raise DMError(P.S_BAD_REQUEST, "the ACL query takes a plain URI")
-        entry, parent, eff, src, peff, psrc = self._locate(segs)
-        A.need(eff, P.CMD_GET, principal, segs)
-        return N.own_acl(entry), eff, U.format(segs[:src])
+        return _rare("query", "acl_info", self, principal, uri)
 
     def check(self, asker, server, cmd, uri):
         return _rare("query", "check", self, asker, server, cmd, uri)
@@ -315,17 +301,7 @@ class Tree:
 
     def execute(self, principal, uri, data=None):
         """-> (status, result) from the node's Exec handler: 200 done, or 202 started."""
-        segs, prop, listing = self._parse(uri)
-        _plain(prop, listing, "Exec")
-        entry, parent, eff, src, peff, psrc = self._locate(segs)
-        handler = self._hook_fn(entry, 2)
-        if not handler:
-            raise DMError(P.S_NOT_ALLOWED, "%s cannot be executed" % U.format(segs))
-        A.need(eff, P.CMD_EXEC, principal, segs)
-        result = self._call(handler, self, principal, data)
-        if type(result) not in (tuple, list) or len(result) != 2 or result[0] not in (P.S_OK, P.S_ACCEPTED):
-            raise DMError(P.S_FAILED, "Exec handler gave no (200|202, result)")
-        return result[0], result[1]
+        return _rare("execute", "execute", self, principal, uri, data)
 
     # --- primitives shared by the commands, the device's writes and journal replay --------
     def _insert(self, parent, segs, entry, request):
@@ -413,20 +389,6 @@ class Tree:
         from . import device
 
         device.hook(self, uri, 2, handler, 2, handler, True)
-
-    # Boot replays the journal record by record: agent.journal stays loaded until the
-    # agent unloads it after boot. Compaction loads it for its two passes.
-    def apply(self, record):
-        """Re-apply one journal record (from commit()) as the device itself."""
-        from . import journal
-
-        journal.apply(self, record)
-
-    def restore(self, read):
-        """Take the snapshot read(n) gives as the whole tree (agent.journal.restore)."""
-        from . import journal
-
-        journal.restore(self, read)
 
     def dump(self, write):
         """Stream the snapshot to write(chunk) (see Store.compact)."""

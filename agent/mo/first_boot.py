@@ -109,7 +109,7 @@ def _set_acl(tree, uri, acl):
 
 
 def _seed_ext(tree, server_ids):
-    """./DevDetail/Ext and the nodes agent.mo.ext binds code to (here: boot only)."""
+    """./DevDetail/Ext and the nodes agent.mo binds agent.mo.ext's code to (here: boot only)."""
     tree.put("./DevDetail/Ext", fmt="node", flags=PERMANENT)
     tree.put("./DevDetail/Ext/Uptime", 0, "int", flags=PERMANENT | READONLY)
     exec_acl = "Exec=" + "+".join(server_ids) + "&Get=*" if server_ids else ""

@@ -113,11 +113,14 @@ class Board:
 
     def add_repl_node(self):
         """./DevDetail/Ext/Repl: Exec hands the console back to the REPL (owners only: the
-        agent's rule, see agent/mo/ext.py)."""
-        from agent.mo import ext
+        agent's rule, see agent/mo/ext.py). agent.mo is boot code: loaded for it, dropped after."""
+        from agent.mo import add_repl
 
         guard = self.app.guard
-        ext.add_repl(self.app.tree, self._repl, guard.owners if guard is not None else ())
+        try:
+            add_repl(self.app.tree, self._repl, guard.owners if guard is not None else ())
+        finally:
+            agent.unload("agent.mo")
 
     def _repl(self, tree, principal, data):
         asyncio.create_task(self._stop_soon())  # after the 200 has left on the console

@@ -8,6 +8,7 @@ import binascii
 import gc
 import os
 
+from agent import journal
 from agent import proto as P
 from agent.app import App
 from agent.errors import DMError
@@ -138,7 +139,7 @@ def test_rule_a_snapshot_restores_every_node_and_property():
     t = _sample_tree()
     data = _snapshot(t)
     other = Tree()
-    other.restore(_reader(data))
+    journal.restore(other, _reader(data))
     assert other.value("./K") == 5 and other.value("./N/t") == "x"
     assert other.node_count() == t.node_count()
     assert _snapshot(other) == data  # ACLs and titles included
@@ -149,7 +150,7 @@ def test_rule_a_torn_snapshot_is_refused_and_changes_nothing():
     for cut in (1, len(data) // 2, len(data) - 1):
         t = Tree()
         t.put("./Keep", 1, "int")
-        e = raises(DMError, t.restore, _reader(data[:cut]))
+        e = raises(DMError, journal.restore, t, _reader(data[:cut]))
         assert e.status == P.S_FAILED, cut
         assert t.value("./Keep") == 1 and not t.exists("./K"), cut
 
@@ -198,5 +199,5 @@ def test_rule_a_snapshot_of_another_version_is_refused_and_changes_nothing():
     data[3] = 3
     t = Tree()
     t.put("./Keep", 1, "int")
-    assert raises(DMError, t.restore, _reader(bytes(data))).status == P.S_FAILED
+    assert raises(DMError, journal.restore, t, _reader(bytes(data))).status == P.S_FAILED
     assert t.value("./Keep") == 1 and not t.exists("./K")

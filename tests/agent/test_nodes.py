@@ -90,9 +90,11 @@ def test_rule_rollback_restores_the_children_exactly():
 
 
 def test_rule_a_restore_appends_in_order_and_splits_on_later_inserts():
+    from agent import journal
+
     node = N.new_interior()
     for i in range(300):
-        N.append_child(node, "r%04d" % i, i)
+        journal.append_child(node, "r%04d" % i, i)
     _bounded(node)
     for i in range(300):
         N.set_child(None, node, "r%04da" % i, i)

@@ -43,7 +43,7 @@ def _refused(data):
     """data is refused as a snapshot, and the tree it was offered to is as it was."""
     t = Tree()
     t.put("./Keep", 1, "int")
-    e = raises(DMError, t.restore, J.reader(data))
+    e = raises(DMError, J.restore, t, J.reader(data))
     assert e.status == P.S_FAILED and "bad snapshot" in e.msg, e.msg
     assert t.value("./Keep") == 1 and not t.exists("./N")
     return e.msg
@@ -62,7 +62,7 @@ def test_rule_snapshot_bytes_restores_to_the_same_tree():
     data = J.snapshot_bytes(_sample())
     assert len(data) > 20 and _items(data)[0][0] == 2
     t = Tree()
-    t.restore(J.reader(data))
+    J.restore(t, J.reader(data))
     assert t.value("./N/t") == "x" and t.value("./N/u") == 5
     assert J.snapshot_bytes(t) == data
 
@@ -72,7 +72,7 @@ def test_rule_an_item_of_256_bytes_or_more_is_read_whole():
     t.put("./Big", "v" * 700, "chr")
     data = J.snapshot_bytes(t)
     other = Tree()
-    other.restore(J.reader(data))
+    J.restore(other, J.reader(data))
     assert other.value("./Big") == "v" * 700
 
 
@@ -116,7 +116,7 @@ def test_rule_a_record_applied_in_a_transaction_is_logged_as_itself():
     for record in (["title", "./N/a", "T"], ["val", "./N/a", 2, "int", None], ["acl", "./N/a", "Get=A"],
                    ["mv", "./N/a", "b"], ["del", "./N/b"]):
         t.begin()
-        t.apply(record)
+        J.apply(t, record)
         assert t.pending() == [record], (record, t.pending())
         t.commit()
     assert t.value("./N") == []

@@ -16,6 +16,7 @@ def test_rule_boot_reads_the_snapshot_an_item_at_a_time():
     # at a time, straight from the file, and the tree it builds is the one that was dumped.
     import os
 
+    from agent import journal
     from agent.store import Store
     from agent.tree import Tree
 
@@ -39,7 +40,7 @@ def test_rule_boot_reads_the_snapshot_an_item_at_a_time():
                 asked.append(n)
                 return read(n)
 
-            t2.restore(spy)
+            journal.restore(t2, spy)
 
         s = Store(d)
         s.load(restore, lambda payload: None)
